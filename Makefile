@@ -1,0 +1,27 @@
+# The two commands of README.md. Each creates .venv and installs the project on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU wheel (on this machine's disk). For a GPU machine: make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" ...
+TORCH_SPEC ?= torch==2.13.0
+DEMO_OUT ?= bicpl_demo_output
+
+.PHONY: demo test install clean
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/bicpl demo --output-dir $(DEMO_OUT)
+
+test: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --timeout=600
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) *.egg-info

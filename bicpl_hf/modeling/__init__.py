@@ -1,0 +1,19 @@
+"""Bi-CPL model: configuration, Siamese 3D encoder with A3B, text tower, prototypes and losses.
+
+Kept flat with same-folder relative imports so `save_pretrained` can ship these files as remote code.
+"""
+
+from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
+from .modeling_bicpl import BiCPLImageFeaturesOutput, BiCPLModel, BiCPLOutput, BiCPLPreTrainedModel
+from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
+
+__all__ = [
+    "AsymmetryAwareAttention",
+    "BiCPLConfig",
+    "BiCPLImageFeaturesOutput",
+    "BiCPLModel",
+    "BiCPLOutput",
+    "BiCPLPreTrainedModel",
+    "BiCPLSiameseEncoder",
+    "BiCPLVisionConfig",
+]

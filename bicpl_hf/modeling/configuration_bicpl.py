@@ -1,0 +1,314 @@
+# Copyright 2026 The bicpl-hf authors. Licensed under the Apache License, Version 2.0.
+"""Bi-CPL model configuration."""
+
+from __future__ import annotations
+
+from dataclasses import field
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+# Ear-level label codes of the hospital export (DESIGN.md section 2).
+DEFAULT_CLASS_CODES = [1, 2, 3, 4, 5, 6]
+DEFAULT_CLASS_NAMES = ["慢性化脓性中耳炎", "中耳胆脂瘤", "分泌性中耳炎", "胆固醇肉芽肿", "正常", "其他"]
+DEFAULT_CLASS_NAMES_EN = [
+    "chronic suppurative otitis media",
+    "cholesteatoma",
+    "secretory otitis media",
+    "cholesterol granuloma",
+    "normal",
+    "other",
+]
+# Prompt ensembles that initialise the class prototypes. Code 4 leads with the proposal's text-guided
+# prompt (Bi-CPL proposal, section on tail-class prototype synthesis) so it can be recognised zero-shot.
+DEFAULT_CLASS_PROMPTS = {
+    "1": [
+        "鼓室及乳突内见软组织密度影，黏膜增厚，乳突呈硬化型，听骨链完整。检查结论：慢性化脓性中耳炎。",
+        "中耳腔部分密度增高，乳突气房减少、骨质硬化，未见明确骨质破坏。检查结论：慢性中耳乳突炎。",
+    ],
+    "2": [
+        "上鼓室软组织密度影，听小骨骨质吸收破坏，盾板骨质破坏，鼓窦入口扩大。检查结论：中耳胆脂瘤。",
+        "上鼓室及鼓窦区软组织肿块，边缘骨质侵蚀性破坏，听骨链破坏。检查结论：胆脂瘤。",
+    ],
+    "3": [
+        "鼓室内见液体密度影及气液平面，可见气泡，听骨链完整，未见骨质破坏。检查结论：分泌性中耳炎。",
+        "中耳腔积液，乳突气房内液体密度影，骨质结构完整。检查结论：分泌性中耳炎。",
+    ],
+    "4": [
+        "颞骨岩尖或中耳内的囊性病变，膨胀性生长，边缘光滑锐利，无骨质侵蚀性破坏，MRI T1高信号。检查结论：胆固醇肉芽肿。",
+        "中耳乳突内膨胀性囊性病变，边缘光滑，周围骨壁变薄但完整，无骨质破坏。检查结论：胆固醇肉芽肿。",
+    ],
+    "5": [
+        "外耳道通畅，鼓室清晰，听骨链完整，乳突气化良好，内耳结构未见异常。检查结论：中耳未见明显异常。",
+        "鼓室及乳突气房含气良好，未见异常密度影，骨质结构完整。检查结论：正常。",
+    ],
+    "6": [
+        "面神经管增宽，颈静脉孔区骨质不规则破坏，软组织肿块。检查结论：面神经鞘瘤或颈静脉球瘤。",
+        "中耳及颅底软组织占位性病变，邻近骨质破坏。检查结论：肿瘤性病变。",
+    ],
+}
+
+
+@strict
+class BiCPLVisionConfig(PreTrainedConfig):
+    r"""
+    Configuration of the Siamese 3D ear encoder of Bi-CPL.
+
+    Both ears are encoded by one backbone as a batch of `2 * batch_size`; after each stage an
+    `AsymmetryAwareAttention` (A3B) block compares the left ear with the mirrored right ear.
+
+    Args:
+        backbone (`str`, *optional*, defaults to `"resnet"`):
+            `"resnet"`: a small 3D ResNet of MONAI `ResidualUnit`s; `"swin"`: MONAI's 3D Swin transformer encoder.
+        in_channels (`int`, *optional*, defaults to 2):
+            Channels per ear (one per HU window: bone and soft tissue).
+        image_size (`list[int]`, *optional*, defaults to `[64, 64, 64]`):
+            ROI shape `(D, H, W)` in voxels that the processor produces.
+        stem_channels (`int`, *optional*, defaults to 16):
+            Width of the ResNet stem.
+        stem_stride (`int`, *optional*, defaults to 2):
+            Stride of the ResNet stem convolution.
+        hidden_sizes (`list[int]`, *optional*, defaults to `[32, 64, 128, 256]`):
+            Width of each ResNet stage.
+        depths (`list[int]`, *optional*, defaults to `[1, 1, 1, 1]`):
+            Residual units per ResNet stage (each unit holds two 3x3x3 convolutions).
+        stage_strides (`list[int]`, *optional*, defaults to `[1, 2, 2, 2]`):
+            Stride of the first unit of each ResNet stage.
+        norm (`str`, *optional*, defaults to `"batch"`):
+            Normalisation of the ResNet (`"batch"`, `"instance"` or `"group"`). Batch norm keeps absolute HU levels,
+            which matter for CT.
+        a3b_stages (`list[bool]`, *optional*):
+            Whether an A3B block follows each stage; defaults to all stages.
+        a3b_kernel_size (`int`, *optional*, defaults to 3):
+            Kernel of the convolution applied to `F_L - F_R`.
+        swin_feature_size (`int`, *optional*, defaults to 24):
+            Embedding width of the Swin backbone (multiple of 12).
+        swin_depths (`list[int]`, *optional*, defaults to `[2, 2, 2, 2]`):
+            Blocks per Swin stage.
+        swin_num_heads (`list[int]`, *optional*, defaults to `[3, 6, 12, 24]`):
+            Attention heads per Swin stage.
+        swin_window_size (`int`, *optional*, defaults to 4):
+            Swin window size (cubic).
+        dropout (`float`, *optional*, defaults to 0.0):
+            Dropout before the ear projection.
+
+    Example:
+
+    ```python
+    >>> from bicpl_hf import BiCPLVisionConfig
+    >>> config = BiCPLVisionConfig(image_size=[32, 32, 32], hidden_sizes=[16, 32, 64, 128])
+    >>> config.hidden_size
+    128
+    ```"""
+
+    model_type = "bicpl_vision_model"
+    base_config_key = "vision_config"
+
+    backbone: str = "resnet"
+    in_channels: int = 2
+    image_size: list[int] = field(default_factory=lambda: [64, 64, 64])
+    stem_channels: int = 16
+    stem_stride: int = 2
+    hidden_sizes: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
+    depths: list[int] = field(default_factory=lambda: [1, 1, 1, 1])
+    stage_strides: list[int] = field(default_factory=lambda: [1, 2, 2, 2])
+    norm: str = "batch"
+    a3b_stages: list[bool] | None = None
+    a3b_kernel_size: int = 3
+    swin_feature_size: int = 24
+    swin_depths: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
+    swin_num_heads: list[int] = field(default_factory=lambda: [3, 6, 12, 24])
+    swin_window_size: int = 4
+    dropout: float = 0.0
+
+    def __post_init__(self, **kwargs):
+        # JSON stores lists: normalise tuples so that `to_dict` round-trips exactly.
+        for name in ("image_size", "hidden_sizes", "depths", "stage_strides", "swin_depths", "swin_num_heads"):
+            setattr(self, name, [int(v) for v in getattr(self, name)])
+        if self.backbone not in ("resnet", "swin"):
+            raise ValueError(f"BiCPLVisionConfig.backbone must be 'resnet' or 'swin', got {self.backbone!r}")
+        if len(self.image_size) != 3:
+            raise ValueError(f"BiCPLVisionConfig.image_size must be (D, H, W), got {self.image_size}")
+        if self.norm not in ("batch", "instance", "group"):
+            raise ValueError(f"BiCPLVisionConfig.norm must be 'batch', 'instance' or 'group', got {self.norm!r}")
+        num_stages = self.num_stages
+        if self.backbone == "resnet" and not (len(self.depths) == len(self.stage_strides) == num_stages):
+            raise ValueError(
+                "BiCPLVisionConfig: hidden_sizes, depths and stage_strides must have one entry per stage, got "
+                f"{len(self.hidden_sizes)}, {len(self.depths)} and {len(self.stage_strides)}"
+            )
+        if self.backbone == "swin":
+            if self.swin_feature_size % 12:
+                raise ValueError(f"swin_feature_size must be a multiple of 12, got {self.swin_feature_size}")
+            if len(self.swin_depths) != len(self.swin_num_heads):
+                raise ValueError("swin_depths and swin_num_heads must have the same length")
+        if self.a3b_stages is None:
+            self.a3b_stages = [True] * num_stages
+        self.a3b_stages = [bool(v) for v in self.a3b_stages]
+        if len(self.a3b_stages) != num_stages:
+            raise ValueError(f"a3b_stages needs one flag per stage ({num_stages}), got {self.a3b_stages}")
+        super().__post_init__(**kwargs)
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.hidden_sizes) if self.backbone == "resnet" else len(self.swin_depths)
+
+    @property
+    def stage_channels(self) -> list[int]:
+        if self.backbone == "resnet":
+            return list(self.hidden_sizes)
+        return [self.swin_feature_size * 2 ** (i + 1) for i in range(len(self.swin_depths))]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.stage_channels[-1]
+
+
+@strict
+class BiCPLConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`BiCPLModel`]: a Siamese 3D ear encoder, a BERT-family text tower and text-initialised class
+    prototypes.
+
+    Args:
+        text_config (`dict` or `PreTrainedConfig`, *optional*):
+            Any BERT-family config (resolved with `AutoConfig.for_model`); defaults to a BERT with the 21,128-token
+            Chinese vocabulary.
+        vision_config (`dict` or [`BiCPLVisionConfig`], *optional*):
+            The ear encoder.
+        projection_dim (`int`, *optional*, defaults to 256):
+            Width of the shared image-text embedding space.
+        logit_scale_init_value (`float`, *optional*, defaults to 2.6592):
+            Initial log temperature of the contrastive logits (CLIP's `log(1 / 0.07)`).
+        prototype_logit_scale_init_value (`float`, *optional*, defaults to 2.9957):
+            Initial log scale of the prototype logits (`log(20)`).
+        text_pooling (`str`, *optional*, defaults to `"cls"`):
+            `"cls"` or `"mean"` pooling of the text tower.
+        contrastive_loss (`str`, *optional*, defaults to `"clip"`):
+            `"clip"` (InfoNCE) or `"siglip"` (pairwise sigmoid).
+        class_codes (`list[int]`, *optional*):
+            Ear-level label codes, one per prototype (default 1-6).
+        class_names (`list[str]`, *optional*):
+            Chinese class names aligned with `class_codes`.
+        class_names_en (`list[str]`, *optional*):
+            English class names aligned with `class_codes`.
+        class_prompts (`dict[str, list[str]]`, *optional*):
+            Prompt ensemble per class code (keys are the codes as strings, as JSON stores them).
+        frozen_prototype_codes (`list[int]`, *optional*, defaults to `[4]`):
+            Classes whose prototypes stay equal to their text prototypes (zero-/few-shot tail classes).
+        normal_code (`int`, *optional*, defaults to 5):
+            Code of a normal ear, used by the symmetry loss.
+        bilateral (`bool`, *optional*, defaults to `True`):
+            Compare the two ears (A3B blocks, bilateral fusion, symmetry loss). `False` encodes each ear alone.
+        itc_ear_weight, itc_exam_weight, prototype_loss_weight, symmetry_loss_weight, drift_loss_weight (`float`):
+            Weights of the ear-level and exam-level contrastive losses, the prototype classification loss, the
+            symmetry loss and the prototype drift penalty.
+        symmetry_margin (`float`, *optional*, defaults to 0.5):
+            Cosine similarity above which a normal/diseased ear pair is pushed apart.
+        class_weights (`list[float]`, *optional*):
+            Per-class weights of the prototype loss (class re-weighting); `None` weighs classes equally.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the linear-layer initialiser.
+
+    Example:
+
+    ```python
+    >>> from bicpl_hf import BiCPLConfig, BiCPLModel
+    >>> config = BiCPLConfig(
+    ...     text_config={"model_type": "bert", "vocab_size": 128, "hidden_size": 32, "num_hidden_layers": 1,
+    ...                  "num_attention_heads": 2, "intermediate_size": 64},
+    ...     vision_config={"image_size": [16, 16, 16], "hidden_sizes": [8, 16], "depths": [1, 1],
+    ...                    "stage_strides": [1, 2], "stem_channels": 8},
+    ...     projection_dim=32,
+    ... )
+    >>> model = BiCPLModel(config)
+    ```"""
+
+    model_type = "bicpl"
+    sub_configs_defaults = {
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert", init_kwargs={"vocab_size": 21128}),
+        "vision_config": BiCPLVisionConfig,
+    }
+    # Kept out of Trainer's eval accumulation: large or non-tensor outputs.
+    keys_to_ignore_at_inference = ["asymmetry_maps", "loss_components"]
+
+    text_config: dict | PreTrainedConfig | None = None
+    vision_config: dict | PreTrainedConfig | None = None
+    projection_dim: int = 256
+    logit_scale_init_value: float = 2.6592
+    prototype_logit_scale_init_value: float = 2.9957
+    text_pooling: str = "cls"
+    contrastive_loss: str = "clip"
+    class_codes: list[int] | None = None
+    class_names: list[str] | None = None
+    class_names_en: list[str] | None = None
+    class_prompts: dict[str, list[str]] | None = None
+    frozen_prototype_codes: list[int] | None = None
+    normal_code: int = 5
+    bilateral: bool = True
+    itc_ear_weight: float = 1.0
+    itc_exam_weight: float = 0.5
+    prototype_loss_weight: float = 1.0
+    symmetry_loss_weight: float = 0.1
+    drift_loss_weight: float = 0.1
+    symmetry_margin: float = 0.5
+    class_weights: list[float] | None = None
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        if self.class_codes is None:
+            self.class_codes = list(DEFAULT_CLASS_CODES)
+        self.class_codes = [int(c) for c in self.class_codes]
+        if len(set(self.class_codes)) != len(self.class_codes):
+            raise ValueError(f"BiCPLConfig.class_codes must be unique, got {self.class_codes}")
+        defaults = dict(zip(DEFAULT_CLASS_CODES, zip(DEFAULT_CLASS_NAMES, DEFAULT_CLASS_NAMES_EN)))
+        if self.class_names is None:
+            self.class_names = [defaults.get(c, (f"class {c}",))[0] for c in self.class_codes]
+        if self.class_names_en is None:
+            self.class_names_en = [defaults.get(c, (None, f"class {c}"))[1] for c in self.class_codes]
+        for name in ("class_names", "class_names_en"):
+            if len(getattr(self, name)) != len(self.class_codes):
+                raise ValueError(
+                    f"BiCPLConfig.{name} has {len(getattr(self, name))} entries but class_codes has "
+                    f"{len(self.class_codes)}"
+                )
+        if self.class_prompts is None:
+            self.class_prompts = {str(c): list(DEFAULT_CLASS_PROMPTS[str(c)]) for c in self.class_codes
+                                  if str(c) in DEFAULT_CLASS_PROMPTS}
+        self.class_prompts = {str(k): [str(p) for p in v] for k, v in self.class_prompts.items()}
+        missing = [c for c in self.class_codes if not self.class_prompts.get(str(c))]
+        if missing:
+            raise ValueError(f"BiCPLConfig.class_prompts has no prompt for class code(s) {missing}")
+        unknown = sorted(set(self.class_prompts) - {str(c) for c in self.class_codes})
+        if unknown:
+            raise ValueError(f"BiCPLConfig.class_prompts has codes {unknown} that are not in class_codes")
+        if self.frozen_prototype_codes is None:
+            self.frozen_prototype_codes = [4] if 4 in self.class_codes else []
+        self.frozen_prototype_codes = [int(c) for c in self.frozen_prototype_codes]
+        bad = [c for c in self.frozen_prototype_codes if c not in self.class_codes]
+        if bad:
+            raise ValueError(f"BiCPLConfig.frozen_prototype_codes {bad} are not in class_codes {self.class_codes}")
+        if self.class_weights is not None:
+            self.class_weights = [float(w) for w in self.class_weights]
+            if len(self.class_weights) != len(self.class_codes):
+                raise ValueError(
+                    f"BiCPLConfig.class_weights needs one weight per class ({len(self.class_codes)}), "
+                    f"got {len(self.class_weights)}"
+                )
+        if self.text_pooling not in ("cls", "mean"):
+            raise ValueError(f"BiCPLConfig.text_pooling must be 'cls' or 'mean', got {self.text_pooling!r}")
+        if self.contrastive_loss not in ("clip", "siglip"):
+            raise ValueError(f"BiCPLConfig.contrastive_loss must be 'clip' or 'siglip', got {self.contrastive_loss!r}")
+        super().__post_init__(**kwargs)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_codes)
+
+    def code_to_index(self) -> dict[int, int]:
+        """Map each ear label code to its prototype row."""
+        return {code: i for i, code in enumerate(self.class_codes)}
+
+
+__all__ = ["BiCPLConfig", "BiCPLVisionConfig"]

@@ -1,0 +1,97 @@
+# Copyright 2026 The bicpl-hf authors. Licensed under the Apache License, Version 2.0.
+"""Loss functions of Bi-CPL. Inputs are L2-normalised embeddings unless stated otherwise; losses run in float32."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def duplicate_text_targets(text_ids: torch.Tensor) -> torch.Tensor:
+    """Soft InfoNCE targets that treat identical texts as positives of each other.
+
+    Many ears share a text ("双侧中耳未见异常"); with one-hot targets those would be pushed apart as false
+    negatives. `text_ids` is `(n,)` integer ids of the distinct texts; returns `(n, n)` rows summing to one.
+    """
+    same = (text_ids[:, None] == text_ids[None, :]).float()
+    return same / same.sum(dim=1, keepdim=True)
+
+
+def clip_contrastive_loss(logits_per_text: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE of CLIP; `targets` optionally replaces the identity with soft targets (rows sum to one)."""
+    logits = logits_per_text.float()
+    if targets is None:
+        labels = torch.arange(logits.shape[0], device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+    targets = targets.to(logits)
+    text_loss = -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+    image_loss = -(targets.t() * F.log_softmax(logits.t(), dim=-1)).sum(-1).mean()
+    return 0.5 * (text_loss + image_loss)
+
+
+def siglip_contrastive_loss(logits_per_text: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+    """Pairwise sigmoid loss of SigLIP; `targets > 0` marks positive pairs (identity by default)."""
+    logits = logits_per_text.float()
+    positives = torch.eye(logits.shape[0], device=logits.device) if targets is None else (targets > 0).to(logits)
+    signs = 2.0 * positives - 1.0
+    return -F.logsigmoid(signs * logits).sum(dim=-1).mean()
+
+
+def prototype_classification_loss(
+    logits: torch.Tensor, label_indices: torch.Tensor, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of per-ear prototype logits `(n, K)` against class indices `(n,)`; -100 is ignored.
+
+    Returns 0 (with a graph) when no ear is labelled so that a partly unlabelled batch never produces NaN.
+    """
+    valid = label_indices != -100
+    if not bool(valid.any()):
+        return logits.sum() * 0.0
+    weight = class_weights.to(logits.device, torch.float32) if class_weights is not None else None
+    return F.cross_entropy(logits.float(), label_indices, weight=weight, ignore_index=-100)
+
+
+def symmetry_loss(
+    left_embeds: torch.Tensor,
+    right_embeds: torch.Tensor,
+    left_labels: torch.Tensor,
+    right_labels: torch.Tensor,
+    normal_index: int,
+    margin: float,
+) -> torch.Tensor:
+    """Bilateral symmetry prior on ear embeddings `(batch, dim)` and class indices `(batch,)`.
+
+    Both ears normal: pull together (`1 - cos`). Exactly one ear normal and the other labelled diseased: push apart
+    while `cos > margin`. Pairs with an unknown (-100) ear or two diseased ears add nothing.
+    """
+    cosine = (left_embeds.float() * right_embeds.float()).sum(-1)
+    known = (left_labels != -100) & (right_labels != -100)
+    left_normal = left_labels == normal_index
+    right_normal = right_labels == normal_index
+    both_normal = known & left_normal & right_normal
+    one_diseased = known & (left_normal ^ right_normal)
+    terms = torch.where(both_normal, 1.0 - cosine, torch.zeros_like(cosine))
+    terms = terms + torch.where(one_diseased, F.relu(cosine - margin), torch.zeros_like(cosine))
+    count = (both_normal | one_diseased).sum()
+    if int(count) == 0:
+        return cosine.sum() * 0.0
+    return terms.sum() / count
+
+
+def prototype_drift_loss(prototypes: torch.Tensor, text_prototypes: torch.Tensor, trainable: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the trainable (normalised) prototypes from their text prototypes."""
+    if not bool(trainable.any()):
+        return prototypes.sum() * 0.0
+    current = F.normalize(prototypes[trainable].float(), dim=-1)
+    anchor = F.normalize(text_prototypes[trainable].float(), dim=-1)
+    return ((current - anchor) ** 2).sum(-1).mean()
+
+
+__all__ = [
+    "clip_contrastive_loss",
+    "duplicate_text_targets",
+    "prototype_classification_loss",
+    "prototype_drift_loss",
+    "siglip_contrastive_loss",
+    "symmetry_loss",
+]

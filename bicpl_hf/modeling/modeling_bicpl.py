@@ -1,0 +1,506 @@
+# Copyright 2026 The bicpl-hf authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch Bi-CPL model: bilateral contrastive prototype learning on temporal-bone CT and Chinese reports."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.utils import ModelOutput
+
+from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
+from .losses_bicpl import (
+    clip_contrastive_loss,
+    duplicate_text_targets,
+    prototype_classification_loss,
+    prototype_drift_loss,
+    siglip_contrastive_loss,
+    symmetry_loss,
+)
+from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
+
+
+@dataclass
+class BiCPLImageFeaturesOutput(ModelOutput):
+    r"""
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, 2, projection_dim)`):
+        Projected (not normalised) ear embeddings; index 0 = left ear, 1 = right ear.
+    last_hidden_state (`torch.FloatTensor` of shape `(2 * batch_size, channels, d, h, w)`):
+        Last feature map of the Siamese backbone, ears interleaved `[left_0, right_0, left_1, ...]`.
+    asymmetry_maps (`tuple(torch.FloatTensor)`):
+        One A3B map `(batch_size, 2, d, h, w)` per stage that has an A3B block (index 0 = left ear, 1 = mirrored
+        right ear, both in the left ear's frame).
+    """
+
+    pooler_output: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+    asymmetry_maps: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class BiCPLOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*, returned when labels are given or `return_loss=True`):
+        `L_itc + λ_proto L_proto + λ_sym L_sym + λ_drift L_drift`.
+    logits (`torch.FloatTensor` of shape `(batch_size, 2, num_classes)`):
+        Per-ear prototype logits (`scale * cos(ear embedding, prototype)`); index 0 = left ear.
+    logits_per_image (`torch.FloatTensor` of shape `(2 * batch_size, 2 * batch_size)`, *optional*):
+        Ear-to-side-text similarity logits (ears flattened left, right, left, ...), when side texts are given.
+    logits_per_text (`torch.FloatTensor`, *optional*):
+        Transpose of `logits_per_image`.
+    image_embeds (`torch.FloatTensor` of shape `(batch_size, 2, projection_dim)`):
+        L2-normalised ear embeddings.
+    text_embeds (`torch.FloatTensor` of shape `(batch_size, projection_dim)`, *optional*):
+        L2-normalised embeddings of the whole reports.
+    side_text_embeds (`torch.FloatTensor` of shape `(batch_size, 2, projection_dim)`, *optional*):
+        L2-normalised embeddings of the left/right side texts.
+    asymmetry_maps (`tuple(torch.FloatTensor)`):
+        A3B maps, one per stage with an A3B block, each `(batch_size, 2, d, h, w)` (index 0 = left ear).
+    loss_components (`dict[str, torch.FloatTensor]`, *optional*):
+        The unweighted terms of the loss, for logging.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    logits_per_image: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    image_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+    side_text_embeds: torch.FloatTensor | None = None
+    asymmetry_maps: tuple[torch.FloatTensor, ...] | None = None
+    loss_components: dict[str, torch.FloatTensor] | None = None
+
+
+class BiCPLPrototypeHead(nn.Module):
+    """Class prototypes initialised from text, with their text anchors and the set that training may move.
+
+    The effective prototype of a frozen class is its text prototype itself, so training cannot change it.
+    """
+
+    def __init__(self, config: BiCPLConfig):
+        super().__init__()
+        num_classes, dim = config.num_classes, config.projection_dim
+        self.prototypes = nn.Parameter(torch.empty(num_classes, dim))
+        self.register_buffer("text_prototypes", torch.zeros(num_classes, dim))
+        self.register_buffer("class_codes", torch.tensor(config.class_codes, dtype=torch.long))
+        trainable = [code not in config.frozen_prototype_codes for code in config.class_codes]
+        self.register_buffer("trainable", torch.tensor(trainable, dtype=torch.bool))
+        self.logit_scale = nn.Parameter(torch.tensor(config.prototype_logit_scale_init_value))
+
+    def effective_prototypes(self) -> torch.Tensor:
+        """`(num_classes, dim)` L2-normalised prototypes used for classification."""
+        mixed = torch.where(self.trainable[:, None], self.prototypes, self.text_prototypes.to(self.prototypes))
+        return F.normalize(mixed, dim=-1)
+
+    def forward(self, ear_embeds: torch.Tensor, prototypes: torch.Tensor | None = None) -> torch.Tensor:
+        prototypes = self.effective_prototypes() if prototypes is None else F.normalize(prototypes, dim=-1)
+        scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        return scale * ear_embeds @ prototypes.to(ear_embeds).t()
+
+
+class BiCPLContrastiveHead(nn.Module):
+    """Learnable temperature (and SigLIP bias) of the image-text contrastive logits."""
+
+    def __init__(self, config: BiCPLConfig):
+        super().__init__()
+        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        self.logit_bias = nn.Parameter(torch.tensor(-10.0 if config.contrastive_loss == "siglip" else 0.0))
+        self.use_bias = config.contrastive_loss == "siglip"
+
+    def forward(self, image_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
+        """Returns `logits_per_text` `(n_text, n_image)`."""
+        logits = self.logit_scale.clamp(max=math.log(100.0)).exp() * text_embeds @ image_embeds.t()
+        return logits + self.logit_bias if self.use_bias else logits
+
+
+class BiCPLPreTrainedModel(PreTrainedModel):
+    config_class = BiCPLConfig
+    base_model_prefix = "bicpl"
+    main_input_name = "pixel_values"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["BiCPLResNetStage", "BiCPLSwinStage", "BertLayer"]
+
+    def _init_weights(self, module):
+        std = self.config.initializer_range
+        if isinstance(module, BiCPLPrototypeHead):
+            init.normal_(module.prototypes, std=std)
+            # Until `initialize_prototypes` encodes the class prompts, the anchors are the random prototypes.
+            init.copy_(module.text_prototypes, module.prototypes.detach())
+            init.constant_(module.logit_scale, self.config.prototype_logit_scale_init_value)
+        elif isinstance(module, BiCPLContrastiveHead):
+            init.constant_(module.logit_scale, self.config.logit_scale_init_value)
+            init.constant_(module.logit_bias, -10.0 if module.use_bias else 0.0)
+        elif isinstance(module, AsymmetryAwareAttention):
+            # Small weights: M starts near 0.5 everywhere, so A3B begins as a uniform gain and learns asymmetry.
+            init.normal_(module.difference_conv.weight, std=1e-3)
+            init.zeros_(module.difference_conv.bias)
+        elif isinstance(module, nn.Conv3d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        else:
+            super()._init_weights(module)
+
+
+class BiCPLModel(BiCPLPreTrainedModel):
+    r"""
+    Bi-CPL: a Siamese 3D encoder comparing the left ear with the mirrored right ear, a BERT-family text tower and
+    text-initialised class prototypes. Gives per-ear class logits `(batch, 2, num_classes)` and image-report
+    alignment.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from bicpl_hf import BiCPLConfig, BiCPLModel
+    >>> config = BiCPLConfig(
+    ...     text_config={"vocab_size": 128, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+    ...                  "intermediate_size": 64},
+    ...     vision_config={"image_size": [16, 16, 16], "hidden_sizes": [8, 16], "depths": [1, 1],
+    ...                    "stage_strides": [1, 2], "stem_channels": 8},
+    ...     projection_dim=32,
+    ... )
+    >>> model = BiCPLModel(config).eval()
+    >>> pixel_values = torch.rand(1, 2, 2, 16, 16, 16)  # (batch, ear, window, D, H, W); ear 0 = left
+    >>> model(pixel_values=pixel_values).logits.shape
+    torch.Size([1, 2, 6])
+    ```"""
+
+
+    def __init__(self, config: BiCPLConfig):
+        super().__init__(config)
+        vision_config: BiCPLVisionConfig = config.vision_config
+        self.vision_model = BiCPLSiameseEncoder(vision_config, bilateral=config.bilateral)
+        self.text_model = AutoModel.from_config(config.text_config, add_pooling_layer=False)
+        # Bilateral fusion: an ear is described by its own features and how it differs from the other ear.
+        fused = vision_config.hidden_size * (2 if config.bilateral else 1)
+        self.vision_dropout = nn.Dropout(vision_config.dropout)
+        self.visual_projection = nn.Linear(fused, config.projection_dim, bias=False)
+        self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
+        self.contrastive_head = BiCPLContrastiveHead(config)
+        self.prototype_head = BiCPLPrototypeHead(config)
+        self.post_init()
+
+    # ---------------------------------------------------------------- construction helpers
+    @classmethod
+    def from_text_pretrained(
+        cls,
+        text_model_name_or_path: str | os.PathLike,
+        *,
+        tokenizer=None,
+        vision_config: dict | BiCPLVisionConfig | None = None,
+        **config_kwargs,
+    ) -> "BiCPLModel":
+        r"""
+        Build a Bi-CPL model whose text tower carries the weights of a BERT-family checkpoint (for example a local
+        Chinese medical BERT), and initialise the class prototypes from the class prompts with it.
+
+        Args:
+            text_model_name_or_path: a local folder (or Hub id when online) of a BERT-family model.
+            tokenizer: tokenizer of that checkpoint; loaded from `text_model_name_or_path` when `None`.
+            vision_config: the ear encoder's config.
+            config_kwargs: further [`BiCPLConfig`] fields.
+        """
+        from transformers import AutoTokenizer
+
+        text_config = AutoConfig.from_pretrained(text_model_name_or_path)
+        config = BiCPLConfig(text_config=text_config.to_dict(), vision_config=vision_config, **config_kwargs)
+        model = cls(config)
+        pretrained_text = AutoModel.from_pretrained(text_model_name_or_path, add_pooling_layer=False)
+        missing, unexpected = model.text_model.load_state_dict(pretrained_text.state_dict(), strict=False)
+        if missing:
+            raise ValueError(f"{text_model_name_or_path} lacks text-tower weights {missing[:5]}...")
+        tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(text_model_name_or_path)
+        model.initialize_prototypes(tokenizer)
+        return model
+
+    # ---------------------------------------------------------------- encoders
+    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+        vision = self.config.vision_config
+        if pixel_values.ndim != 6 or pixel_values.shape[1] != 2 or pixel_values.shape[2] != vision.in_channels:
+            raise ValueError(
+                "pixel_values must have shape (batch, 2, channels, D, H, W) with ear 0 = left, 1 = mirrored right "
+                f"and channels = {vision.in_channels}; got {tuple(pixel_values.shape)}"
+            )
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> BiCPLImageFeaturesOutput:
+        r"""
+        Encode both ears. Returns [`BiCPLImageFeaturesOutput`] whose `pooler_output` `(batch, 2, projection_dim)` holds
+        the projected (not normalised) ear embeddings.
+
+        Example:
+
+        ```python
+        >>> features = model.get_image_features(pixel_values=torch.rand(1, 2, 2, 16, 16, 16))
+        >>> features.pooler_output.shape
+        torch.Size([1, 2, 32])
+        ```"""
+        self._check_pixel_values(pixel_values)
+        pooled, last_hidden_state, maps = self.vision_model(pixel_values)
+        if self.config.bilateral:
+            # Each ear sees its own features and its difference from the other side (sign tells which side).
+            pooled = torch.cat([pooled, pooled - pooled.flip(1)], dim=-1)
+        embeds = self.visual_projection(self.vision_dropout(pooled))
+        return BiCPLImageFeaturesOutput(pooler_output=embeds, last_hidden_state=last_hidden_state, asymmetry_maps=maps)
+
+    def get_text_features(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> BaseModelOutputWithPooling:
+        r"""
+        Encode report texts. Returns a `BaseModelOutputWithPooling` whose `pooler_output` `(n, projection_dim)` holds
+        the projected (not normalised) text embeddings (CLS or mean pooling, per `config.text_pooling`).
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        hidden = outputs.last_hidden_state
+        if self.config.text_pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=self.text_projection(pooled))
+
+    # ---------------------------------------------------------------- prototypes
+    @torch.no_grad()
+    def encode_class_prompts(
+        self, tokenizer, class_prompts: dict[Any, list[str]], max_length: int = 128, batch_size: int = 32
+    ) -> torch.Tensor:
+        """Text prototypes `(len(class_prompts), projection_dim)`: the normalised mean of each class's prompt
+        embeddings (prompt ensembles averaged), in the order of `class_prompts`. Runs without dropout whatever the
+        model's mode."""
+        was_training = self.training
+        self.eval()
+        rows = []
+        for code, prompts in class_prompts.items():
+            if isinstance(prompts, str):
+                prompts = [prompts]
+            if not prompts:
+                raise ValueError(f"class {code!r} has no prompt")
+            embeds = []
+            for start in range(0, len(prompts), batch_size):
+                batch = tokenizer(
+                    list(prompts[start : start + batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                ).to(self.device)
+                features = self.get_text_features(
+                    batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids")
+                ).pooler_output
+                embeds.append(F.normalize(features.float(), dim=-1))
+            rows.append(F.normalize(torch.cat(embeds).mean(0), dim=-1))
+        self.train(was_training)
+        return torch.stack(rows)
+
+    @torch.no_grad()
+    def initialize_prototypes(
+        self, tokenizer, class_prompts: dict[Any, list[str]] | None = None, reset_trainable: bool = True
+    ) -> torch.Tensor:
+        """(Re)compute the text prototypes from the class prompts with the current text tower.
+
+        Writes `prototype_head.text_prototypes` and, when `reset_trainable`, the trainable prototypes too. With
+        `class_prompts` the config's prompts are updated for the classes given. Returns the text prototypes.
+        """
+        if class_prompts is not None:
+            unknown = [code for code in class_prompts if int(code) not in self.config.class_codes]
+            if unknown:
+                raise ValueError(f"class_prompts has codes {unknown} that are not in config.class_codes")
+            self.config.class_prompts.update({str(k): list(v) for k, v in class_prompts.items()})
+        ordered = {code: self.config.class_prompts[str(code)] for code in self.config.class_codes}
+        text_prototypes = self.encode_class_prompts(tokenizer, ordered)
+        head = self.prototype_head
+        head.text_prototypes.copy_(text_prototypes.to(head.text_prototypes))
+        if reset_trainable:
+            head.prototypes.data.copy_(text_prototypes.to(head.prototypes))
+        return text_prototypes
+
+    def set_frozen_prototype_codes(self, codes: list[int]) -> None:
+        """Freeze the prototypes of `codes` to their text prototypes (e.g. classes absent from training)."""
+        unknown = [c for c in codes if c not in self.config.class_codes]
+        if unknown:
+            raise ValueError(f"codes {unknown} are not in config.class_codes {self.config.class_codes}")
+        self.config.frozen_prototype_codes = sorted({int(c) for c in codes})
+        trainable = [c not in self.config.frozen_prototype_codes for c in self.config.class_codes]
+        self.prototype_head.trainable.copy_(torch.tensor(trainable, device=self.prototype_head.trainable.device))
+
+    def get_prototypes(self) -> torch.Tensor:
+        """The normalised prototype matrix `(num_classes, projection_dim)` used for classification."""
+        return self.prototype_head.effective_prototypes()
+
+    def labels_to_indices(self, labels: torch.Tensor) -> torch.Tensor:
+        """Map ear label codes (-100 = unknown) to prototype rows; raises on a code the model does not know."""
+        codes = self.prototype_head.class_codes.to(labels.device)
+        matches = labels.unsqueeze(-1) == codes
+        known = matches.any(-1)
+        unknown = ~known & (labels != -100)
+        if bool(unknown.any()):
+            raise ValueError(
+                f"labels contain code(s) {sorted(set(labels[unknown].tolist()))} that are not in "
+                f"config.class_codes {self.config.class_codes} (use -100 for an unknown ear)"
+            )
+        return torch.where(known, matches.long().argmax(-1), torch.full_like(labels, -100))
+
+    # ---------------------------------------------------------------- forward
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        side_input_ids: torch.Tensor | None = None,
+        side_attention_mask: torch.Tensor | None = None,
+        side_token_type_ids: torch.Tensor | None = None,
+        side_text_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        class_prototypes: torch.Tensor | None = None,
+        return_loss: bool | None = None,
+        output_asymmetry_maps: bool = True,
+        return_dict: bool | None = None,
+    ) -> BiCPLOutput | tuple:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, 2, channels, D, H, W)`):
+                Ear ROIs from [`BiCPLVolumeProcessor`]: index 0 = patient's left ear, 1 = right ear mirrored onto the
+                left's orientation.
+            input_ids, attention_mask, token_type_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`, *optional*):
+                The whole report, for exam-level alignment.
+            side_input_ids, side_attention_mask, side_token_type_ids (`torch.LongTensor` of shape
+                `(batch_size, 2, seq_len)`, *optional*): the report text about the left / right ear, for ear-level
+                alignment.
+            side_text_ids (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
+                Ids of distinct side texts; ears with the same id are positives of each other. Derived from
+                `side_input_ids` when omitted.
+            labels (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
+                Ear label CODES (see `config.class_codes`), -100 for an unknown ear.
+            class_prototypes (`torch.FloatTensor` of shape `(num_classes', projection_dim)`, *optional*):
+                Classify against these prototypes instead of the model's own (zero-shot with new prompts).
+            return_loss (`bool`, *optional*):
+                Compute the loss; by default it is computed when `labels` are given.
+            output_asymmetry_maps (`bool`, *optional*, defaults to `True`):
+                Return the A3B maps.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if pixel_values is None:
+            raise ValueError("BiCPLModel.forward needs pixel_values of shape (batch, 2, channels, D, H, W)")
+        batch_size = pixel_values.shape[0]
+        if labels is not None and tuple(labels.shape) != (batch_size, 2):
+            raise ValueError(
+                f"labels must have shape (batch, 2) = ({batch_size}, 2) with one code per ear (-100 = unknown); "
+                f"got {tuple(labels.shape)}"
+            )
+        if class_prototypes is not None and labels is not None:
+            raise ValueError("labels refer to config.class_codes and cannot be combined with class_prototypes")
+
+        image_features = self.get_image_features(pixel_values)
+        image_embeds = F.normalize(image_features.pooler_output, dim=-1)
+        logits = self.prototype_head(image_embeds, class_prototypes)
+
+        text_embeds = side_text_embeds = logits_per_image = logits_per_text = None
+        if input_ids is not None:
+            if input_ids.ndim != 2 or input_ids.shape[0] != batch_size:
+                raise ValueError(f"input_ids must be (batch, seq_len) with batch={batch_size}; got {tuple(input_ids.shape)}")
+            text_embeds = F.normalize(
+                self.get_text_features(input_ids, attention_mask, token_type_ids).pooler_output, dim=-1
+            )
+        if side_input_ids is not None:
+            if side_input_ids.ndim != 3 or tuple(side_input_ids.shape[:2]) != (batch_size, 2):
+                raise ValueError(
+                    f"side_input_ids must be (batch, 2, seq_len) with batch={batch_size}; got {tuple(side_input_ids.shape)}"
+                )
+            flat = lambda t: None if t is None else t.flatten(0, 1)  # noqa: E731
+            side = self.get_text_features(flat(side_input_ids), flat(side_attention_mask), flat(side_token_type_ids))
+            side_text_embeds = F.normalize(side.pooler_output, dim=-1).view(batch_size, 2, -1)
+            logits_per_text = self.contrastive_head(image_embeds.flatten(0, 1), side_text_embeds.flatten(0, 1))
+            logits_per_image = logits_per_text.t()
+
+        if return_loss is None:
+            return_loss = labels is not None
+        loss = loss_components = None
+        if return_loss:
+            loss, loss_components = self._compute_loss(
+                image_embeds, text_embeds, side_text_embeds, logits_per_text, logits, labels, side_input_ids,
+                side_attention_mask, side_text_ids,
+            )
+
+        output = BiCPLOutput(
+            loss=loss,
+            logits=logits,
+            logits_per_image=logits_per_image,
+            logits_per_text=logits_per_text,
+            image_embeds=image_embeds,
+            text_embeds=text_embeds,
+            side_text_embeds=side_text_embeds,
+            asymmetry_maps=image_features.asymmetry_maps if output_asymmetry_maps else None,
+            loss_components=loss_components,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _contrastive(self, logits_per_text: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
+        if self.config.contrastive_loss == "siglip":
+            return siglip_contrastive_loss(logits_per_text, targets)
+        return clip_contrastive_loss(logits_per_text, targets)
+
+    def _compute_loss(
+        self, image_embeds, text_embeds, side_text_embeds, logits_per_text, logits, labels, side_input_ids,
+        side_attention_mask, side_text_ids,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        config = self.config
+        terms: dict[str, torch.Tensor] = {}
+        total = image_embeds.new_zeros((), dtype=torch.float32)
+        if logits_per_text is not None and config.itc_ear_weight:
+            if side_text_ids is None:
+                side_text_ids = _text_identity(side_input_ids.flatten(0, 1), _flat_or_none(side_attention_mask))
+            terms["itc_ear"] = self._contrastive(logits_per_text, duplicate_text_targets(side_text_ids.flatten()))
+            total = total + config.itc_ear_weight * terms["itc_ear"]
+        if text_embeds is not None and config.itc_exam_weight and text_embeds.shape[0] > 1:
+            exam_image = F.normalize(image_embeds.mean(1), dim=-1)
+            terms["itc_exam"] = self._contrastive(self.contrastive_head(exam_image, text_embeds), None)
+            total = total + config.itc_exam_weight * terms["itc_exam"]
+        if labels is not None:
+            indices = self.labels_to_indices(labels)
+            class_weights = torch.tensor(config.class_weights) if config.class_weights is not None else None
+            if config.prototype_loss_weight:
+                terms["proto"] = prototype_classification_loss(logits.flatten(0, 1), indices.flatten(), class_weights)
+                total = total + config.prototype_loss_weight * terms["proto"]
+            if config.bilateral and config.symmetry_loss_weight and config.normal_code in config.class_codes:
+                normal_index = config.class_codes.index(config.normal_code)
+                terms["sym"] = symmetry_loss(
+                    image_embeds[:, 0], image_embeds[:, 1], indices[:, 0], indices[:, 1], normal_index,
+                    config.symmetry_margin,
+                )
+                total = total + config.symmetry_loss_weight * terms["sym"]
+        if config.drift_loss_weight:
+            head = self.prototype_head
+            terms["drift"] = prototype_drift_loss(head.prototypes, head.text_prototypes, head.trainable)
+            total = total + config.drift_loss_weight * terms["drift"]
+        if not terms:
+            raise ValueError("return_loss=True but there is nothing to compute a loss from: give labels and/or texts")
+        return total, {name: value.detach() for name, value in terms.items()}
+
+
+def _flat_or_none(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.flatten(0, 1)
+
+
+def _text_identity(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Integer id per row such that rows with the same (masked) tokens share an id."""
+    tokens = input_ids if attention_mask is None else input_ids * attention_mask
+    _, ids = torch.unique(tokens, dim=0, return_inverse=True)
+    return ids
+
+
+__all__ = ["BiCPLModel", "BiCPLPreTrainedModel", "BiCPLOutput", "BiCPLImageFeaturesOutput"]
