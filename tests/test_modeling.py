@@ -283,3 +283,21 @@ def test_swin_backbone_runs():
     assert out.logits.shape == (1, 2, 6) and len(out.asymmetry_maps) == 4
     out.loss.backward()
     assert TINY_VISION_CONFIG["image_size"] == [16, 16, 16]
+
+
+def test_add_class_by_text_survives_save_and_load(tiny_model, tokenizer, tmp_path):
+    tiny_model.initialize_prototypes(tokenizer)
+    tiny_model.add_class(7, "面神经鞘瘤", ["面神经管增宽，软组织肿块。检查结论：面神经鞘瘤。"], tokenizer, name_en="facial schwannoma")
+    assert tiny_model.config.class_codes[-1] == 7 and 7 in tiny_model.config.frozen_prototype_codes
+    pixel_values = torch.rand(1, 2, 2, 16, 16, 16)
+    tiny_model.eval()
+    logits = tiny_model(pixel_values=pixel_values).logits
+    assert logits.shape == (1, 2, 7)
+    tiny_model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert loaded.config.class_names[-1] == "面神经鞘瘤"
+    assert torch.allclose(loaded(pixel_values=pixel_values).logits, logits, atol=1e-6)
+    out = loaded(pixel_values=pixel_values, labels=torch.tensor([[7, 5]]))
+    assert torch.isfinite(out.loss)
+    with pytest.raises(ValueError, match="already exists"):
+        tiny_model.add_class(7, "重复", ["x"], tokenizer)

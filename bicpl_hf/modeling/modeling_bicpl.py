@@ -337,6 +337,33 @@ class BiCPLModel(BiCPLPreTrainedModel):
         trainable = [c not in self.config.frozen_prototype_codes for c in self.config.class_codes]
         self.prototype_head.trainable.copy_(torch.tensor(trainable, device=self.prototype_head.trainable.device))
 
+    @torch.no_grad()
+    def add_class(self, code: int, name: str, prompts: list[str], tokenizer, name_en: str | None = None) -> None:
+        """Add a class recognised zero-shot from text alone: its prototype is the embedding of `prompts`, frozen.
+
+        Updates `config.class_codes/class_names/class_prompts/frozen_prototype_codes` so the class survives
+        `save_pretrained`.
+        """
+        code = int(code)
+        if code in self.config.class_codes:
+            raise ValueError(f"class code {code} already exists ({self.config.class_names[self.config.class_codes.index(code)]})")
+        if not prompts or isinstance(prompts, str):
+            raise ValueError(f"class {code} needs a non-empty list of prompts, got {prompts!r}")
+        text_prototype = self.encode_class_prompts(tokenizer, {code: list(prompts)})
+        head = self.prototype_head
+        head.text_prototypes = torch.cat([head.text_prototypes, text_prototype.to(head.text_prototypes)])
+        head.prototypes = nn.Parameter(torch.cat([head.prototypes.data, text_prototype.to(head.prototypes)]))
+        head.class_codes = torch.cat([head.class_codes, head.class_codes.new_tensor([code])])
+        head.trainable = torch.cat([head.trainable, head.trainable.new_zeros(1)])
+        config = self.config
+        config.class_codes = [*config.class_codes, code]
+        config.class_names = [*config.class_names, str(name)]
+        config.class_names_en = [*config.class_names_en, name_en or str(name)]
+        config.class_prompts = {**config.class_prompts, str(code): [str(p) for p in prompts]}
+        config.frozen_prototype_codes = sorted({*config.frozen_prototype_codes, code})
+        if config.class_weights is not None:
+            config.class_weights = [*config.class_weights, 1.0]
+
     def get_prototypes(self) -> torch.Tensor:
         """The normalised prototype matrix `(num_classes, projection_dim)` used for classification."""
         return self.prototype_head.effective_prototypes()
