@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .hub_cli import add_push_parser
+
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
@@ -21,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="a smaller run (tests use it)")
     demo.set_defaults(func=_demo)
+    add_push_parser(commands)
     return parser
 
 

@@ -39,7 +39,7 @@ def _char_tokenizer(directory: str) -> BertTokenizerFast:
     path = os.path.join(directory, "vocab.txt")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]) + "\n")
-    return BertTokenizerFast(vocab_file=path)
+    return BertTokenizerFast(vocab=path)
 
 
 def run_demo(output_dir: str = "bicpl_demo_output", seed: int = 0, quick: bool = False) -> dict:

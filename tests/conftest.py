@@ -63,7 +63,7 @@ def tokenizer(tmp_path_factory):
     from transformers import BertTokenizerFast
 
     directory = tmp_path_factory.mktemp("tokenizer")
-    return BertTokenizerFast(vocab_file=write_char_vocab(directory), tokenize_chinese_chars=True)
+    return BertTokenizerFast(vocab=write_char_vocab(directory))
 
 
 @pytest.fixture

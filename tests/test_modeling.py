@@ -301,3 +301,9 @@ def test_add_class_by_text_survives_save_and_load(tiny_model, tokenizer, tmp_pat
     assert torch.isfinite(out.loss)
     with pytest.raises(ValueError, match="already exists"):
         tiny_model.add_class(7, "重复", ["x"], tokenizer)
+
+
+def test_tokenizer_fixture_knows_the_report_characters(tokenizer):
+    # transformers 5 ignores `vocab_file=` for BertTokenizerFast; a 5-token vocab would make every text [UNK].
+    assert tokenizer.vocab_size > 100
+    assert tokenizer.tokenize("左侧鼓室") == ["左", "侧", "鼓", "室"]

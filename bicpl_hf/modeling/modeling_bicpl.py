@@ -397,6 +397,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         return_loss: bool | None = None,
         output_asymmetry_maps: bool = True,
         return_dict: bool | None = None,
+        ear_metadata: list | None = None,
+        side_texts: list | None = None,
     ) -> BiCPLOutput | tuple:
         r"""
         Args:
@@ -419,6 +421,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
                 Compute the loss; by default it is computed when `labels` are given.
             output_asymmetry_maps (`bool`, *optional*, defaults to `True`):
                 Return the A3B maps.
+            ear_metadata, side_texts (`list`, *optional*):
+                Non-tensor outputs of [`BiCPLProcessor`], accepted so that `model(**processor(...))` works; unused.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if pixel_values is None:

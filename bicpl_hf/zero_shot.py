@@ -1,0 +1,178 @@
+"""Zero-shot ear diagnosis: per-ear class probabilities and asymmetry maps for one exam or many.
+
+Classes come from the model's own prototypes, or from any Chinese prompts the user gives (code -> prompts, ensembles
+averaged): a new class is added by text alone. Offered as a plain function, [`diagnose`], and as a transformers
+pipeline registered under the task `"zero-shot-ear-diagnosis"`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import AutoModel, Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+TASK = "zero-shot-ear-diagnosis"
+SIDES = ("left", "right")
+
+
+@dataclass
+class EarDiagnosis:
+    """The diagnosis of one ear. `probabilities` maps class code -> probability (sums to one)."""
+
+    side: str
+    probabilities: dict[int, float]
+    top_code: int
+    top_name: str
+    top_probability: float
+    asymmetry_map: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass
+class ExamDiagnosis:
+    """Both ears of one exam (left first) and the processor's ear metadata (ROI geometry for overlays)."""
+
+    left: EarDiagnosis
+    right: EarDiagnosis
+    ear_metadata: list[dict] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {side: {"top_code": ear.top_code, "top_name": ear.top_name, "top_probability": ear.top_probability,
+                       "probabilities": ear.probabilities} for side, ear in (("left", self.left), ("right", self.right))}
+
+
+def resolve_classes(model, tokenizer, class_prompts: dict | None = None, class_names: dict | None = None):
+    """`(codes, names, prototypes or None)`: the model's own classes, or those defined by `class_prompts`."""
+    config = model.config
+    if class_prompts is None:
+        return list(config.class_codes), list(config.class_names), None
+    if not class_prompts:
+        raise ValueError("class_prompts is empty: give at least one class code -> prompt(s)")
+    prompts = {int(code): [p] if isinstance(p, str) else list(p) for code, p in class_prompts.items()}
+    known = dict(zip(config.class_codes, config.class_names))
+    names = [(class_names or {}).get(code, known.get(code, str(code))) for code in prompts]
+    prototypes = model.encode_class_prompts(tokenizer, prompts)
+    return list(prompts), names, prototypes
+
+
+def upsampled_asymmetry_map(maps: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor | None:
+    """Mean of the A3B maps of all stages, each `(batch, 2, d, h, w)`, resized to the ROI `(batch, 2, D, H, W)`."""
+    if not maps:
+        return None
+    resized = [F.interpolate(m.float(), size=tuple(size), mode="trilinear", align_corners=False) for m in maps]
+    return torch.stack(resized).mean(0)
+
+
+def _exam_diagnoses(probs, codes, names, maps, metadata) -> list[ExamDiagnosis]:
+    exams = []
+    for i in range(probs.shape[0]):
+        ears = []
+        for ear, side in enumerate(SIDES):
+            p = probs[i, ear]
+            top = int(p.argmax())
+            ears.append(EarDiagnosis(
+                side=side,
+                probabilities={int(c): float(v) for c, v in zip(codes, p)},
+                top_code=int(codes[top]),
+                top_name=str(names[top]),
+                top_probability=float(p[top]),
+                asymmetry_map=None if maps is None else maps[i, ear].numpy(),
+            ))
+        exams.append(ExamDiagnosis(left=ears[0], right=ears[1], ear_metadata=None if metadata is None else metadata[i]))
+    return exams
+
+
+@torch.no_grad()
+def diagnose(
+    model,
+    processor,
+    volumes,
+    class_prompts: dict | None = None,
+    class_names: dict | None = None,
+    batch_size: int = 1,
+) -> ExamDiagnosis | list[ExamDiagnosis]:
+    """Diagnose one exam (a DICOM folder, NIfTI/NRRD/MHA file, `SimpleITK.Image`) or a list of exams.
+
+    Example:
+
+    ```python
+    >>> from transformers import AutoModel, AutoProcessor
+    >>> model, processor = AutoModel.from_pretrained("my-bicpl"), AutoProcessor.from_pretrained("my-bicpl")  # doctest: +SKIP
+    >>> result = diagnose(model, processor, "exam_dicom_folder/", class_prompts={
+    ...     2: ["上鼓室软组织影，听小骨骨质破坏。检查结论：中耳胆脂瘤。"], 5: ["中耳未见异常。"]})  # doctest: +SKIP
+    >>> result.left.top_code, result.right.probabilities  # doctest: +SKIP
+    ```"""
+    single = not isinstance(volumes, (list, tuple))
+    sources = [volumes] if single else list(volumes)
+    model.eval()
+    codes, names, prototypes = resolve_classes(model, processor.tokenizer, class_prompts, class_names)
+    results: list[ExamDiagnosis] = []
+    for start in range(0, len(sources), batch_size):
+        inputs = processor(volumes=sources[start : start + batch_size], return_tensors="pt")
+        pixel_values = inputs["pixel_values"].to(model.device, model.dtype)
+        out = model(pixel_values=pixel_values, class_prototypes=prototypes)
+        probs = out.logits.float().softmax(-1).cpu().numpy()
+        maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
+        results += _exam_diagnoses(probs, codes, names, None if maps is None else maps.cpu(), inputs["ear_metadata"])
+    return results[0] if single else results
+
+
+class ZeroShotEarDiagnosisPipeline(Pipeline):
+    """`pipeline("zero-shot-ear-diagnosis", model=...)`: per-ear probabilities, top class and asymmetry map.
+
+    Example:
+
+    ```python
+    >>> from transformers import pipeline
+    >>> import bicpl_hf  # registers the task
+    >>> diagnoser = pipeline("zero-shot-ear-diagnosis", model="my-bicpl")  # doctest: +SKIP
+    >>> diagnoser("exam_dicom_folder/", class_prompts={4: ["膨胀性囊性病变，骨壁变薄但完整。检查结论：胆固醇肉芽肿。"]})  # doctest: +SKIP
+    ```"""
+
+    _load_processor = True
+    _load_image_processor = False
+    _load_tokenizer = False
+    _load_feature_extractor = False
+
+    def _sanitize_parameters(self, class_prompts=None, class_names=None, **kwargs):
+        forward = {}
+        if class_prompts is not None:
+            forward["class_prompts"] = class_prompts
+            forward["class_names"] = class_names
+        return {}, forward, {}
+
+    def preprocess(self, inputs):
+        return self.processor(volumes=inputs, return_tensors="pt")
+
+    def _forward(self, model_inputs, class_prompts=None, class_names=None):
+        codes, names, prototypes = resolve_classes(self.model, self.processor.tokenizer, class_prompts, class_names)
+        pixel_values = model_inputs["pixel_values"].to(self.model.device, self.model.dtype)
+        out = self.model(pixel_values=pixel_values, class_prototypes=prototypes)
+        maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
+        return {
+            "probs": out.logits.float().softmax(-1).cpu(),
+            "maps": None if maps is None else maps.cpu(),
+            "codes": codes,
+            "names": names,
+            "ear_metadata": model_inputs["ear_metadata"],
+        }
+
+    def postprocess(self, model_outputs):
+        exams = _exam_diagnoses(model_outputs["probs"].numpy(), model_outputs["codes"], model_outputs["names"],
+                                model_outputs["maps"], model_outputs["ear_metadata"])
+        return exams[0]
+
+
+def register_pipeline() -> None:
+    """Register the task with transformers' pipeline factory (idempotent)."""
+    if TASK not in PIPELINE_REGISTRY.get_supported_tasks():
+        PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=ZeroShotEarDiagnosisPipeline, pt_model=AutoModel,
+                                            type="multimodal")
+
+
+__all__ = ["EarDiagnosis", "ExamDiagnosis", "TASK", "ZeroShotEarDiagnosisPipeline", "diagnose", "register_pipeline"]
