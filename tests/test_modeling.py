@@ -307,3 +307,13 @@ def test_tokenizer_fixture_knows_the_report_characters(tokenizer):
     # transformers 5 ignores `vocab_file=` for BertTokenizerFast; a 5-token vocab would make every text [UNK].
     assert tokenizer.vocab_size > 100
     assert tokenizer.tokenize("左侧鼓室") == ["左", "侧", "鼓", "室"]
+
+
+def test_text_hash_ids_ignore_padding_and_separate_texts():
+    from bicpl_hf.modeling.losses_bicpl import text_hash_ids
+
+    ids = torch.tensor([[2, 10, 11, 3, 0, 0], [2, 10, 11, 3, 0, 0], [2, 11, 10, 3, 0, 0]])
+    mask = (ids != 0).long()
+    hashed = text_hash_ids(ids, mask)
+    assert hashed[0] == hashed[1] and hashed[0] != hashed[2]
+    assert torch.equal(text_hash_ids(ids[:, :4], mask[:, :4]), hashed)  # padded to another length: same ids

@@ -4,7 +4,47 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+
+_HASH_MODULUS = 2_147_483_647  # a 31-bit prime: products of two residues fit in int64
+_HASH_BASE = 1_000_003
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate `tensor` from every rank along dim 0, keeping the autograd graph (open_clip's gather_with_grad).
+
+    Every rank then computes the loss of the GLOBAL batch; the all-gather backward sums each rank's gradient onto
+    its own slice and DDP averages over ranks, which together give exactly the single-process gradient.
+    Ranks must hold the same number of rows (equal per-device batch sizes).
+    """
+    if not is_distributed():
+        return tensor
+    import torch.distributed.nn.functional as dist_fn
+
+    return torch.cat(dist_fn.all_gather(tensor), dim=0)
+
+
+def gather_without_grad(tensor: torch.Tensor) -> torch.Tensor:
+    if not is_distributed():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def text_hash_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """A polynomial hash per row of the (masked) token ids, independent of padding length, so identical texts get
+    the same id on every rank whatever each rank padded to."""
+    tokens = input_ids.long() if attention_mask is None else input_ids.long() * attention_mask.long()
+    powers = torch.ones(tokens.shape[-1], dtype=torch.long, device=tokens.device)
+    for i in range(1, tokens.shape[-1]):
+        powers[i] = powers[i - 1] * _HASH_BASE % _HASH_MODULUS
+    return ((tokens % _HASH_MODULUS) * powers % _HASH_MODULUS).sum(-1) % _HASH_MODULUS
 
 
 def duplicate_text_targets(text_ids: torch.Tensor) -> torch.Tensor:
@@ -90,6 +130,10 @@ def prototype_drift_loss(prototypes: torch.Tensor, text_prototypes: torch.Tensor
 __all__ = [
     "clip_contrastive_loss",
     "duplicate_text_targets",
+    "gather_with_grad",
+    "gather_without_grad",
+    "is_distributed",
+    "text_hash_ids",
     "prototype_classification_loss",
     "prototype_drift_loss",
     "siglip_contrastive_loss",

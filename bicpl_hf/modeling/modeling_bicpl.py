@@ -20,10 +20,13 @@ from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
 from .losses_bicpl import (
     clip_contrastive_loss,
     duplicate_text_targets,
+    gather_with_grad,
+    gather_without_grad,
     prototype_classification_loss,
     prototype_drift_loss,
     siglip_contrastive_loss,
     symmetry_loss,
+    text_hash_ids,
 )
 from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
 
@@ -463,8 +466,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         loss = loss_components = None
         if return_loss:
             loss, loss_components = self._compute_loss(
-                image_embeds, text_embeds, side_text_embeds, logits_per_text, logits, labels, side_input_ids,
-                side_attention_mask, side_text_ids,
+                image_embeds, text_embeds, side_text_embeds, logits, labels, side_input_ids, side_attention_mask,
+                side_text_ids,
             )
 
         output = BiCPLOutput(
@@ -486,21 +489,27 @@ class BiCPLModel(BiCPLPreTrainedModel):
         return clip_contrastive_loss(logits_per_text, targets)
 
     def _compute_loss(
-        self, image_embeds, text_embeds, side_text_embeds, logits_per_text, logits, labels, side_input_ids,
-        side_attention_mask, side_text_ids,
+        self, image_embeds, text_embeds, side_text_embeds, logits, labels, side_input_ids, side_attention_mask,
+        side_text_ids,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         config = self.config
         terms: dict[str, torch.Tensor] = {}
         total = image_embeds.new_zeros((), dtype=torch.float32)
-        if logits_per_text is not None and config.itc_ear_weight:
+        # Contrastive terms use the global batch under DDP (negatives from every rank), see `gather_with_grad`.
+        if side_text_embeds is not None and config.itc_ear_weight:
             if side_text_ids is None:
-                side_text_ids = _text_identity(side_input_ids.flatten(0, 1), _flat_or_none(side_attention_mask))
-            terms["itc_ear"] = self._contrastive(logits_per_text, duplicate_text_targets(side_text_ids.flatten()))
+                side_text_ids = text_hash_ids(side_input_ids.flatten(0, 1), _flat_or_none(side_attention_mask))
+            ear_images = gather_with_grad(image_embeds.flatten(0, 1))
+            ear_texts = gather_with_grad(side_text_embeds.flatten(0, 1))
+            targets = duplicate_text_targets(gather_without_grad(side_text_ids.flatten()))
+            terms["itc_ear"] = self._contrastive(self.contrastive_head(ear_images, ear_texts), targets)
             total = total + config.itc_ear_weight * terms["itc_ear"]
-        if text_embeds is not None and config.itc_exam_weight and text_embeds.shape[0] > 1:
-            exam_image = F.normalize(image_embeds.mean(1), dim=-1)
-            terms["itc_exam"] = self._contrastive(self.contrastive_head(exam_image, text_embeds), None)
-            total = total + config.itc_exam_weight * terms["itc_exam"]
+        if text_embeds is not None and config.itc_exam_weight:
+            exam_images = gather_with_grad(F.normalize(image_embeds.mean(1), dim=-1))
+            exam_texts = gather_with_grad(text_embeds)
+            if exam_texts.shape[0] > 1:
+                terms["itc_exam"] = self._contrastive(self.contrastive_head(exam_images, exam_texts), None)
+                total = total + config.itc_exam_weight * terms["itc_exam"]
         if labels is not None:
             indices = self.labels_to_indices(labels)
             class_weights = torch.tensor(config.class_weights) if config.class_weights is not None else None
@@ -525,13 +534,6 @@ class BiCPLModel(BiCPLPreTrainedModel):
 
 def _flat_or_none(tensor: torch.Tensor | None) -> torch.Tensor | None:
     return None if tensor is None else tensor.flatten(0, 1)
-
-
-def _text_identity(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    """Integer id per row such that rows with the same (masked) tokens share an id."""
-    tokens = input_ids if attention_mask is None else input_ids * attention_mask
-    _, ids = torch.unique(tokens, dim=0, return_inverse=True)
-    return ids
 
 
 __all__ = ["BiCPLModel", "BiCPLPreTrainedModel", "BiCPLOutput", "BiCPLImageFeaturesOutput"]
