@@ -1,0 +1,50 @@
+"""The synthetic temporal-bone CT benchmark: head CT phantoms with per-ear lesions, Chinese reports,
+and a writer for the hospital export format (xlsx + DICOM tree), see DESIGN.md section 6.
+
+Example::
+
+    from bicpl_hf.synthetic import make_synthetic_export
+    export = make_synthetic_export("outputs/ear_ct", n_exams=50, size="small", seed=0, num_proc=2)
+"""
+
+from .anatomy import EarGeometry, HeadPose, sample_ear_geometry
+from .attributes import CLASS_NAMES_ZH, EAR_CODE_FREQUENCIES, EarAttributes, sample_ear_attributes
+from .cohort import ExamSpec, Patient, ScannerProfile, exam_pair_probabilities, sample_cohort
+from .export import (
+    COLUMNS,
+    SHEET_NAME,
+    SIZES,
+    RenderedExam,
+    SyntheticExport,
+    VolumeSize,
+    make_synthetic_export,
+    render_exam,
+)
+from .lesions import paint_lesions, remodel_geometry
+from .reports import write_report
+
+__all__ = [
+    "CLASS_NAMES_ZH",
+    "COLUMNS",
+    "EAR_CODE_FREQUENCIES",
+    "EarAttributes",
+    "EarGeometry",
+    "ExamSpec",
+    "HeadPose",
+    "Patient",
+    "RenderedExam",
+    "SHEET_NAME",
+    "SIZES",
+    "ScannerProfile",
+    "SyntheticExport",
+    "VolumeSize",
+    "exam_pair_probabilities",
+    "make_synthetic_export",
+    "paint_lesions",
+    "remodel_geometry",
+    "render_exam",
+    "sample_cohort",
+    "sample_ear_attributes",
+    "sample_ear_geometry",
+    "write_report",
+]
