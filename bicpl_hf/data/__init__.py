@@ -1,0 +1,37 @@
+"""Hospital exports (exam sheet + DICOM tree) to a de-identified Bi-CPL ``datasets.DatasetDict``.
+
+Example:
+    >>> from bicpl_hf.data import build_dataset, load_built_dataset, setting_view  # doctest: +SKIP
+    >>> build_dataset("export.xlsx", "dicom/", "built/", processor=processor, salt=secret)  # doctest: +SKIP
+    >>> setting_view(load_built_dataset("built/"), "B")  # doctest: +SKIP
+"""
+
+from .builder import BuildResult, DatasetBuildError, build_dataset, dataset_features
+from .deidentify import DEMO_SALT, salted_key
+from .dicom_tree import DicomTree, DicomTreeError, ExamFolder, choose_exam_folder, index_dicom_tree
+from .export_table import ExportColumns, ExportRow, ExportTable, ExportTableError, parse_label_cell, read_export_table
+from .splits import assign_patient_splits, class_counts, load_built_dataset, setting_view
+
+__all__ = [
+    "DEMO_SALT",
+    "BuildResult",
+    "DatasetBuildError",
+    "DicomTree",
+    "DicomTreeError",
+    "ExamFolder",
+    "ExportColumns",
+    "ExportRow",
+    "ExportTable",
+    "ExportTableError",
+    "assign_patient_splits",
+    "build_dataset",
+    "choose_exam_folder",
+    "class_counts",
+    "dataset_features",
+    "index_dicom_tree",
+    "load_built_dataset",
+    "parse_label_cell",
+    "read_export_table",
+    "salted_key",
+    "setting_view",
+]

@@ -1,0 +1,498 @@
+"""Build a de-identified Bi-CPL ``datasets.DatasetDict`` from a hospital export (sheet + DICOM tree).
+
+Steps of :func:`build_dataset`:
+
+1. read the sheet (:mod:`.export_table`) and index ``<root>/<date>/<exam>/<series>`` (:mod:`.dicom_tree`);
+2. decide every row: blank, no exam id, duplicate (identical rows: the first is used; rows that
+   disagree: none is used, the right one cannot be told), no label and no usable report, no images;
+   an exam under two dates gets one folder by :func:`~.dicom_tree.choose_exam_folder`'s rule;
+3. convert the remaining exams (:func:`~.exam_conversion.convert_exam`) in ``num_proc`` processes, each
+   cached under ``<output>/.work/exams`` as it finishes, so an interrupted build resumes where it stopped;
+4. give each ear its code: the sheet's label (``"label"``), else the report parser's weak code
+   (``"weak"``), else ``-100`` (``"none"``); split patients 70/10/20 (:mod:`.splits`);
+5. write the dataset to a temporary folder and rename it to ``<output>/dataset`` (never half-written),
+   save the processor to ``<output>/preprocessor_config.json`` and account for every row and every
+   series in ``<output>/build_report.json`` / ``.csv`` (``rows_in == rows_kept + rows_skipped`` is checked).
+
+Keys are salted hashes (:mod:`.deidentify`); no output file holds a raw exam id, patient identifier or
+the DICOM root path. Names a user needs to find a skipped row are row numbers and exam keys.
+
+Example:
+    >>> from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
+    >>> result = build_dataset("export.xlsx", "dicom/", "built/", salt=os.environ["BICPL_SALT"],
+    ...                        processor=BiCPLVolumeProcessor(roi_shape=(64, 64, 64)))  # doctest: +SKIP
+    >>> result.totals["rows_in"] == result.totals["rows_kept"] + result.totals["rows_skipped"]  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
+
+from ..processing.image_processing_bicpl import BiCPLVolumeProcessor
+from ..processing.report_parser import ReportParseError, parse_report
+from .build_report import write_build_report
+from .deidentify import check_salt, salted_key
+from .dicom_tree import DicomTree, ExamFolder, choose_exam_folder, index_dicom_tree
+from .exam_conversion import ExamJob, atomic_write_bytes, convert_exam, load_cached_result, load_pixel_values
+from .export_table import DEFAULT_SHEET_NAME, ExportColumns, ExportRow, read_export_table
+from .splits import IGNORE_INDEX, SPLIT_NAMES, assign_patient_splits
+
+__all__ = ["BuildResult", "DatasetBuildError", "build_dataset", "dataset_features"]
+
+logger = logging.getLogger(__name__)
+WORK_FORMAT = 1
+_PROCESSOR_BOOKKEEPING = ("image_processor_type", "auto_map", "_processor_class")
+
+
+class DatasetBuildError(RuntimeError):
+    """The build cannot go on (bad settings, stale cache, broken invariant); the message says why."""
+
+
+@dataclass
+class BuildResult:
+    """Where the build wrote its output, the report totals and which exams this run converted."""
+
+    output_dir: Path
+    dataset_dir: Path
+    totals: dict
+    converted_exam_keys: list[str] = field(default_factory=list)
+    cached_exam_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _RowDecision:
+    row: ExportRow
+    exam_key: str = ""
+    status: str = "pending"
+    reason_code: str = ""
+    reason: str = ""
+    split: str = ""
+    codes: tuple[int, int] = (IGNORE_INDEX, IGNORE_INDEX)
+    sources: tuple[str, str] = ("none", "none")
+    folder: str = ""
+    patient_key: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def skip(self, code: str, reason: str) -> None:
+        self.status, self.reason_code, self.reason = "skipped", code, reason
+
+
+def dataset_features(processor: BiCPLVolumeProcessor, *, store_volumes: bool = False):
+    """The ``datasets.Features`` of a built dataset (the output contract the training code reads).
+
+    Example:
+        >>> features = dataset_features(BiCPLVolumeProcessor(roi_shape=(16, 16, 16)))
+        >>> features["pixel_values"].shape
+        (2, 2, 16, 16, 16)
+    """
+    from datasets import Array5D, Features, Nifti, Value
+
+    text = Value("string")
+    spec = {name: text for name in ("exam_key", "patient_key", "report", "findings", "impression",
+                                      "left_text", "right_text")}
+    spec.update(left_code=Value("int64"), right_code=Value("int64"), left_code_source=text, right_code_source=text)
+    spec["pixel_values"] = Array5D(shape=(2, len(processor.windows), *processor.roi_shape), dtype="float16")
+    spec["ear_metadata"] = text
+    if store_volumes:
+        spec["volume"] = Nifti()
+    return Features(spec)
+
+
+def _processor_settings(processor: BiCPLVolumeProcessor) -> dict:
+    return {k: v for k, v in processor.to_dict().items() if k not in _PROCESSOR_BOOKKEEPING}
+
+
+def _prepare_work_dir(output: Path, processor: BiCPLVolumeProcessor, salt: str) -> Path:
+    """``<output>/.work/exams``; refuses a cache made with another processor or salt."""
+    work = output / ".work"
+    (work / "exams").mkdir(parents=True, exist_ok=True)
+    settings = {"format": WORK_FORMAT, "processor": _processor_settings(processor),
+                "salt_check": salted_key(salt, "salt-check", "bicpl-hf")}
+    path = work / "settings.json"
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        differing = sorted(k for k in settings if previous.get(k) != settings[k])
+        if differing:
+            what = ", ".join("the salt" if k == "salt_check" else k for k in differing)
+            raise DatasetBuildError(f"{work} holds results of an earlier build made with a different {what}; "
+                                    "delete that folder to rebuild from scratch, or choose another output folder")
+    else:
+        atomic_write_bytes(path, json.dumps(settings, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
+    return work / "exams"
+
+
+def _folder_signature(folder: ExamFolder) -> tuple[int, int]:
+    count = size = 0
+    for directory, _, names in os.walk(folder.path):
+        for name in names:
+            count += 1
+            size += os.path.getsize(os.path.join(directory, name))
+    return count, size
+
+
+def _parse(row: ExportRow, source: str):
+    """``(ParsedReport or None, why the report is unusable or "")``."""
+    try:
+        return parse_report(findings=row.findings, impression=row.impression, source=source), ""
+    except ReportParseError as error:
+        return None, str(error)
+
+
+def _ear_codes(row: ExportRow, parsed) -> tuple[tuple[int, int], tuple[str, str], list[str]]:
+    codes, sources, notes = [], [], []
+    for side, label in (("left", row.left_code), ("right", row.right_code)):
+        weak = parsed.weak_codes.get(side) if parsed is not None else None
+        if label is not None:
+            codes.append(label)
+            sources.append("label")
+            if weak is not None and weak != label:
+                notes.append(f"{side} ear: label {label} used; the report suggests code {weak}")
+        elif weak is not None:
+            codes.append(weak)
+            sources.append("weak")
+            hedged = " (hedged in the report)" if parsed.weak_code_uncertain.get(side) else ""
+            notes.append(f"{side} ear: no label; weak code {weak} from the report's {parsed.weak_code_source}{hedged}")
+        else:
+            codes.append(IGNORE_INDEX)
+            sources.append("none")
+    return tuple(codes), tuple(sources), notes
+
+
+def _decide_rows(rows: list[ExportRow], exam_key: Callable[[str], str], columns: ExportColumns) -> tuple[list[_RowDecision], dict[str, _RowDecision]]:
+    """Blank rows, missing ids and duplicates; returns all decisions and one candidate per exam id."""
+    decisions = [_RowDecision(row) for row in rows]
+    by_exam: dict[str, list[_RowDecision]] = defaultdict(list)
+    for decision in decisions:
+        if decision.row.blank:
+            decision.skip("blank_row", "blank row (every cell is empty)")
+        elif not decision.row.exam_id:
+            decision.skip("no_exam_id", f"the exam id cell ({columns.exam_id}) is empty")
+        else:
+            decision.exam_key = exam_key(decision.row.exam_id)
+            by_exam[decision.row.exam_id].append(decision)
+    candidates = {}
+    names = {"exam_date": columns.exam_time, "left_code": columns.left_label, "right_code": columns.right_label,
+             "findings": columns.findings, "impression": columns.impression}
+    for exam_id, group in by_exam.items():
+        first = group[0]
+        numbers = ", ".join(str(d.row.row_number) for d in group)
+        if all(d.row.content() == first.row.content() for d in group):
+            candidates[exam_id] = first
+            for duplicate in group[1:]:
+                duplicate.skip("duplicate_row", f"duplicate of row {first.row.row_number} (same {columns.exam_id}, "
+                                                f"identical cells); row {first.row.row_number} is used")
+            continue
+        differing = sorted({names[k] for d in group[1:] for k in names
+                            if getattr(d.row, k) != getattr(first.row, k)})
+        for decision in group:
+            decision.skip("conflicting_duplicate_rows",
+                          f"the same {columns.exam_id} is in rows {numbers} with different {', '.join(differing)}; "
+                          "none of them is used because the right one cannot be told")
+    return decisions, candidates
+
+
+def _unscanned_series(folder: ExamFolder, label: str, reason: str) -> list[dict]:
+    """Series entries of a folder that is not read (one per series folder, plus loose files)."""
+    entries = [{"folder": f"{label}/{name}", "series_key": "", "status": "skipped", "reason": reason}
+               for name in folder.series_folders]
+    if folder.loose_files or not folder.series_folders:
+        what = f"{folder.loose_files} file(s) directly in the exam folder" if folder.loose_files else "an empty exam folder"
+        entries.append({"folder": label, "series_key": "", "status": "skipped", "reason": f"{what}; {reason}"})
+    return entries
+
+
+def _plan_exams(candidates: dict[str, _RowDecision], tree: DicomTree, columns: ExportColumns, source_name: str, salt: str,
+                store_volumes: bool) -> tuple[list[ExamJob], dict[str, Any], list[dict]]:
+    """Skip rows with no code at all or no images, choose each exam's folder, and make the jobs."""
+    jobs, parsed_by_key, series_entries = [], {}, []
+    for exam_id, decision in candidates.items():
+        where = f"{source_name} row {decision.row.row_number}"
+        parsed, unusable = _parse(decision.row, where)
+        decision.codes, decision.sources, decision.notes = _ear_codes(decision.row, parsed)
+        if decision.sources == ("none", "none"):
+            why = unusable.replace(where + ": ", "") if parsed is None else "the report names no code for either ear"
+            decision.skip("no_label_no_report", f"no label in {columns.left_label}/{columns.right_label} and no "
+                                                f"usable report ({why})")
+            continue
+        folders = tree.exams.get(exam_id)
+        if not folders:
+            decision.skip("no_images", "no folder of this exam under any date folder of the DICOM root")
+            continue
+        choice = choose_exam_folder(folders, decision.row.exam_date)
+        decision.folder = f"{choice.chosen.date_folder}/{decision.exam_key}"
+        if choice.rejected:
+            dates = ", ".join(f.date_folder for f in folders)
+            decision.notes.append(f"exam under {len(folders)} dates ({dates}); used {choice.chosen.date_folder}: "
+                                  f"{choice.reason}")
+            for other in choice.rejected:
+                series_entries += _unscanned_series(
+                    other, f"{other.date_folder}/{decision.exam_key}",
+                    f"exam also under date {choice.chosen.date_folder}, which was used ({choice.reason})")
+        files, size = _folder_signature(choice.chosen)
+        signature = {"folder": decision.folder, "files": files, "bytes": size, "store_volume": bool(store_volumes),
+                     "text": salted_key(salt, "text", f"{decision.row.findings}\x00{decision.row.impression}")}
+        parsed_by_key[decision.exam_key] = parsed
+        jobs.append(ExamJob(decision.exam_key, exam_id, str(choice.chosen.path), decision.folder, str(tree.root),
+                            decision.row.findings, decision.row.impression, bool(store_volumes), salt, signature))
+    return jobs, parsed_by_key, series_entries
+
+
+def _unread_folder_series(tree: DicomTree, converted_ids: set[str], decisions: list[_RowDecision],
+                          exam_key: Callable[[str], str], columns: ExportColumns) -> list[dict]:
+    """Series entries of exam folders nobody reads: no sheet row, or every row of the exam skipped."""
+    skipped_rows = defaultdict(list)
+    for decision in decisions:
+        if decision.exam_key and decision.status == "skipped":
+            skipped_rows[decision.row.exam_id].append(decision)
+    entries = []
+    for exam_id, folders in sorted(tree.exams.items()):
+        if exam_id in converted_ids:
+            continue
+        rows = skipped_rows.get(exam_id)
+        reason = (f"the sheet row(s) {', '.join(str(d.row.row_number) for d in rows)} of this exam were skipped "
+                  f"({rows[0].reason_code})" if rows else f"no sheet row has this {columns.exam_id}")
+        for folder in folders:
+            entries += _unscanned_series(folder, f"{folder.date_folder}/{exam_key(exam_id)}", reason)
+    return entries
+
+
+def _collect_results(decisions: list[_RowDecision], results: dict[str, dict], parsed_by_key: dict[str, Any],
+                     series_entries: list[dict], source_name: str) -> list[tuple[_RowDecision, dict, Any]]:
+    """Turn conversion results into kept or skipped rows; reports are re-parsed where text was scrubbed."""
+    kept = []
+    for decision in decisions:
+        if decision.status != "pending":
+            continue
+        result = results[decision.exam_key]
+        series_entries += result["series"]
+        decision.notes += result["notes"]
+        if result["status"] != "kept":
+            code = "unreadable_series" if result["reason"].startswith("unreadable") else "ears_not_found"
+            decision.skip(code, result["reason"])
+            continue
+        parsed = parsed_by_key[decision.exam_key]
+        if result["redactions"]:
+            scrubbed = ExportRow(decision.row.row_number, "", None, decision.row.left_code, decision.row.right_code,
+                                 result["findings"], result["impression"])
+            parsed, _ = _parse(scrubbed, f"{source_name} row {decision.row.row_number}")
+            decision.codes, decision.sources, _ = _ear_codes(scrubbed, parsed)
+            if decision.sources == ("none", "none"):
+                decision.skip("no_label_no_report", "no label, and no code left in the report once patient "
+                                                    "identifiers were removed from it")
+                continue
+        decision.status, decision.reason_code, decision.reason = "kept", "kept", "kept"
+        decision.patient_key = result["patient_key"]
+        kept.append((decision, result, parsed))
+    return kept
+
+
+def _worker_context():
+    """``fork`` where the platform has it: workers start at once, with the parent's imports (ITK
+    registers fork handlers for its thread pool and the workers never use torch); ``spawn`` elsewhere."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _run_jobs(jobs: list[ExamJob], processor, work: Path, num_proc: int, progress: bool,
+              on_exam_done: Callable[[str, dict], None] | None) -> dict[str, dict]:
+    results: dict[str, dict] = {}
+    bar = tqdm(total=len(jobs), desc="Converting exams", unit="exam", disable=not progress)
+
+    def finished(key: str, result: dict) -> None:
+        results[key] = result
+        bar.update(1)
+        if on_exam_done is not None:
+            on_exam_done(key, result)
+
+    try:
+        if num_proc <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                finished(job.exam_key, convert_exam(job, processor, work))
+        else:
+            context = _worker_context()
+            with ProcessPoolExecutor(max_workers=num_proc, mp_context=context) as pool:
+                futures = {pool.submit(convert_exam, job, processor, work): job.exam_key for job in jobs}
+                try:
+                    for future in as_completed(futures):
+                        finished(futures[future], future.result())
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+    return results
+
+
+def _example(decision: _RowDecision, result: dict, parsed, work: Path, store_volumes: bool) -> dict[str, Any]:
+    findings = parsed.findings if parsed is not None else ""
+    impression = parsed.impression if parsed is not None else ""
+    example = {
+        "exam_key": decision.exam_key, "patient_key": result["patient_key"],
+        "report": f"影像所见：{findings}\n检查结论：{impression}", "findings": findings, "impression": impression,
+        "left_text": parsed.side_texts["left"] if parsed is not None else "",
+        "right_text": parsed.side_texts["right"] if parsed is not None else "",
+        "left_code": decision.codes[0], "right_code": decision.codes[1],
+        "left_code_source": decision.sources[0], "right_code_source": decision.sources[1],
+        "pixel_values": load_pixel_values(work, result),
+        "ear_metadata": json.dumps(result["ear_metadata"], ensure_ascii=False, sort_keys=True),
+    }
+    if store_volumes:
+        example["volume"] = {"bytes": (work / result["volume_file"]).read_bytes(), "path": result["volume_file"]}
+    return example
+
+
+def _write_dataset(output: Path, by_split: dict[str, list[tuple[_RowDecision, dict, Any]]], work: Path,
+                   features, store_volumes: bool, progress: bool) -> Path:
+    """Write every split to a temporary folder, then swap it in for ``<output>/dataset``."""
+    import datasets
+
+    staging = output / f".dataset-staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "arrow").mkdir(parents=True)
+    bars_were_enabled = datasets.is_progress_bar_enabled()
+    if not progress:
+        datasets.disable_progress_bars()
+    try:
+        dataset_dict = _write_splits(staging, by_split, work, features, store_volumes, progress)
+        # datasets cannot reload a split saved as zero shards, so empty splits get one (empty) shard.
+        dataset_dict.save_to_disk(str(staging / "dataset"), num_shards={s: 1 if len(d) == 0 else None
+                                                                        for s, d in dataset_dict.items()})
+        del dataset_dict
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if bars_were_enabled:
+            datasets.enable_progress_bars()
+    final, previous = output / "dataset", output / f".dataset-previous-{os.getpid()}"
+    if final.exists():
+        os.replace(final, previous)
+    os.replace(staging / "dataset", final)
+    shutil.rmtree(previous, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _write_splits(staging: Path, by_split: dict[str, list], work: Path, features, store_volumes: bool, progress: bool):
+    from datasets import Dataset, DatasetDict
+    from datasets.arrow_writer import ArrowWriter
+
+    parts = {}
+    with tqdm(total=sum(len(v) for v in by_split.values()), desc="Writing dataset", unit="exam",
+              disable=not progress) as bar:
+        for split in SPLIT_NAMES:
+            path = staging / "arrow" / f"{split}.arrow"
+            # Whole CT volumes are large: write them one record batch per exam to bound memory.
+            writer = ArrowWriter(features=features, path=str(path), writer_batch_size=1 if store_volumes else 16)
+            for decision, result, parsed in by_split[split]:
+                writer.write(features.encode_example(_example(decision, result, parsed, work, store_volumes)))
+                bar.update(1)
+            writer.finalize()
+            parts[split] = Dataset.from_file(str(path))
+    return DatasetDict(parts)
+
+
+def build_dataset(
+    export_path: str | os.PathLike,
+    dicom_root: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    processor: BiCPLVolumeProcessor,
+    salt: str,
+    seed: int = 0,
+    columns: ExportColumns | None = None,
+    sheet_name: str = DEFAULT_SHEET_NAME,
+    encoding: str | None = None,
+    num_proc: int = 1,
+    store_volumes: bool = False,
+    progress: bool = True,
+    clean_work: bool = False,
+    on_exam_done: Callable[[str, dict], None] | None = None,
+) -> BuildResult:
+    """Build the dataset, the processor config and the build report under ``output_dir``.
+
+    Args:
+        export_path: the exam sheet (``.xlsx`` or ``.csv``), see :func:`~.export_table.read_export_table`.
+        dicom_root: the ``<root>/<date>/<exam>/<series>`` tree.
+        output_dir: created if needed; holds ``dataset/``, ``preprocessor_config.json``,
+            ``build_report.json``, ``build_report.csv`` and the resume cache ``.work/``.
+        processor: the volume processor; saved next to the dataset so training and inference match.
+        salt: the secret of the keyed hashes (at least 16 characters); the same salt gives the same keys.
+        seed: seed of the patient-level split.
+        columns, sheet_name, encoding: how to read the sheet.
+        num_proc: worker processes converting exams (the result does not depend on it).
+        store_volumes: also keep each whole CT as a ``datasets.Nifti`` column ``volume``.
+        progress: show tqdm progress bars.
+        clean_work: delete ``.work/`` after a successful build (a rerun then converts everything again).
+        on_exam_done: called as ``on_exam_done(exam_key, result)`` after each exam is converted and cached.
+
+    Raises:
+        ExportTableError, DicomTreeError: bad sheet or DICOM root (named, with what was expected).
+        DatasetBuildError: a cache made with other settings, or a broken bookkeeping invariant.
+
+    Example:
+        >>> build_dataset("export.csv", "dicom", "built", processor=BiCPLVolumeProcessor(),
+        ...               salt="a-long-secret-salt-0001", num_proc=4)  # doctest: +SKIP
+    """
+    salt = check_salt(salt)
+    if int(num_proc) < 1:
+        raise ValueError(f"num_proc must be at least 1, got {num_proc}")
+    columns = columns or ExportColumns()
+    output = Path(output_dir)
+    root = Path(dicom_root)
+    if output.resolve() == root.resolve() or root.resolve() in output.resolve().parents:
+        raise DatasetBuildError(f"the output folder {output} lies inside the DICOM root {root}; choose another one")
+    table = read_export_table(export_path, columns=columns, sheet_name=sheet_name, encoding=encoding)
+    tree = index_dicom_tree(root)
+    output.mkdir(parents=True, exist_ok=True)
+    work = _prepare_work_dir(output, processor, salt)
+    exam_key = lambda exam_id: salted_key(salt, "exam", exam_id)  # noqa: E731
+    source_name = Path(export_path).name
+
+    decisions, candidates = _decide_rows(table.rows, exam_key, columns)
+    jobs, parsed_by_key, series_entries = _plan_exams(candidates, tree, columns, source_name, salt, store_volumes)
+    series_entries += _unread_folder_series(tree, {job.exam_id for job in jobs}, decisions, exam_key, columns)
+    cached, pending = {}, []
+    for job in jobs:
+        result = load_cached_result(work, job.exam_key, job.input_signature)
+        if result is None:
+            pending.append(job)
+        else:
+            cached[job.exam_key] = result
+    logger.info("%d exam(s) to convert, %d already converted in %s", len(pending), len(cached), work)
+    results = {**cached, **_run_jobs(pending, processor, work, int(num_proc), progress, on_exam_done)}
+    kept = _collect_results(decisions, results, parsed_by_key, series_entries, source_name)
+
+    split_of = assign_patient_splits({r["patient_key"] for _, r, _ in kept}, seed=seed)
+    by_split: dict[str, list] = {name: [] for name in SPLIT_NAMES}
+    for decision, result, parsed in kept:
+        decision.split = split_of[result["patient_key"]]
+        by_split[decision.split].append((decision, result, parsed))
+    features = dataset_features(processor, store_volumes=store_volumes)
+    dataset_dir = _write_dataset(output, by_split, work, features, store_volumes, progress)
+    processor.save_pretrained(str(output))
+    settings = {"seed": seed, "num_proc": int(num_proc), "store_volumes": bool(store_volumes),
+                "split_fractions": [0.7, 0.1, 0.2], "processor": "preprocessor_config.json",
+                "export_file": source_name, "export_encoding": table.encoding, "sheet": table.sheet_name,
+                "export_trailing_blank_rows": table.trailing_blank_rows,
+                "columns": dataclasses.asdict(columns)}
+    totals = write_build_report(output, decisions=decisions, series=series_entries, unexpected=tree.unexpected,
+                                settings=settings, dataset_sizes={s: len(v) for s, v in by_split.items()},
+                                salt=salt)
+    if clean_work:
+        shutil.rmtree(output / ".work", ignore_errors=True)
+    return BuildResult(output, dataset_dir, totals, converted_exam_keys=sorted(set(results) - set(cached)),
+                       cached_exam_keys=sorted(cached))
