@@ -11,7 +11,7 @@ from .hub_cli import add_push_parser
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(output_dir=args.output_dir, seed=args.seed, quick=args.quick)
+    run_demo(output_dir=args.output_dir, seed=args.seed, quick=args.quick, num_proc=args.num_proc)
     return 0
 
 
@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="end-to-end demo on the built-in synthetic data")
     demo.add_argument("--output-dir", default="bicpl_demo_output", help="where data, checkpoints and the report go")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--quick", action="store_true", help="a smaller run (tests use it)")
+    demo.add_argument("--quick", action="store_true", help="a seconds-long run on tiny data (tests use it)")
+    demo.add_argument("--num-proc", type=int, default=2, help="processes for data generation and building")
     demo.set_defaults(func=_demo)
     add_push_parser(commands)
     return parser

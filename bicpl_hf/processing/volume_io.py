@@ -326,7 +326,9 @@ def scan_dicom_folder(folder: str | os.PathLike) -> DicomFolderScan:
             scan.unsearched_folders.extend(str(p) for p in sorted(directory.iterdir()) if p.is_dir())
         listed: set[str] = set()
         found = []
-        for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(directory)):
+        has_files = any(p.is_file() for p in directory.iterdir())
+        # GDCM prints "No Series were found" for a folder of folders: only ask it about folders holding files.
+        for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(directory)) if has_files else ():
             files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(directory), uid))
             listed.update(os.path.abspath(f) for f in files)
             found.append(_describe_series(str(directory), uid, files))

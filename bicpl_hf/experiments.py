@@ -1,0 +1,231 @@
+"""The experiment runner: baselines, Bi-CPL and its ablation, in the proposal's Settings A and B, one split, one seed.
+
+Variants (all built from [`BiCPLModel`] so they share code, data, budget and evaluation):
+
+| name | what it is |
+|---|---|
+| `vision_cnn` | vision-only 3D CNN (one ear at a time), class-weighted cross-entropy on a cosine classifier |
+| `single_ear_clip` | single-ear 3D CLIP: no bilateral input, no A3B, no prototypes; classes = current text embeddings of the prompts |
+| `bicpl` | full Bi-CPL: bilateral + A3B, text-initialised prototypes, contrastive then prototype stage |
+| `bicpl_no_a3b_random_proto` | Bi-CPL without A3B and with randomly initialised prototypes |
+
+Setting A: supervised on codes 1, 2, 3, 5. Setting B: every exam with a code-2 ear leaves training; code 2 must be
+recognised zero-shot. Code 4 is never trained on. Both are evaluated on the same untouched test split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import TrainingArguments
+
+from .evaluation import DatasetPredictions, predict_dataset, score_predictions
+from .modeling import BiCPLConfig, BiCPLModel
+from .training import build_trainer
+
+logger = logging.getLogger(__name__)
+
+TAIL_CODES = (4, 6)
+SETTING_ZERO_SHOT = {"A": (4,), "B": (2, 4)}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    bilateral: bool = True
+    a3b: bool = True
+    text_prototypes: bool = True  # initialise prototypes from the class prompts
+    contrastive_stage: bool = True  # stage 1: image-report alignment
+    prototype_stage: bool = True  # stage 2: prototype classification (labels)
+    use_text_in_prototype_stage: bool = True
+    classify_with_prompts: bool = False  # CLIP-style: classes = text embeddings of the prompts after training
+    class_weighted: bool = False
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("vision_cnn", "vision-only 3D CNN, class-weighted CE", bilateral=False, a3b=False,
+                text_prototypes=False, contrastive_stage=False, use_text_in_prototype_stage=False, class_weighted=True),
+        Variant("single_ear_clip", "single-ear 3D CLIP (no bilateral, no A3B, no prototypes)", bilateral=False,
+                a3b=False, prototype_stage=False, classify_with_prompts=True),
+        Variant("bicpl", "full Bi-CPL (bilateral, A3B, text prototypes)"),
+        Variant("bicpl_no_a3b_random_proto", "Bi-CPL without A3B, random prototypes", a3b=False,
+                text_prototypes=False),
+    )
+}
+
+
+@dataclass
+class ExperimentBudget:
+    contrastive_epochs: float = 6.0
+    prototype_epochs: float = 8.0
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    bootstrap: int = 200
+
+
+@dataclass
+class RunResult:
+    variant: str
+    setting: str
+    metrics: dict
+    seconds: float
+    n_train_exams: int
+    predictions: DatasetPredictions | None = field(default=None, repr=False)
+
+    def row(self) -> dict:
+        return {"variant": self.variant, "setting": self.setting, "seconds": round(self.seconds, 1),
+                "n_train_exams": self.n_train_exams, **self.metrics}
+
+
+def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int) -> BiCPLModel:
+    """A fresh model for `variant` from a `BiCPLConfig` kwargs dict (text/vision configs, projection dim, ...)."""
+    kwargs = {**base_config, "bilateral": variant.bilateral}
+    vision = dict(kwargs.get("vision_config") or {})
+    n_stages = len(vision.get("hidden_sizes", [32, 64, 128, 256]))
+    vision["a3b_stages"] = [variant.a3b] * n_stages
+    kwargs["vision_config"] = vision
+    if not variant.text_prototypes:
+        kwargs["drift_loss_weight"] = 0.0  # no text anchor to stay close to
+    if not variant.use_text_in_prototype_stage and not variant.contrastive_stage:
+        kwargs.update(itc_ear_weight=0.0, itc_exam_weight=0.0)
+    torch.manual_seed(seed)
+    model = BiCPLModel(BiCPLConfig(**kwargs))
+    if variant.text_prototypes or variant.classify_with_prompts:
+        model.initialize_prototypes(tokenizer)
+    return model
+
+
+def _arguments(output_dir: Path, epochs: float, budget: ExperimentBudget, seed: int) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(output_dir), num_train_epochs=epochs, per_device_train_batch_size=budget.batch_size,
+        learning_rate=budget.learning_rate, weight_decay=budget.weight_decay, warmup_steps=0.05,
+        lr_scheduler_type="cosine", logging_strategy="epoch", save_strategy="no", report_to=[], seed=seed,
+        data_seed=seed, dataloader_num_workers=0, disable_tqdm=True,
+    )
+
+
+def train_variant(variant: Variant, model: BiCPLModel, processor, train_dataset, output_dir: Path,
+                  budget: ExperimentBudget, seed: int) -> BiCPLModel:
+    """Stage 1 (alignment), then text prototypes from the aligned text tower, then stage 2 (prototypes)."""
+    tokenizer = processor.tokenizer
+    if variant.contrastive_stage:
+        build_trainer(model, processor, _arguments(output_dir / "contrastive", budget.contrastive_epochs, budget, seed),
+                      train_dataset, stage="contrastive").train()
+        if variant.text_prototypes:
+            model.initialize_prototypes(tokenizer)  # the random text tower of __init__ knew nothing
+    if variant.prototype_stage:
+        trainer = build_trainer(
+            model, processor, _arguments(output_dir / "prototype", budget.prototype_epochs, budget, seed),
+            train_dataset, stage="prototype", balance="reweight" if variant.class_weighted else None,
+            include_text=variant.use_text_in_prototype_stage,
+        )
+        trainer.train()
+        if variant.text_prototypes and variant.use_text_in_prototype_stage:
+            # Text-only (frozen) classes follow the final text tower; trained prototypes keep what they learned.
+            model.initialize_prototypes(tokenizer, reset_trainable=False)
+    if variant.classify_with_prompts:
+        # CLIP-style classification: the classes are the prompts as the trained text tower now encodes them.
+        model.initialize_prototypes(tokenizer, reset_trainable=True)
+        model.set_frozen_prototype_codes(list(model.config.class_codes))
+    return model
+
+
+def run_one(variant: Variant, setting: str, views: dict, processor, base_config: dict, budget: ExperimentBudget,
+            output_dir: Path, seed: int) -> tuple[RunResult, BiCPLModel]:
+    start = time.time()
+    view = views[setting]
+    model = make_variant_model(variant, base_config, processor.tokenizer, seed)
+    train_variant(variant, model, processor, view["train"], output_dir / f"{variant.name}_{setting}", budget, seed)
+    predictions = predict_dataset(model, processor, view["test"], batch_size=budget.batch_size,
+                                  with_text=variant.name != "vision_cnn")
+    metrics = score_predictions(predictions, model.config.class_names, tail_codes=TAIL_CODES,
+                                zero_shot_codes=SETTING_ZERO_SHOT[setting], bootstrap=budget.bootstrap, seed=seed)
+    result = RunResult(variant.name, setting, metrics, time.time() - start, len(view["train"]), predictions)
+    logger.info("%s / setting %s: macro-F1 %.3f in %.0f s", variant.name, setting, metrics["macro_f1"], result.seconds)
+    return result, model
+
+
+def run_experiments(
+    views: dict,
+    processor,
+    base_config: dict,
+    output_dir: str | Path,
+    *,
+    variants: Sequence[str] = tuple(VARIANTS),
+    settings: Sequence[str] = ("A", "B"),
+    budget: ExperimentBudget | None = None,
+    seed: int = 0,
+    keep_model: str = "bicpl",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[RunResult], dict[str, BiCPLModel]]:
+    """Train and evaluate every (variant, setting) on the same split and seed.
+
+    Args:
+        views: setting name -> `DatasetDict` view (from `bicpl_hf.data.splits.setting_view`).
+        processor: the [`BiCPLProcessor`] the data were built with (its tokenizer encodes the text).
+        base_config: `BiCPLConfig` kwargs shared by every variant (text/vision configs, projection dim, ...).
+        keep_model: trained models of this variant are returned (per setting) for saving and diagnosis.
+    """
+    budget = budget or ExperimentBudget()
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
+    output_dir = Path(output_dir)
+    results, kept = [], {}
+    for setting in settings:
+        for name in variants:
+            if progress:
+                progress(f"training {name} in setting {setting}")
+            result, model = run_one(VARIANTS[name], setting, views, processor, base_config, budget, output_dir, seed)
+            results.append(result)
+            if name == keep_model:
+                kept[setting] = model
+    (output_dir).mkdir(parents=True, exist_ok=True)
+    (output_dir / "results.json").write_text(
+        json.dumps({"budget": asdict(budget), "seed": seed, "runs": [r.row() for r in results]}, ensure_ascii=False,
+                   indent=2), encoding="utf-8")
+    (output_dir / "results.md").write_text(results_table(results), encoding="utf-8")
+    return results, kept
+
+
+def _fmt(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
+    return f"{value:.3f}" + (f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else "")
+
+
+def results_table(results: Sequence[RunResult]) -> str:
+    """Markdown table: one row per (setting, variant); 95% bootstrap CIs (resampled by exam) in brackets."""
+    lines = [
+        "| setting | variant | accuracy | macro-F1 | AUC (macro) | tail recall (4, 6) | zero-shot AUC code 2 "
+        "| code-4 recall | ear→text R@5 | train exams | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        m = r.metrics
+        names = [key.split("/", 1)[1] for key in m if key.startswith("support/")]
+        cg = next((n for n in names if "胆脂瘤" in n or n == "2"), None)
+        granuloma = next((n for n in names if "胆固醇肉芽肿" in n or n == "4"), None)
+        lines.append(
+            f"| {r.setting} | {r.variant} | {_fmt(m, 'accuracy')} | {_fmt(m, 'macro_f1')} | {_fmt(m, 'auc_macro')} "
+            f"| {_fmt(m, 'tail_recall')} | {_fmt(m, f'zero_shot_auc/{cg}') if r.setting == 'B' else '(trained)'} "
+            f"| {_fmt(m, f'recall/{granuloma}')} | {_fmt(m, 'i2t_recall@5')} | {r.n_train_exams} | {r.seconds:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["ExperimentBudget", "RunResult", "VARIANTS", "Variant", "make_variant_model", "results_table",
+           "run_experiments", "run_one", "train_variant"]

@@ -1,0 +1,102 @@
+"""Grad-CAM and asymmetry-map overlays on axial slices of both ears (PNG)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from .zero_shot import upsampled_asymmetry_map
+
+
+def grad_cam(model, pixel_values: torch.Tensor, class_indices: torch.Tensor | None = None) -> torch.Tensor:
+    """Grad-CAM of the per-ear prototype logits on the Siamese encoder's last feature map.
+
+    Args:
+        model: a [`BiCPLModel`].
+        pixel_values: `(batch, 2, C, D, H, W)`.
+        class_indices: `(batch, 2)` prototype rows to explain; the predicted class of each ear when `None`.
+
+    Returns:
+        `(batch, 2, D, H, W)` maps in [0, 1], one per ear, resized to the ROI.
+    """
+    model.eval()
+    features = {}
+
+    def keep(_module, _inputs, output):
+        output.retain_grad()
+        features["map"] = output
+
+    last_stage = model.vision_model.stages[-1]
+    handle = last_stage.register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            logits = model(pixel_values=pixel_values, output_asymmetry_maps=False).logits
+            if class_indices is None:
+                class_indices = logits.argmax(-1)
+            selected = logits.gather(-1, class_indices.unsqueeze(-1)).sum()
+            model.zero_grad(set_to_none=True)
+            selected.backward()
+    finally:
+        handle.remove()
+    activation, gradient = features["map"], features["map"].grad  # (2B, C, d, h, w), ears interleaved
+    weights = gradient.mean(dim=(2, 3, 4), keepdim=True)
+    cam = F.relu((weights * activation).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=tuple(pixel_values.shape[-3:]), mode="trilinear", align_corners=False)
+    cam = cam.view(pixel_values.shape[0], 2, *pixel_values.shape[-3:])
+    peak = cam.flatten(2).amax(-1).clamp(min=1e-8)[..., None, None, None]
+    return (cam / peak).detach()
+
+
+def asymmetry_overlay_maps(model, pixel_values: torch.Tensor) -> torch.Tensor | None:
+    """The mean A3B map of all stages, `(batch, 2, D, H, W)`, or `None` for a model without A3B."""
+    with torch.no_grad():
+        out = model(pixel_values=pixel_values)
+    return upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
+
+
+def save_ear_overlay(
+    pixel_values: np.ndarray,
+    maps: dict[str, np.ndarray],
+    path: str | Path,
+    title: str = "",
+    ear_labels: Sequence[str] = ("left", "right (mirrored)"),
+    slices: Sequence[int] | None = None,
+) -> Path:
+    """Axial slices of both ears (bone window) with each map overlaid, one row per (ear, map).
+
+    Args:
+        pixel_values: `(2, C, D, H, W)` for one exam (channel 0 = bone window).
+        maps: name -> `(2, D, H, W)` maps in [0, 1] (e.g. {"Grad-CAM": ..., "asymmetry (A3B)": ...}).
+        path: PNG to write.
+    """
+    depth = pixel_values.shape[2]
+    slices = list(slices) if slices is not None else [int(depth * f) for f in (0.35, 0.5, 0.65)]
+    rows = [(ear, name) for ear in range(2) for name in maps]
+    figure = Figure(figsize=(2.2 * (len(slices) + 0), 2.2 * len(rows)), dpi=110)
+    axes = figure.subplots(len(rows), len(slices), squeeze=False)
+    for r, (ear, name) in enumerate(rows):
+        for c, z in enumerate(slices):
+            ax = axes[r][c]
+            ax.imshow(pixel_values[ear, 0, z], cmap="gray", vmin=0.0, vmax=1.0)
+            ax.imshow(maps[name][ear, z], cmap="jet", alpha=0.35, vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(f"{ear_labels[ear]}\n{name}", fontsize=7)
+            if r == 0:
+                ax.set_title(f"slice {z}", fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+__all__ = ["asymmetry_overlay_maps", "grad_cam", "save_ear_overlay"]
