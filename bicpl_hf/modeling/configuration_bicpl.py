@@ -208,6 +208,17 @@ class BiCPLConfig(PreTrainedConfig):
             Cosine similarity above which a normal/diseased ear pair is pushed apart.
         class_weights (`list[float]`, *optional*):
             Per-class weights of the prototype loss (class re-weighting); `None` weighs classes equally.
+        knowledge_bank_size (`int`, *optional*, defaults to 0):
+            Rows of the cross-modal knowledge bank (BrgSA CMKI): learnable embeddings, initialised from the otology
+            knowledge base's attribute texts, that image and text embeddings attend to before alignment. 0 = off.
+        knowledge_bank_heads (`int`, *optional*, defaults to 4):
+            Attention heads of the knowledge-bank cross-attention.
+        hard_negative_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the abnormality-dictionary hard negatives (CT-GLIP) inside the ear-level contrastive loss, used
+            when `hard_negative_input_ids` are given.
+        soft_label_alpha (`float`, *optional*, defaults to 0.0):
+            Share of the ear-level contrastive targets given to attribute overlap (Ultrasound-CLIP semantic soft
+            labels), used when `side_attribute_vectors` are given. 0 = off.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the linear-layer initialiser.
 
@@ -254,6 +265,10 @@ class BiCPLConfig(PreTrainedConfig):
     drift_loss_weight: float = 0.1
     symmetry_margin: float = 0.5
     class_weights: list[float] | None = None
+    knowledge_bank_size: int = 0
+    knowledge_bank_heads: int = 4
+    hard_negative_weight: float = 1.0
+    soft_label_alpha: float = 0.0
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -296,6 +311,13 @@ class BiCPLConfig(PreTrainedConfig):
                     f"BiCPLConfig.class_weights needs one weight per class ({len(self.class_codes)}), "
                     f"got {len(self.class_weights)}"
                 )
+        if self.knowledge_bank_size < 0 or (self.knowledge_bank_size and self.projection_dim % self.knowledge_bank_heads):
+            raise ValueError(
+                f"knowledge_bank_size must be >= 0 and projection_dim ({self.projection_dim}) divisible by "
+                f"knowledge_bank_heads ({self.knowledge_bank_heads})"
+            )
+        if not 0.0 <= self.soft_label_alpha <= 1.0:
+            raise ValueError(f"soft_label_alpha must be in [0, 1], got {self.soft_label_alpha}")
         if self.text_pooling not in ("cls", "mean"):
             raise ValueError(f"BiCPLConfig.text_pooling must be 'cls' or 'mean', got {self.text_pooling!r}")
         if self.contrastive_loss not in ("clip", "siglip"):

@@ -57,6 +57,33 @@ def duplicate_text_targets(text_ids: torch.Tensor) -> torch.Tensor:
     return same / same.sum(dim=1, keepdim=True)
 
 
+def attribute_soft_targets(targets: torch.Tensor, attributes: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Semantic soft labels (Ultrasound-CLIP): blend targets `(n, n)` with the row-normalised Jaccard overlap of the
+    multi-hot attribute vectors `(n, A)`; two ears with no lesion attribute (normal) overlap fully. Rows sum to one."""
+    vectors = (attributes > 0).float()
+    intersection = vectors @ vectors.t()
+    sizes = vectors.sum(-1)
+    union = sizes[:, None] + sizes[None, :] - intersection
+    overlap = torch.where(union > 0, intersection / union.clamp(min=1.0), torch.ones_like(union))
+    overlap = overlap / overlap.sum(-1, keepdim=True)
+    return (1.0 - alpha) * targets.to(overlap) + alpha * overlap
+
+
+def hard_negative_loss(positive_logits: torch.Tensor, negative_logits: torch.Tensor, mask: torch.Tensor,
+                       sigmoid: bool = False) -> torch.Tensor:
+    """Abnormality-dictionary hard negatives (CT-GLIP): each ear must score its own text above texts that differ in
+    one flipped attribute, side or disease. `positive_logits` `(n,)`, `negative_logits` / `mask` `(n, k)`."""
+    positive_logits, negative_logits = positive_logits.float(), negative_logits.float()
+    valid = mask.bool()
+    if not bool(valid.any()):
+        return positive_logits.sum() * 0.0
+    if sigmoid:
+        negatives = -(F.logsigmoid(-negative_logits) * valid).sum(-1)
+        return (-F.logsigmoid(positive_logits) + negatives).mean()
+    logits = torch.cat([positive_logits[:, None], negative_logits.masked_fill(~valid, float("-inf"))], dim=-1)
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
+
+
 def clip_contrastive_loss(logits_per_text: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE of CLIP; `targets` optionally replaces the identity with soft targets (rows sum to one)."""
     logits = logits_per_text.float()
@@ -128,7 +155,9 @@ def prototype_drift_loss(prototypes: torch.Tensor, text_prototypes: torch.Tensor
 
 
 __all__ = [
+    "attribute_soft_targets",
     "clip_contrastive_loss",
+    "hard_negative_loss",
     "duplicate_text_targets",
     "gather_with_grad",
     "gather_without_grad",

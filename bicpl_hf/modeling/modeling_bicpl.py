@@ -18,16 +18,19 @@ from transformers.utils import ModelOutput
 
 from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
 from .losses_bicpl import (
+    attribute_soft_targets,
     clip_contrastive_loss,
     duplicate_text_targets,
     gather_with_grad,
     gather_without_grad,
+    hard_negative_loss,
     prototype_classification_loss,
     prototype_drift_loss,
     siglip_contrastive_loss,
     symmetry_loss,
     text_hash_ids,
 )
+from .modeling_bicpl_heads import BiCPLContrastiveHead, BiCPLKnowledgeBank, BiCPLPrototypeHead
 from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
 
 
@@ -82,48 +85,6 @@ class BiCPLOutput(ModelOutput):
     loss_components: dict[str, torch.FloatTensor] | None = None
 
 
-class BiCPLPrototypeHead(nn.Module):
-    """Class prototypes initialised from text, with their text anchors and the set that training may move.
-
-    The effective prototype of a frozen class is its text prototype itself, so training cannot change it.
-    """
-
-    def __init__(self, config: BiCPLConfig):
-        super().__init__()
-        num_classes, dim = config.num_classes, config.projection_dim
-        self.prototypes = nn.Parameter(torch.empty(num_classes, dim))
-        self.register_buffer("text_prototypes", torch.zeros(num_classes, dim))
-        self.register_buffer("class_codes", torch.tensor(config.class_codes, dtype=torch.long))
-        trainable = [code not in config.frozen_prototype_codes for code in config.class_codes]
-        self.register_buffer("trainable", torch.tensor(trainable, dtype=torch.bool))
-        self.logit_scale = nn.Parameter(torch.tensor(config.prototype_logit_scale_init_value))
-
-    def effective_prototypes(self) -> torch.Tensor:
-        """`(num_classes, dim)` L2-normalised prototypes used for classification."""
-        mixed = torch.where(self.trainable[:, None], self.prototypes, self.text_prototypes.to(self.prototypes))
-        return F.normalize(mixed, dim=-1)
-
-    def forward(self, ear_embeds: torch.Tensor, prototypes: torch.Tensor | None = None) -> torch.Tensor:
-        prototypes = self.effective_prototypes() if prototypes is None else F.normalize(prototypes, dim=-1)
-        scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
-        return scale * ear_embeds @ prototypes.to(ear_embeds).t()
-
-
-class BiCPLContrastiveHead(nn.Module):
-    """Learnable temperature (and SigLIP bias) of the image-text contrastive logits."""
-
-    def __init__(self, config: BiCPLConfig):
-        super().__init__()
-        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
-        self.logit_bias = nn.Parameter(torch.tensor(-10.0 if config.contrastive_loss == "siglip" else 0.0))
-        self.use_bias = config.contrastive_loss == "siglip"
-
-    def forward(self, image_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
-        """Returns `logits_per_text` `(n_text, n_image)`."""
-        logits = self.logit_scale.clamp(max=math.log(100.0)).exp() * text_embeds @ image_embeds.t()
-        return logits + self.logit_bias if self.use_bias else logits
-
-
 class BiCPLPreTrainedModel(PreTrainedModel):
     config_class = BiCPLConfig
     base_model_prefix = "bicpl"
@@ -142,6 +103,8 @@ class BiCPLPreTrainedModel(PreTrainedModel):
         elif isinstance(module, BiCPLContrastiveHead):
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
             init.constant_(module.logit_bias, -10.0 if module.use_bias else 0.0)
+        elif isinstance(module, BiCPLKnowledgeBank):
+            init.normal_(module.bank, std=std)
         elif isinstance(module, AsymmetryAwareAttention):
             # Small weights: M starts near 0.5 everywhere, so A3B begins as a uniform gain and learns asymmetry.
             init.normal_(module.difference_conv.weight, std=1e-3)
@@ -191,6 +154,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
         self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
         self.contrastive_head = BiCPLContrastiveHead(config)
         self.prototype_head = BiCPLPrototypeHead(config)
+        self.knowledge_bank = BiCPLKnowledgeBank(config) if config.knowledge_bank_size else None
         self.post_init()
 
     # ---------------------------------------------------------------- construction helpers
@@ -252,7 +216,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
         if self.config.bilateral:
             # Each ear sees its own features and its difference from the other side (sign tells which side).
             pooled = torch.cat([pooled, pooled - pooled.flip(1)], dim=-1)
-        embeds = self.visual_projection(self.vision_dropout(pooled))
+        embeds = self._through_bank(self.visual_projection(self.vision_dropout(pooled)))
         return BiCPLImageFeaturesOutput(pooler_output=embeds, last_hidden_state=last_hidden_state, asymmetry_maps=maps)
 
     def get_text_features(
@@ -263,8 +227,13 @@ class BiCPLModel(BiCPLPreTrainedModel):
     ) -> BaseModelOutputWithPooling:
         r"""
         Encode report texts. Returns a `BaseModelOutputWithPooling` whose `pooler_output` `(n, projection_dim)` holds
-        the projected (not normalised) text embeddings (CLS or mean pooling, per `config.text_pooling`).
+        the projected (not normalised) text embeddings (CLS or mean pooling, per `config.text_pooling`; through the
+        knowledge bank when the model has one).
         """
+        hidden, projected = self._encode_text(input_ids, attention_mask, token_type_ids)
+        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=self._through_bank(projected))
+
+    def _encode_text(self, input_ids, attention_mask=None, token_type_ids=None) -> tuple[torch.Tensor, torch.Tensor]:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
@@ -274,7 +243,27 @@ class BiCPLModel(BiCPLPreTrainedModel):
         else:
             mask = attention_mask.unsqueeze(-1).to(hidden)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=self.text_projection(pooled))
+        return hidden, self.text_projection(pooled)
+
+    def _through_bank(self, embeds: torch.Tensor) -> torch.Tensor:
+        return embeds if self.knowledge_bank is None else self.knowledge_bank(embeds)
+
+    @torch.no_grad()
+    def initialize_knowledge_bank(self, tokenizer, texts: list[str], max_length: int = 64) -> torch.Tensor:
+        """Set the knowledge-bank rows to the projected embeddings of `texts` (one per row; e.g. the otology knowledge
+        base's attribute phrases, `bicpl_hf.knowledge.attribute_texts()`)."""
+        if self.knowledge_bank is None:
+            raise ValueError("this model has no knowledge bank: set config.knowledge_bank_size > 0")
+        if len(texts) != self.config.knowledge_bank_size:
+            raise ValueError(f"got {len(texts)} texts for a knowledge bank of {self.config.knowledge_bank_size} rows")
+        was_training = self.training
+        self.eval()
+        batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        batch = batch.to(self.device)
+        _, projected = self._encode_text(batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids"))
+        self.knowledge_bank.bank.copy_(projected.to(self.knowledge_bank.bank))
+        self.train(was_training)
+        return projected
 
     # ---------------------------------------------------------------- prototypes
     @torch.no_grad()
@@ -395,6 +384,10 @@ class BiCPLModel(BiCPLPreTrainedModel):
         side_attention_mask: torch.Tensor | None = None,
         side_token_type_ids: torch.Tensor | None = None,
         side_text_ids: torch.Tensor | None = None,
+        hard_negative_input_ids: torch.Tensor | None = None,
+        hard_negative_attention_mask: torch.Tensor | None = None,
+        hard_negative_token_type_ids: torch.Tensor | None = None,
+        side_attribute_vectors: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         class_prototypes: torch.Tensor | None = None,
         return_loss: bool | None = None,
@@ -416,6 +409,13 @@ class BiCPLModel(BiCPLPreTrainedModel):
             side_text_ids (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
                 Ids of distinct side texts; ears with the same id are positives of each other. Derived from
                 `side_input_ids` when omitted.
+            hard_negative_input_ids, hard_negative_attention_mask, hard_negative_token_type_ids (`torch.LongTensor` of
+                shape `(batch_size, 2, num_negatives, seq_len)`, *optional*): per-ear texts that differ from the side
+                text in one flipped attribute, side or disease (all-padding rows are ignored); adds the hard-negative
+                loss weighted by `config.hard_negative_weight`.
+            side_attribute_vectors (`torch.FloatTensor` of shape `(batch_size, 2, num_attributes)`, *optional*):
+                Multi-hot lesion attributes of each side text; with `config.soft_label_alpha > 0` the ear-level
+                contrastive targets are softened by attribute overlap.
             labels (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
                 Ear label CODES (see `config.class_codes`), -100 for an unknown ear.
             class_prototypes (`torch.FloatTensor` of shape `(num_classes', projection_dim)`, *optional*):
@@ -465,9 +465,14 @@ class BiCPLModel(BiCPLPreTrainedModel):
             return_loss = labels is not None
         loss = loss_components = None
         if return_loss:
+            hard_negatives = None
+            if hard_negative_input_ids is not None:
+                hard_negatives = self._hard_negative_embeds(
+                    hard_negative_input_ids, hard_negative_attention_mask, hard_negative_token_type_ids, batch_size
+                )
             loss, loss_components = self._compute_loss(
                 image_embeds, text_embeds, side_text_embeds, logits, labels, side_input_ids, side_attention_mask,
-                side_text_ids,
+                side_text_ids, hard_negatives, side_attribute_vectors,
             )
 
         output = BiCPLOutput(
@@ -488,9 +493,22 @@ class BiCPLModel(BiCPLPreTrainedModel):
             return siglip_contrastive_loss(logits_per_text, targets)
         return clip_contrastive_loss(logits_per_text, targets)
 
+    def _hard_negative_embeds(self, input_ids, attention_mask, token_type_ids, batch_size):
+        """Normalised embeddings `(batch, 2, k, dim)` of the hard negatives and their validity mask `(batch, 2, k)`."""
+        if input_ids.ndim != 4 or tuple(input_ids.shape[:2]) != (batch_size, 2):
+            raise ValueError(f"hard_negative_input_ids must be (batch, 2, num_negatives, seq_len) with batch={batch_size}; "
+                             f"got {tuple(input_ids.shape)}")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        shape = input_ids.shape[:3]
+        flat = lambda t: None if t is None else t.flatten(0, 2)  # noqa: E731
+        embeds = self.get_text_features(flat(input_ids), flat(attention_mask), flat(token_type_ids)).pooler_output
+        valid = attention_mask.flatten(0, 2).sum(-1) > 2  # more than [CLS] [SEP]: a real text
+        return F.normalize(embeds, dim=-1).view(*shape, -1), valid.view(shape)
+
     def _compute_loss(
         self, image_embeds, text_embeds, side_text_embeds, logits, labels, side_input_ids, side_attention_mask,
-        side_text_ids,
+        side_text_ids, hard_negatives=None, side_attribute_vectors=None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         config = self.config
         terms: dict[str, torch.Tensor] = {}
@@ -502,8 +520,21 @@ class BiCPLModel(BiCPLPreTrainedModel):
             ear_images = gather_with_grad(image_embeds.flatten(0, 1))
             ear_texts = gather_with_grad(side_text_embeds.flatten(0, 1))
             targets = duplicate_text_targets(gather_without_grad(side_text_ids.flatten()))
+            if config.soft_label_alpha and side_attribute_vectors is not None:
+                attributes = gather_without_grad(side_attribute_vectors.flatten(0, 1).float())
+                targets = attribute_soft_targets(targets, attributes, config.soft_label_alpha)
             terms["itc_ear"] = self._contrastive(self.contrastive_head(ear_images, ear_texts), targets)
             total = total + config.itc_ear_weight * terms["itc_ear"]
+            if hard_negatives is not None and config.hard_negative_weight:
+                negatives, valid = hard_negatives
+                head = self.contrastive_head
+                scale = head.logit_scale.clamp(max=math.log(100.0)).exp()
+                bias = head.logit_bias if head.use_bias else 0.0
+                positive = scale * (image_embeds * side_text_embeds).sum(-1) + bias
+                negative = scale * (image_embeds.unsqueeze(2) * negatives).sum(-1) + bias
+                terms["itc_hard"] = hard_negative_loss(positive.flatten(), negative.flatten(0, 1), valid.flatten(0, 1),
+                                                       sigmoid=config.contrastive_loss == "siglip")
+                total = total + config.hard_negative_weight * terms["itc_hard"]
         if text_embeds is not None and config.itc_exam_weight:
             exam_images = gather_with_grad(F.normalize(image_embeds.mean(1), dim=-1))
             exam_texts = gather_with_grad(text_embeds)
