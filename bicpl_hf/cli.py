@@ -15,6 +15,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiments(args: argparse.Namespace) -> int:
+    from .demo import run_experiment_command
+
+    run_experiment_command(args.dataset, args.output_dir, variants=args.variants, settings=args.settings,
+                           seed=args.seed, contrastive_epochs=args.contrastive_epochs,
+                           prototype_epochs=args.prototype_epochs, batch_size=args.batch_size)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bicpl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -24,6 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a seconds-long run on tiny data (tests use it)")
     demo.add_argument("--num-proc", type=int, default=2, help="processes for data generation and building")
     demo.set_defaults(func=_demo)
+    experiments = commands.add_parser("experiments", help="train and evaluate variants on a built dataset")
+    experiments.add_argument("dataset", help="output folder of build_dataset.py")
+    experiments.add_argument("--output-dir", default="bicpl_experiments")
+    experiments.add_argument("--variants", nargs="+", default=["baselines"],
+                             help="variant names, or 'baselines' / 'knowledge' / 'all'")
+    experiments.add_argument("--settings", nargs="+", default=["A", "B"], choices=["A", "B"])
+    experiments.add_argument("--seed", type=int, default=0)
+    experiments.add_argument("--contrastive-epochs", type=float, default=6.0)
+    experiments.add_argument("--prototype-epochs", type=float, default=8.0)
+    experiments.add_argument("--batch-size", type=int, default=8)
+    experiments.set_defaults(func=_experiments)
     add_push_parser(commands)
     return parser
 

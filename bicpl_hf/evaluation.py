@@ -31,10 +31,10 @@ class DatasetPredictions:
 
 @torch.no_grad()
 def predict_dataset(model, processor, dataset, batch_size: int = 8, with_text: bool = True,
-                    class_prototypes: torch.Tensor | None = None) -> DatasetPredictions:
-    """Run `model` over `dataset` (columns of [`BiCPLDataCollator`]) in eval mode."""
+                    class_prototypes: torch.Tensor | None = None, text_mode: str = "raw") -> DatasetPredictions:
+    """Run `model` over `dataset` (columns of [`BiCPLDataCollator`]) in eval mode; `text_mode` as in training."""
     model.eval()
-    collator = BiCPLDataCollator(processor, include_labels=True, include_text=with_text)
+    collator = BiCPLDataCollator(processor, include_labels=True, include_text=with_text, text_mode=text_mode)
     logits, labels, images, texts = [], [], [], []
     for start in range(0, len(dataset), batch_size):
         batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])

@@ -48,6 +48,10 @@ class Variant:
     use_text_in_prototype_stage: bool = True
     classify_with_prompts: bool = False  # CLIP-style: classes = text embeddings of the prompts after training
     class_weighted: bool = False
+    knowledge_prompts: bool = False  # class prompts generated from the otology knowledge base
+    knowledge_bank: bool = False  # cross-modal knowledge bank initialised from the knowledge base's attribute texts
+    config_overrides: tuple = ()  # extra BiCPLConfig fields, as (name, value) pairs
+    collator_options: tuple = ()  # extra BiCPLDataCollator fields, as (name, value) pairs
 
 
 VARIANTS = {
@@ -60,8 +64,20 @@ VARIANTS = {
         Variant("bicpl", "full Bi-CPL (bilateral, A3B, text prototypes)"),
         Variant("bicpl_no_a3b_random_proto", "Bi-CPL without A3B, random prototypes", a3b=False,
                 text_prototypes=False),
+        # Options from the related papers (issue 8), each added alone to full Bi-CPL.
+        Variant("bicpl+kb_prompts", "Bi-CPL, prototypes from knowledge-base prompt ensembles", knowledge_prompts=True),
+        Variant("bicpl+summaries", "Bi-CPL aligned with rule-based per-side summaries (BrgSA)",
+                collator_options=(("text_mode", "summary"),)),
+        Variant("bicpl+knowledge_bank", "Bi-CPL with the cross-modal knowledge bank (BrgSA CMKI)", knowledge_bank=True),
+        Variant("bicpl+hard_negatives", "Bi-CPL with abnormality-dictionary hard negatives (CT-GLIP)",
+                collator_options=(("hard_negatives", 3),)),
+        Variant("bicpl+soft_labels", "Bi-CPL with attribute-overlap soft targets (Ultrasound-CLIP)",
+                config_overrides=(("soft_label_alpha", 0.3),), collator_options=(("attribute_vectors", True),)),
     )
 }
+BASELINE_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl", "bicpl_no_a3b_random_proto")
+KNOWLEDGE_VARIANTS = ("bicpl", "bicpl+kb_prompts", "bicpl+summaries", "bicpl+knowledge_bank", "bicpl+hard_negatives",
+                      "bicpl+soft_labels")
 
 
 @dataclass
@@ -99,8 +115,22 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
         kwargs["drift_loss_weight"] = 0.0  # no text anchor to stay close to
     if not variant.use_text_in_prototype_stage and not variant.contrastive_stage:
         kwargs.update(itc_ear_weight=0.0, itc_exam_weight=0.0)
+    kwargs.update(dict(variant.config_overrides))
+    if variant.knowledge_prompts:
+        from .knowledge import class_prompts, load_knowledge_base
+
+        codes = kwargs.get("class_codes") or [1, 2, 3, 4, 5, 6]
+        kwargs["class_prompts"] = class_prompts(load_knowledge_base(), codes)
+    bank_texts = None
+    if variant.knowledge_bank:
+        from .knowledge import attribute_texts
+
+        bank_texts = attribute_texts()
+        kwargs["knowledge_bank_size"] = len(bank_texts)
     torch.manual_seed(seed)
     model = BiCPLModel(BiCPLConfig(**kwargs))
+    if bank_texts is not None:
+        model.initialize_knowledge_bank(tokenizer, bank_texts)
     if variant.text_prototypes or variant.classify_with_prompts:
         model.initialize_prototypes(tokenizer)
     return model
@@ -121,14 +151,14 @@ def train_variant(variant: Variant, model: BiCPLModel, processor, train_dataset,
     tokenizer = processor.tokenizer
     if variant.contrastive_stage:
         build_trainer(model, processor, _arguments(output_dir / "contrastive", budget.contrastive_epochs, budget, seed),
-                      train_dataset, stage="contrastive").train()
+                      train_dataset, stage="contrastive", collator_options=dict(variant.collator_options)).train()
         if variant.text_prototypes:
             model.initialize_prototypes(tokenizer)  # the random text tower of __init__ knew nothing
     if variant.prototype_stage:
         trainer = build_trainer(
             model, processor, _arguments(output_dir / "prototype", budget.prototype_epochs, budget, seed),
             train_dataset, stage="prototype", balance="reweight" if variant.class_weighted else None,
-            include_text=variant.use_text_in_prototype_stage,
+            include_text=variant.use_text_in_prototype_stage, collator_options=dict(variant.collator_options),
         )
         trainer.train()
         if variant.text_prototypes and variant.use_text_in_prototype_stage:
@@ -147,8 +177,9 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
     view = views[setting]
     model = make_variant_model(variant, base_config, processor.tokenizer, seed)
     train_variant(variant, model, processor, view["train"], output_dir / f"{variant.name}_{setting}", budget, seed)
+    text_mode = dict(variant.collator_options).get("text_mode", "raw")
     predictions = predict_dataset(model, processor, view["test"], batch_size=budget.batch_size,
-                                  with_text=variant.name != "vision_cnn")
+                                  with_text=variant.name != "vision_cnn", text_mode=text_mode)
     metrics = score_predictions(predictions, model.config.class_names, tail_codes=TAIL_CODES,
                                 zero_shot_codes=SETTING_ZERO_SHOT[setting], bootstrap=budget.bootstrap, seed=seed)
     result = RunResult(variant.name, setting, metrics, time.time() - start, len(view["train"]), predictions)
@@ -162,7 +193,7 @@ def run_experiments(
     base_config: dict,
     output_dir: str | Path,
     *,
-    variants: Sequence[str] = tuple(VARIANTS),
+    variants: Sequence[str] = BASELINE_VARIANTS,
     settings: Sequence[str] = ("A", "B"),
     budget: ExperimentBudget | None = None,
     seed: int = 0,
@@ -227,5 +258,5 @@ def results_table(results: Sequence[RunResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["ExperimentBudget", "RunResult", "VARIANTS", "Variant", "make_variant_model", "results_table",
+__all__ = ["BASELINE_VARIANTS", "KNOWLEDGE_VARIANTS", "ExperimentBudget", "RunResult", "VARIANTS", "Variant", "make_variant_model", "results_table",
            "run_experiments", "run_one", "train_variant"]

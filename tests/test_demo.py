@@ -31,6 +31,18 @@ def test_variants_build_the_models_they_claim(tokenizer):
     assert vision.config.itc_ear_weight == 0.0 and vision.config.itc_exam_weight == 0.0
 
 
+def test_knowledge_variants_build_their_options(tokenizer):
+    from bicpl_hf.knowledge import attribute_texts
+
+    base = tiny_config_kwargs()
+    kb = make_variant_model(VARIANTS["bicpl+kb_prompts"], base, tokenizer, seed=0)
+    assert kb.config.class_prompts["4"] != make_variant_model(VARIANTS["bicpl"], base, tokenizer, 0).config.class_prompts["4"]
+    bank = make_variant_model(VARIANTS["bicpl+knowledge_bank"], base, tokenizer, seed=0)
+    assert bank.config.knowledge_bank_size == len(attribute_texts()) and bank.knowledge_bank is not None
+    soft = make_variant_model(VARIANTS["bicpl+soft_labels"], base, tokenizer, seed=0)
+    assert soft.config.soft_label_alpha == 0.3
+
+
 def test_results_table_names_every_run_and_shows_zero_shot_only_in_setting_b():
     metrics = {"accuracy": 0.5, "macro_f1": 0.4, "auc_macro": 0.7, "tail_recall": 0.2, "support/中耳胆脂瘤": 3,
                "zero_shot_auc/中耳胆脂瘤": 0.8, "support/胆固醇肉芽肿": 2, "recall/胆固醇肉芽肿": 0.5,

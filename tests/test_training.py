@@ -163,3 +163,21 @@ def test_processor_output_feeds_the_model_directly(saved_model_dir, tmp_path):
     batch = processor(volumes=str(nifti), text="影像所见：双侧鼓室清晰，听骨链完整。检查结论：双侧中耳未见异常。")
     out = model(**batch)
     assert out.logits.shape == (1, 2, 6) and out.side_text_embeds.shape == (1, 2, 16)
+
+
+def test_collator_options_for_summaries_hard_negatives_and_soft_labels(tiny_model, processor):
+    dataset = _dataset()
+    collator = BiCPLDataCollator(processor, text_mode="summary", hard_negatives=2, attribute_vectors=True, seed=1)
+    batch = collator([dataset[0], dataset[2]])
+    assert batch["hard_negative_input_ids"].shape[:3] == (2, 2, 2)
+    assert batch["side_attribute_vectors"].shape[:2] == (2, 2)
+    assert batch["side_attribute_vectors"][0, 0].sum() > 0 and batch["side_attribute_vectors"][0, 1].sum() == 0
+    summary = processor.tokenizer.decode(batch["side_input_ids"][0, 0], skip_special_tokens=True).replace(" ", "")
+    assert summary.startswith("左侧")
+    again = collator([dataset[0], dataset[2]])
+    assert torch.equal(batch["hard_negative_input_ids"], again["hard_negative_input_ids"])  # deterministic
+    tiny_model.config.soft_label_alpha = 0.3
+    out = tiny_model(**batch)
+    assert {"itc_hard", "itc_ear", "proto"} <= set(out.loss_components)
+    with pytest.raises(ValueError, match="text_mode must be"):
+        BiCPLDataCollator(processor, text_mode="llm")
