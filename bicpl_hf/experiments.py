@@ -220,9 +220,12 @@ def run_experiments(
                 progress(f"training {name} in setting {setting}")
             result, model = run_one(VARIANTS[name], setting, views, processor, base_config, budget, output_dir, seed)
             results.append(result)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            p = result.predictions
+            np.savez(output_dir / f"predictions_{name}_{setting}.npz", logits=p.logits, labels=p.labels,
+                     class_codes=np.asarray(p.class_codes))
             if name == keep_model:
                 kept[setting] = model
-    (output_dir).mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(
         json.dumps({"budget": asdict(budget), "seed": seed, "runs": [r.row() for r in results]}, ensure_ascii=False,
                    indent=2), encoding="utf-8")

@@ -181,3 +181,18 @@ def test_collator_options_for_summaries_hard_negatives_and_soft_labels(tiny_mode
     assert {"itc_hard", "itc_ear", "proto"} <= set(out.loss_components)
     with pytest.raises(ValueError, match="text_mode must be"):
         BiCPLDataCollator(processor, text_mode="llm")
+
+
+def test_training_resumes_from_a_checkpoint(tiny_model, processor, tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2, save_steps=2,
+                             report_to=[], use_cpu=True, disable_tqdm=True)
+    build_trainer(tiny_model, processor, args, _dataset(), stage="joint").train()
+    checkpoint = tmp_path / "checkpoint-2"
+    assert (checkpoint / "model.safetensors").exists() and (checkpoint / "trainer_state.json").exists()
+    torch.manual_seed(1)
+    fresh = BiCPLModel(BiCPLConfig(**tiny_config_kwargs()))
+    args4 = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=4, save_steps=100,
+                              report_to=[], use_cpu=True, disable_tqdm=True)
+    trainer = build_trainer(fresh, processor, args4, _dataset(), stage="joint")
+    trainer.train(resume_from_checkpoint=str(checkpoint))
+    assert trainer.state.global_step == 4
