@@ -263,7 +263,8 @@ def test_remote_code_loads_where_bicpl_hf_is_not_importable(model, processor, bu
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), TOKENIZERS_PARALLELISM="false")
     result = subprocess.run(
         [sys.executable, "-c", REMOTE_SCRIPT, str(bundle_dir), str(tmp_path / "expected.safetensors"), phantom_path,
-         REPORT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+         REPORT], cwd=tmp_path, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace",
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "REMOTE-OK BiCPLModel BiCPLProcessor" in result.stdout

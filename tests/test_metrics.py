@@ -343,7 +343,8 @@ print(json.dumps([metric.compute(**args), direct.compute(**args)]))
         HF_HUB_OFFLINE="1", HF_EVALUATE_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"),
         HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", PYTHONPATH=str(REPO_ROOT),
     )  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, encoding="utf-8",
+                          errors="replace", timeout=120)
     assert done.returncode == 0, done.stderr
     from_wrapper, from_path = json.loads(done.stdout.strip().splitlines()[-1])
     assert from_wrapper == from_path
