@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bicpl_hf.processing.report_lexicon import LESION_ATTRIBUTE_KEYS, to_simplified
+from bicpl_hf.processing.report_lexicon import to_simplified
 from bicpl_hf.processing.report_parser import (
     ParsedReport,
     ReportParseError,
