@@ -102,7 +102,8 @@ class BiCPLPreTrainedModel(PreTrainedModel):
             init.constant_(module.logit_scale, self.config.prototype_logit_scale_init_value)
         elif isinstance(module, BiCPLContrastiveHead):
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
-            init.constant_(module.logit_bias, -10.0 if module.use_bias else 0.0)
+            if module.use_bias:
+                init.constant_(module.logit_bias, -10.0)
         elif isinstance(module, BiCPLKnowledgeBank):
             init.normal_(module.bank, std=std)
         elif isinstance(module, AsymmetryAwareAttention):

@@ -26,7 +26,8 @@ class BiCPLPrototypeHead(nn.Module):
         self.register_buffer("class_codes", torch.tensor(config.class_codes, dtype=torch.long))
         trainable = [code not in config.frozen_prototype_codes for code in config.class_codes]
         self.register_buffer("trainable", torch.tensor(trainable, dtype=torch.bool))
-        self.logit_scale = nn.Parameter(torch.tensor(config.prototype_logit_scale_init_value))
+        # Shape (1,), as SigLIP stores it: FSDP refuses 0-dim parameters.
+        self.logit_scale = nn.Parameter(torch.full((1,), config.prototype_logit_scale_init_value))
 
     def effective_prototypes(self) -> torch.Tensor:
         """`(num_classes, dim)` L2-normalised prototypes used for classification."""
@@ -44,9 +45,11 @@ class BiCPLContrastiveHead(nn.Module):
 
     def __init__(self, config: BiCPLConfig):
         super().__init__()
-        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
-        self.logit_bias = nn.Parameter(torch.tensor(-10.0 if config.contrastive_loss == "siglip" else 0.0))
+        self.logit_scale = nn.Parameter(torch.full((1,), config.logit_scale_init_value))
+        # The bias exists only for the sigmoid loss: an unused parameter would make DDP demand
+        # `find_unused_parameters=True` under the CLIP loss.
         self.use_bias = config.contrastive_loss == "siglip"
+        self.logit_bias = nn.Parameter(torch.full((1,), -10.0)) if self.use_bias else None
 
     def forward(self, image_embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
         """Returns `logits_per_text` `(n_text, n_image)`."""
