@@ -25,6 +25,7 @@ from .processing import (
     parse_report,
     read_volume,
 )
+from .calibration import calibrate_unseen_class_offset
 from .hub import make_model_card, push_bundle, push_dataset, save_bundle
 from .prototypes import (
     PrototypeBundle,
@@ -58,6 +59,7 @@ __all__ = [
     "EarDiagnosis",
     "PrototypeBundle",
     "add_class_by_text",
+    "calibrate_unseen_class_offset",
     "apply_prototypes",
     "load_prototypes",
     "make_model_card",

@@ -20,7 +20,8 @@ def _experiments(args: argparse.Namespace) -> int:
 
     run_experiment_command(args.dataset, args.output_dir, variants=args.variants, settings=args.settings,
                            seed=args.seed, contrastive_epochs=args.contrastive_epochs,
-                           prototype_epochs=args.prototype_epochs, batch_size=args.batch_size)
+                           prototype_epochs=args.prototype_epochs, batch_size=args.batch_size,
+                           unseen_false_positive_rate=None if args.no_calibration else args.unseen_false_positive_rate)
     return 0
 
 
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     experiments.add_argument("--contrastive-epochs", type=float, default=6.0)
     experiments.add_argument("--prototype-epochs", type=float, default=8.0)
     experiments.add_argument("--batch-size", type=int, default=8)
+    experiments.add_argument("--unseen-false-positive-rate", type=float, default=0.05,
+                             help="calibrated stacking: share of validation ears of trained classes that may fall to "
+                                  "a class absent from training")
+    experiments.add_argument("--no-calibration", action="store_true", help="score with the raw prototype logits")
     experiments.set_defaults(func=_experiments)
     add_push_parser(commands)
     return parser

@@ -251,7 +251,7 @@ def _report(out, plan, export, built, dataset, results, exam, diagnosis, files, 
 
 def run_experiment_command(dataset_dir: str, output_dir: str, *, variants=("baselines",), settings=("A", "B"),
                            seed: int = 0, contrastive_epochs: float = 6.0, prototype_epochs: float = 8.0,
-                           batch_size: int = 8) -> list:
+                           batch_size: int = 8, unseen_false_positive_rate: float | None = 0.05) -> list:
     """`bicpl experiments`: the experiment runner on a dataset built by `build_dataset.py` (same split and seed for
     every variant); writes `results.md` / `results.json` into `output_dir` and prints the table."""
     groups = {"baselines": BASELINE_VARIANTS, "knowledge": KNOWLEDGE_VARIANTS, "all": tuple(VARIANTS)}
@@ -272,7 +272,7 @@ def run_experiment_command(dataset_dir: str, output_dir: str, *, variants=("base
     config = base_model_config(tokenizer, roi, [16, 32, 64])
     config["vision_config"]["image_size"] = list(volume_processor.roi_shape)
     budget = ExperimentBudget(contrastive_epochs=contrastive_epochs, prototype_epochs=prototype_epochs,
-                              batch_size=batch_size)
+                              batch_size=batch_size, unseen_false_positive_rate=unseen_false_positive_rate)
     results, _ = run_experiments(views, processor, config, output_dir, variants=names, settings=settings,
                                  budget=budget, seed=seed, progress=_say)
     print(results_table(results))

@@ -10,7 +10,9 @@ Variants (all built from [`BiCPLModel`] so they share code, data, budget and eva
 | `bicpl_no_a3b_random_proto` | Bi-CPL without A3B and with randomly initialised prototypes |
 
 Setting A: supervised on codes 1, 2, 3, 5. Setting B: every exam with a code-2 ear leaves training; code 2 must be
-recognised zero-shot. Code 4 is never trained on. Both are evaluated on the same untouched test split.
+recognised zero-shot. Code 4 is never trained on. Both are evaluated on the same untouched test split. After
+training, every variant gets the same calibrated stacking of its classes absent from training (one logit offset set
+on the validation ears of the trained classes, `bicpl_hf.calibration`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import numpy as np
 import torch
 from transformers import TrainingArguments
 
+from .calibration import calibrate_unseen_class_offset
 from .evaluation import DatasetPredictions, predict_dataset, score_predictions
 from .modeling import BiCPLConfig, BiCPLModel
-from .training import build_trainer
+from .training import build_trainer, codes_absent_from
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +91,9 @@ class ExperimentBudget:
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
     bootstrap: int = 200
+    # Calibrated stacking of the classes absent from training, on the validation split's trained-class ears
+    # (`bicpl_hf.calibration`); None = raw logits.
+    unseen_false_positive_rate: float | None = 0.05
 
 
 @dataclass
@@ -98,10 +104,11 @@ class RunResult:
     seconds: float
     n_train_exams: int
     predictions: DatasetPredictions | None = field(default=None, repr=False)
+    unseen_offset: float | None = None  # calibrated-stacking logit offset of the classes absent from training
 
     def row(self) -> dict:
         return {"variant": self.variant, "setting": self.setting, "seconds": round(self.seconds, 1),
-                "n_train_exams": self.n_train_exams, **self.metrics}
+                "n_train_exams": self.n_train_exams, "unseen_offset": self.unseen_offset, **self.metrics}
 
 
 def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int) -> BiCPLModel:
@@ -177,12 +184,24 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
     view = views[setting]
     model = make_variant_model(variant, base_config, processor.tokenizer, seed)
     train_variant(variant, model, processor, view["train"], output_dir / f"{variant.name}_{setting}", budget, seed)
+    unseen, offset = codes_absent_from(view["train"], model.config.class_codes), None
+    if budget.unseen_false_positive_rate is not None and unseen:
+        try:
+            offset = calibrate_unseen_class_offset(model, processor, view["validation"], unseen,
+                                                   false_positive_rate=budget.unseen_false_positive_rate,
+                                                   batch_size=budget.batch_size)
+            logger.info("%s / setting %s: classes %s absent from training calibrated with offset %.2f",
+                        variant.name, setting, unseen, offset)
+        except ValueError as error:
+            logger.warning("%s / setting %s: classes %s absent from training are NOT calibrated: %s", variant.name,
+                           setting, unseen, error)
     text_mode = dict(variant.collator_options).get("text_mode", "raw")
     predictions = predict_dataset(model, processor, view["test"], batch_size=budget.batch_size,
                                   with_text=variant.name != "vision_cnn", text_mode=text_mode)
     metrics = score_predictions(predictions, model.config.class_names, tail_codes=TAIL_CODES,
                                 zero_shot_codes=SETTING_ZERO_SHOT[setting], bootstrap=budget.bootstrap, seed=seed)
-    result = RunResult(variant.name, setting, metrics, time.time() - start, len(view["train"]), predictions)
+    result = RunResult(variant.name, setting, metrics, time.time() - start, len(view["train"]), predictions,
+                       unseen_offset=offset)
     logger.info("%s / setting %s: macro-F1 %.3f in %.0f s", variant.name, setting, metrics["macro_f1"], result.seconds)
     return result, model
 

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 
 from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments
 
-from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
+from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor, calibrate_unseen_class_offset
 from bicpl_hf.data.splits import load_built_dataset, setting_view
 from bicpl_hf.evaluation import predict_dataset, score_predictions
 from bicpl_hf.lora import apply_text_lora, merge_text_lora
 from bicpl_hf.metrics import make_compute_metrics
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from bicpl_hf.tokenization import build_char_tokenizer
-from bicpl_hf.training import build_trainer
+from bicpl_hf.training import build_trainer, codes_absent_from
 
 
 @dataclass
@@ -38,6 +38,8 @@ class ScriptArguments:
     contrastive_epochs: float = field(default=3.0, metadata={"help": "epochs of stage 1; 0 skips it"})
     lora_r: int = field(default=0, metadata={"help": "LoRA rank on the text tower; 0 trains it fully"})
     balance: str | None = field(default=None, metadata={"help": "None, 'reweight' or 'sample'"})
+    unseen_false_positive_rate: float | None = field(
+        default=0.05, metadata={"help": "calibrated stacking of the classes absent from training (None = off)"})
     projection_dim: int = 256
 
 
@@ -78,6 +80,13 @@ def main(argv=None) -> dict:
 
     final = merge_text_lora(trainable) if script.lora_r else model
     final.initialize_prototypes(tokenizer, reset_trainable=False)  # text-only classes follow the final text tower
+    unseen = codes_absent_from(dataset["train"], final.config.class_codes)
+    if script.unseen_false_positive_rate is not None and unseen:
+        try:
+            calibrate_unseen_class_offset(final, processor, dataset["validation"], unseen,
+                                          false_positive_rate=script.unseen_false_positive_rate)
+        except ValueError as error:  # e.g. no validation ears of a trained class
+            print(f"classes {unseen} absent from training are NOT calibrated: {error}", file=sys.stderr)
     zero_shot = (4,) if script.setting == "A" else (2, 4)
     metrics = score_predictions(predict_dataset(final, processor, dataset["test"]), final.config.class_names,
                                 tail_codes=(4, 6), zero_shot_codes=zero_shot, bootstrap=0)

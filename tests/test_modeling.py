@@ -317,3 +317,28 @@ def test_text_hash_ids_ignore_padding_and_separate_texts():
     hashed = text_hash_ids(ids, mask)
     assert hashed[0] == hashed[1] and hashed[0] != hashed[2]
     assert torch.equal(text_hash_ids(ids[:, :4], mask[:, :4]), hashed)  # padded to another length: same ids
+
+
+def test_frozen_classes_can_be_left_out_of_the_training_softmax():
+    from bicpl_hf.modeling.losses_bicpl import prototype_classification_loss
+
+    logits = torch.tensor([[2.0, 0.5, 1.0], [0.1, 3.0, 0.2], [0.3, 0.4, 0.5]])
+    labels = torch.tensor([0, 2, -100])  # the second ear IS labelled with the frozen class 2
+    excluded = torch.tensor([False, False, True])
+    got = prototype_classification_loss(logits, labels, excluded_classes=excluded)
+    first = torch.nn.functional.cross_entropy(logits[0, :2], labels[0])  # class 2 left out
+    second = torch.nn.functional.cross_entropy(logits[1], labels[1])  # its own class stays in
+    torch.testing.assert_close(got, (first + second) / 2)
+    torch.testing.assert_close(prototype_classification_loss(logits, labels),
+                               torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100))
+
+    # In the model: the frozen code-4 prototype no longer pulls the image embeddings away from itself.
+    torch.manual_seed(0)
+    kwargs = tiny_config_kwargs()
+    batch, ear_labels = random_batch(batch_size=2), torch.tensor([[1, 5], [2, 5]])
+    losses = {}
+    for exclude in (False, True):
+        torch.manual_seed(0)
+        model = BiCPLModel(BiCPLConfig(**kwargs, exclude_frozen_classes_from_loss=exclude)).eval()
+        losses[exclude] = model(**batch, labels=ear_labels).loss_components["proto"]
+    assert losses[True] < losses[False]  # one class fewer in every ear's softmax

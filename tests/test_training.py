@@ -196,3 +196,36 @@ def test_training_resumes_from_a_checkpoint(tiny_model, processor, tmp_path):
     trainer = build_trainer(fresh, processor, args4, _dataset(), stage="joint")
     trainer.train(resume_from_checkpoint=str(checkpoint))
     assert trainer.state.global_step == 4
+
+
+def test_calibrated_stacking_sets_the_unseen_share_on_trained_ears_and_survives_save(processor, tmp_path):
+    from bicpl_hf import calibrate_unseen_class_offset
+    from bicpl_hf.evaluation import predict_dataset
+
+    torch.manual_seed(0)
+    model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs())).eval()
+    dataset = _dataset(16)  # ears coded 1, 2 and 5; 3, 4 and 6 play the unseen classes
+    raw = predict_dataset(model, processor, dataset, with_text=False).logits
+    offset = calibrate_unseen_class_offset(model, processor, dataset, [3, 4, 6], false_positive_rate=0.25)
+    assert model.config.class_logit_offsets == [0.0, 0.0, offset, offset, 0.0, offset]
+
+    predictions = predict_dataset(model, processor, dataset, with_text=False)
+    np.testing.assert_allclose(predictions.logits - raw, np.broadcast_to(model.config.class_logit_offsets, raw.shape),
+                               atol=1e-5)
+    labels = predictions.labels.reshape(-1)
+    trained = np.isin(labels, [1, 2, 5])
+    called_unseen = np.isin(predictions.logits.reshape(-1, 6)[trained].argmax(1), [2, 3, 5])
+    assert abs(called_unseen.mean() - 0.25) <= 1.0 / trained.sum()
+
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModel.from_pretrained(tmp_path)
+    assert reloaded.config.class_logit_offsets == model.config.class_logit_offsets
+    np.testing.assert_allclose(predict_dataset(reloaded, processor, dataset, with_text=False).logits,
+                               predictions.logits, atol=1e-5)
+
+    with pytest.raises(ValueError, match=r"unseen_codes \[9\] are not in config.class_codes"):
+        calibrate_unseen_class_offset(model, processor, dataset, [9])
+    with pytest.raises(ValueError, match="false_positive_rate must be in"):
+        calibrate_unseen_class_offset(model, processor, dataset, [4], false_positive_rate=1.0)
+    with pytest.raises(ValueError, match=r"no ear labelled with a trained class \[6\]"):
+        calibrate_unseen_class_offset(model, processor, dataset, [1, 2, 3, 4, 5])

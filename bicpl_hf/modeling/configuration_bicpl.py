@@ -208,6 +208,13 @@ class BiCPLConfig(PreTrainedConfig):
             Cosine similarity above which a normal/diseased ear pair is pushed apart.
         class_weights (`list[float]`, *optional*):
             Per-class weights of the prototype loss (class re-weighting); `None` weighs classes equally.
+        class_logit_offsets (`list[float]`, *optional*):
+            Per-class constants added to the prototype logits (post-hoc calibration, e.g. of the text-only classes
+            against the trained ones; see [`bicpl_hf.calibrate_unseen_class_offset`]). `None` adds nothing.
+        exclude_frozen_classes_from_loss (`bool`, *optional*, defaults to `False`):
+            Leave the frozen (text-only) classes out of the prototype loss's softmax, except for an ear labelled with
+            one, as zero-shot learners train over seen classes only. Otherwise every training ear is pushed away from
+            the unseen classes' text prototypes. Inference always scores every class.
         knowledge_bank_size (`int`, *optional*, defaults to 0):
             Rows of the cross-modal knowledge bank (BrgSA CMKI): learnable embeddings, initialised from the otology
             knowledge base's attribute texts, that image and text embeddings attend to before alignment. 0 = off.
@@ -265,6 +272,8 @@ class BiCPLConfig(PreTrainedConfig):
     drift_loss_weight: float = 0.1
     symmetry_margin: float = 0.5
     class_weights: list[float] | None = None
+    class_logit_offsets: list[float] | None = None
+    exclude_frozen_classes_from_loss: bool = False
     knowledge_bank_size: int = 0
     knowledge_bank_heads: int = 4
     hard_negative_weight: float = 1.0
@@ -304,6 +313,13 @@ class BiCPLConfig(PreTrainedConfig):
         bad = [c for c in self.frozen_prototype_codes if c not in self.class_codes]
         if bad:
             raise ValueError(f"BiCPLConfig.frozen_prototype_codes {bad} are not in class_codes {self.class_codes}")
+        if self.class_logit_offsets is not None:
+            self.class_logit_offsets = [float(w) for w in self.class_logit_offsets]
+            if len(self.class_logit_offsets) != len(self.class_codes):
+                raise ValueError(
+                    f"BiCPLConfig.class_logit_offsets needs one offset per class ({len(self.class_codes)}), "
+                    f"got {len(self.class_logit_offsets)}"
+                )
         if self.class_weights is not None:
             self.class_weights = [float(w) for w in self.class_weights]
             if len(self.class_weights) != len(self.class_codes):

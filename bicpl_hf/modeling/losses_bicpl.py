@@ -105,15 +105,24 @@ def siglip_contrastive_loss(logits_per_text: torch.Tensor, targets: torch.Tensor
 
 
 def prototype_classification_loss(
-    logits: torch.Tensor, label_indices: torch.Tensor, class_weights: torch.Tensor | None = None
+    logits: torch.Tensor,
+    label_indices: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
+    excluded_classes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy of per-ear prototype logits `(n, K)` against class indices `(n,)`; -100 is ignored.
 
+    `excluded_classes` (`(K,)` bool) leaves those classes out of each ear's softmax unless they are its label.
     Returns 0 (with a graph) when no ear is labelled so that a partly unlabelled batch never produces NaN.
     """
     valid = label_indices != -100
     if not bool(valid.any()):
         return logits.sum() * 0.0
+    if excluded_classes is not None and bool(excluded_classes.any()):
+        drop = excluded_classes.to(logits.device)[None, :].expand_as(logits).clone()
+        rows = valid.nonzero().squeeze(1)
+        drop[rows, label_indices[rows]] = False
+        logits = logits.masked_fill(drop, float("-inf"))
     weight = class_weights.to(logits.device, torch.float32) if class_weights is not None else None
     return F.cross_entropy(logits.float(), label_indices, weight=weight, ignore_index=-100)
 

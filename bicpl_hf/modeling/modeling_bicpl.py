@@ -356,6 +356,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         config.frozen_prototype_codes = sorted({*config.frozen_prototype_codes, code})
         if config.class_weights is not None:
             config.class_weights = [*config.class_weights, 1.0]
+        if config.class_logit_offsets is not None:
+            config.class_logit_offsets = [*config.class_logit_offsets, 0.0]  # uncalibrated until calibrated again
 
     def get_prototypes(self) -> torch.Tensor:
         """The normalised prototype matrix `(num_classes, projection_dim)` used for classification."""
@@ -443,6 +445,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         image_features = self.get_image_features(pixel_values)
         image_embeds = F.normalize(image_features.pooler_output, dim=-1)
         logits = self.prototype_head(image_embeds, class_prototypes)
+        if class_prototypes is None and self.config.class_logit_offsets is not None:
+            logits = logits + logits.new_tensor(self.config.class_logit_offsets)
 
         text_embeds = side_text_embeds = logits_per_image = logits_per_text = None
         if input_ids is not None:
@@ -546,7 +550,9 @@ class BiCPLModel(BiCPLPreTrainedModel):
             indices = self.labels_to_indices(labels)
             class_weights = torch.tensor(config.class_weights) if config.class_weights is not None else None
             if config.prototype_loss_weight:
-                terms["proto"] = prototype_classification_loss(logits.flatten(0, 1), indices.flatten(), class_weights)
+                excluded = ~self.prototype_head.trainable if config.exclude_frozen_classes_from_loss else None
+                terms["proto"] = prototype_classification_loss(logits.flatten(0, 1), indices.flatten(), class_weights,
+                                                               excluded)
                 total = total + config.prototype_loss_weight * terms["proto"]
             if config.bilateral and config.symmetry_loss_weight and config.normal_code in config.class_codes:
                 normal_index = config.class_codes.index(config.normal_code)
