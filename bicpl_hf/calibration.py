@@ -60,8 +60,11 @@ def calibrate_unseen_class_offset(
     if len(dataset) == 0:
         raise ValueError(f"the calibration dataset is empty: it has no ear labelled with a trained class "
                          f"{[codes[i] for i in seen]}")
-    config.class_logit_offsets = None  # score with the raw logits
-    predictions = predict_dataset(model, processor, dataset, batch_size=batch_size, with_text=False)
+    previous, config.class_logit_offsets = config.class_logit_offsets, None  # score with the raw logits
+    try:
+        predictions = predict_dataset(model, processor, dataset, batch_size=batch_size, with_text=False)
+    finally:
+        config.class_logit_offsets = previous
     logits = predictions.logits.reshape(-1, len(codes))
     labels = predictions.labels.reshape(-1)
     usable = np.isin(labels, [codes[i] for i in seen])

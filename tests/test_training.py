@@ -227,5 +227,7 @@ def test_calibrated_stacking_sets_the_unseen_share_on_trained_ears_and_survives_
         calibrate_unseen_class_offset(model, processor, dataset, [9])
     with pytest.raises(ValueError, match="false_positive_rate must be in"):
         calibrate_unseen_class_offset(model, processor, dataset, [4], false_positive_rate=1.0)
+    before = list(model.config.class_logit_offsets)
     with pytest.raises(ValueError, match=r"no ear labelled with a trained class \[6\]"):
         calibrate_unseen_class_offset(model, processor, dataset, [1, 2, 3, 4, 5])
+    assert model.config.class_logit_offsets == before  # a failed calibration leaves the model as it was

@@ -209,8 +209,9 @@ class BiCPLConfig(PreTrainedConfig):
         class_weights (`list[float]`, *optional*):
             Per-class weights of the prototype loss (class re-weighting); `None` weighs classes equally.
         class_logit_offsets (`list[float]`, *optional*):
-            Per-class constants added to the prototype logits (post-hoc calibration, e.g. of the text-only classes
-            against the trained ones; see [`bicpl_hf.calibrate_unseen_class_offset`]). `None` adds nothing.
+            Per-class constants added to the logits against the model's own prototypes (not to logits against
+            `class_prototypes` passed to `forward`): post-hoc calibration, e.g. of the text-only classes against the
+            trained ones (see [`bicpl_hf.calibrate_unseen_class_offset`]). `None` adds nothing.
         exclude_frozen_classes_from_loss (`bool`, *optional*, defaults to `False`):
             Leave the frozen (text-only) classes out of the prototype loss's softmax, except for an ear labelled with
             one, as zero-shot learners train over seen classes only. Otherwise every training ear is pushed away from
