@@ -89,15 +89,10 @@ def write_roi_niftis(folder: Path, reference: np.ndarray, n_exams: int) -> list[
 
 
 def write_raw_exam(folder: Path) -> Path:
-    from _phantoms import make_head_phantom
+    from _phantoms import full_size_exam_image
 
-    phantom = make_head_phantom(size_xyz=(512, 512, 170), spacing=(0.4, 0.4, 0.6), shift_mm=(3.0, -4.0, 2.0),
-                                yaw_deg=3.0, lesion_side="left", noise_hu=20.0, seed=0)
-    image = sitk.GetImageFromArray(np.round(phantom.array).astype(np.int16))
-    image.SetSpacing(phantom.spacing)
-    image.SetOrigin(phantom.origin)
     path = folder / "exam_full_size.nii.gz"
-    sitk.WriteImage(image, str(path))
+    sitk.WriteImage(full_size_exam_image(), str(path))
     return path
 
 

@@ -44,15 +44,10 @@ SMALL_TEXT_CONFIG = {"model_type": "bert", "vocab_size": 21128, "hidden_size": 6
 
 def write_exam(folder: Path) -> Path:
     """A full-size head CT phantom with a lesion in the left middle ear, as a DICOM series; returns its folder."""
-    import SimpleITK as sitk
-    from _phantoms import make_head_phantom, write_dicom_series
+    from _phantoms import full_size_exam_image, write_dicom_series
 
     start = time.perf_counter()
-    phantom = make_head_phantom(size_xyz=(512, 512, 170), spacing=(0.4, 0.4, 0.6), shift_mm=(3.0, -4.0, 2.0),
-                                yaw_deg=3.0, lesion_side="left", noise_hu=20.0, seed=0)
-    image = sitk.GetImageFromArray(np.round(phantom.array).astype(np.int16))
-    image.SetSpacing(phantom.spacing)
-    image.SetOrigin(phantom.origin)
+    image = full_size_exam_image()
     series = folder / "exam_dicom"
     write_dicom_series(image, series)
     size = sum(p.stat().st_size for p in series.iterdir()) / 2**20

@@ -85,16 +85,11 @@ def _in_fresh_process(target, *args) -> dict:
 
 
 def _write_exam(folder: Path, with_dicom: bool) -> Path:
-    import numpy as np
     import SimpleITK as sitk
-    from _phantoms import make_head_phantom
+    from _phantoms import full_size_exam_image
 
     start = time.perf_counter()
-    phantom = make_head_phantom(size_xyz=(512, 512, 170), spacing=(0.4, 0.4, 0.6), shift_mm=(3.0, -4.0, 2.0),
-                                yaw_deg=3.0, lesion_side="left", noise_hu=20.0, seed=0)
-    image = sitk.GetImageFromArray(np.round(phantom.array).astype(np.int16))
-    image.SetSpacing(phantom.spacing)
-    image.SetOrigin(phantom.origin)
+    image = full_size_exam_image()
     path = folder / "exam_full_size.nii.gz"
     sitk.WriteImage(image, str(path))
     print(f"wrote {path.name}: {image.GetSize()} voxels at {image.GetSpacing()} mm, "

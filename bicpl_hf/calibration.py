@@ -13,8 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .evaluation import predict_dataset
-
 
 def calibrate_unseen_class_offset(
     model,
@@ -44,6 +42,8 @@ def calibrate_unseen_class_offset(
     [0.0, 0.0, 0.0, -3.1, 0.0, -3.1]
     ```
     """
+    from .evaluation import predict_dataset  # here, so `import bicpl_hf` does not load the Trainer stack
+
     config = model.config
     codes = list(config.class_codes)
     unseen_codes = list(config.frozen_prototype_codes if unseen_codes is None else unseen_codes)

@@ -37,6 +37,7 @@ from transformers import BertTokenizerFast, TrainingArguments
 
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
+from bicpl_hf.tokenization import build_char_tokenizer
 from bicpl_hf.training import BiCPLDataCollator, build_trainer
 
 # (left code, right code) -> (findings, impression), in the export's structure.
@@ -46,17 +47,13 @@ REPORTS = {
     (5, 5): ("双侧鼓室清晰，听骨链完整，乳突气化良好。", "双侧中耳未见异常。"),
     (1, 5): ("左侧鼓室内见软组织密度影，乳突硬化。右侧鼓室清晰。", "左侧慢性化脓性中耳炎。右侧中耳未见异常。"),
 }
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def char_tokenizer(directory: str | os.PathLike) -> BertTokenizerFast:
     """A character-level BERT tokenizer (Chinese BERTs split Chinese text into characters) covering the reports
     and the default class prompts, written to `directory/vocab.txt`."""
     texts = [t for pair in REPORTS.values() for t in pair] + [p for ps in DEFAULT_CLASS_PROMPTS.values() for p in ps]
-    chars = sorted({ch for text in texts for ch in text if not ch.isspace()} | set("影像所见检查结论：\n"))
-    path = Path(directory) / "vocab.txt"
-    path.write_text("\n".join(SPECIAL_TOKENS + [c for c in chars if not c.isspace()]) + "\n", encoding="utf-8")
-    return BertTokenizerFast(vocab=str(path))
+    return build_char_tokenizer(texts + ["影像所见：检查结论："], directory)
 
 
 def tiny_config(vocab_size: int, backbone: str = "resnet", image_size: int = 16) -> BiCPLConfig:

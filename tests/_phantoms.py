@@ -38,8 +38,9 @@ class HeadPhantom:
     origin: tuple[float, float, float]
     landmarks: dict[str, np.ndarray]
 
-    def to_sitk(self) -> sitk.Image:
-        image = sitk.GetImageFromArray(self.array)
+    def to_sitk(self, dtype=None) -> sitk.Image:
+        """The phantom as an image; `dtype` (e.g. `np.int16`, as scanners store HU) rounds to that type."""
+        image = sitk.GetImageFromArray(self.array if dtype is None else np.round(self.array).astype(dtype))
         image.SetSpacing(self.spacing)
         image.SetOrigin(self.origin)
         return image
@@ -92,6 +93,14 @@ def make_head_phantom(
     array = ndimage.gaussian_filter(array, sigma=0.6 / spacing_arr[::-1], output=dtype)  # partial volume
     array += rng.normal(0.0, noise_hu, array.shape).astype(dtype) if noise_hu > 0 else 0
     return HeadPhantom(array, tuple(spacing_arr.tolist()), tuple(origin.tolist()), landmarks)
+
+
+def full_size_exam_image() -> sitk.Image:
+    """The benchmarks' full-size exam: 512 x 512 x 170 voxels at 0.4 x 0.4 x 0.6 mm, shifted and turned, a lesion in
+    the left middle ear, int16 HU."""
+    phantom = make_head_phantom(size_xyz=(512, 512, 170), spacing=(0.4, 0.4, 0.6), shift_mm=(3.0, -4.0, 2.0),
+                                yaw_deg=3.0, lesion_side="left", noise_hu=20.0, seed=0)
+    return phantom.to_sitk(np.int16)
 
 
 def _render_head(q: np.ndarray, lesion_side: str | None) -> np.ndarray:

@@ -314,20 +314,8 @@ class BiCPLConfig(PreTrainedConfig):
         bad = [c for c in self.frozen_prototype_codes if c not in self.class_codes]
         if bad:
             raise ValueError(f"BiCPLConfig.frozen_prototype_codes {bad} are not in class_codes {self.class_codes}")
-        if self.class_logit_offsets is not None:
-            self.class_logit_offsets = [float(w) for w in self.class_logit_offsets]
-            if len(self.class_logit_offsets) != len(self.class_codes):
-                raise ValueError(
-                    f"BiCPLConfig.class_logit_offsets needs one offset per class ({len(self.class_codes)}), "
-                    f"got {len(self.class_logit_offsets)}"
-                )
-        if self.class_weights is not None:
-            self.class_weights = [float(w) for w in self.class_weights]
-            if len(self.class_weights) != len(self.class_codes):
-                raise ValueError(
-                    f"BiCPLConfig.class_weights needs one weight per class ({len(self.class_codes)}), "
-                    f"got {len(self.class_weights)}"
-                )
+        self.class_logit_offsets = self._per_class_floats("class_logit_offsets", "offset")
+        self.class_weights = self._per_class_floats("class_weights", "weight")
         if self.knowledge_bank_size < 0 or (self.knowledge_bank_size and self.projection_dim % self.knowledge_bank_heads):
             raise ValueError(
                 f"knowledge_bank_size must be >= 0 and projection_dim ({self.projection_dim}) divisible by "
@@ -340,6 +328,18 @@ class BiCPLConfig(PreTrainedConfig):
         if self.contrastive_loss not in ("clip", "siglip"):
             raise ValueError(f"BiCPLConfig.contrastive_loss must be 'clip' or 'siglip', got {self.contrastive_loss!r}")
         super().__post_init__(**kwargs)
+
+    def _per_class_floats(self, field: str, what: str) -> list[float] | None:
+        """`field` as floats, one per class in `class_codes`, or None when unset."""
+        values = getattr(self, field)
+        if values is None:
+            return None
+        values = [float(v) for v in values]
+        if len(values) != len(self.class_codes):
+            raise ValueError(
+                f"BiCPLConfig.{field} needs one {what} per class ({len(self.class_codes)}), got {len(values)}"
+            )
+        return values
 
     @property
     def num_classes(self) -> int:
