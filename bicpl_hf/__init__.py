@@ -6,7 +6,11 @@ transformers Auto classes; registering again is a no-op.
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoProcessor
 
-from .modeling import (
+from . import _moved_modules
+
+_moved_modules.install()  # before the subpackages: modeling's same-folder import of the class table goes through it
+
+from .modeling import (  # noqa: E402
     AsymmetryAwareAttention,
     BiCPLConfig,
     BiCPLImageFeaturesOutput,
@@ -16,7 +20,7 @@ from .modeling import (
     BiCPLSiameseEncoder,
     BiCPLVisionConfig,
 )
-from .processing import (
+from .processing import (  # noqa: E402
     BiCPLProcessor,
     BiCPLVolumeProcessor,
     ParsedReport,
@@ -25,17 +29,21 @@ from .processing import (
     parse_report,
     read_volume,
 )
-from .calibration import calibrate_unseen_class_offset
-from .hub import make_model_card, push_bundle, push_dataset, save_bundle
-from .prototypes import (
+from .publishing.hub import make_model_card, push_bundle, push_dataset, save_bundle  # noqa: E402
+from .training.calibration import calibrate_unseen_class_offset  # noqa: E402
+from .zero_shot import (  # noqa: E402
+    EarDiagnosis,
+    ExamDiagnosis,
     PrototypeBundle,
+    ZeroShotEarDiagnosisPipeline,
     add_class_by_text,
     apply_prototypes,
+    diagnose,
     load_prototypes,
     push_prototypes_to_hub,
+    register_pipeline,
     save_prototypes,
 )
-from .zero_shot import EarDiagnosis, ExamDiagnosis, ZeroShotEarDiagnosisPipeline, diagnose, register_pipeline
 
 __version__ = "0.1.0"
 

@@ -37,7 +37,7 @@ from transformers import BertTokenizerFast, TrainingArguments
 
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
-from bicpl_hf.tokenization import build_char_tokenizer
+from bicpl_hf.text.tokenization import build_char_tokenizer
 from bicpl_hf.training import BiCPLDataCollator, build_trainer
 
 # (left code, right code) -> (findings, impression), in the export's structure.

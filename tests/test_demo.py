@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import tiny_config_kwargs
 
-from bicpl_hf.experiments import VARIANTS, RunResult, make_variant_model, results_table
+from bicpl_hf.training.experiments import VARIANTS, RunResult, make_variant_model, results_table
 
 
 def test_variants_build_the_models_they_claim(tokenizer):
@@ -59,7 +59,7 @@ def test_demo_runs_end_to_end_in_a_subprocess(tmp_path):
     out = tmp_path / "demo"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
     completed = subprocess.run(
-        [sys.executable, "-m", "bicpl_hf.cli", "demo", "--quick", "--output-dir", str(out), "--num-proc", "1"],
+        [sys.executable, "-m", "bicpl_hf.commands.cli", "demo", "--quick", "--output-dir", str(out), "--num-proc", "1"],
         capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, timeout=900,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]

@@ -21,15 +21,15 @@ from safetensors.torch import save_file
 from transformers import AutoModel, AutoProcessor, BertTokenizer
 from transformers.dynamic_module_utils import get_relative_import_files
 
-import bicpl_hf.prototypes as prototypes_module
+import bicpl_hf.zero_shot.prototypes as prototypes_module
 from bicpl_hf import BiCPLConfig, BiCPLModel
-from bicpl_hf.hub import find_phi_columns, make_model_card, push_bundle, push_dataset, save_bundle
-from bicpl_hf.hub_cli import add_push_parser
+from bicpl_hf.publishing.hub import find_phi_columns, make_model_card, push_bundle, push_dataset, save_bundle
+from bicpl_hf.commands.push import add_push_parser
 from bicpl_hf.modeling import configuration_bicpl, modeling_bicpl
 from bicpl_hf.processing import image_processing_bicpl, processing_bicpl
 from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
 from bicpl_hf.processing.processing_bicpl import BiCPLProcessor
-from bicpl_hf.prototypes import (
+from bicpl_hf.zero_shot.prototypes import (
     add_class_by_text,
     apply_prototypes,
     load_prototypes,

@@ -33,7 +33,7 @@ from bicpl_hf.knowledge import (
 )
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_NAMES
 from bicpl_hf.processing import parse_report
-from bicpl_hf.prototypes import load_prototypes, save_prototypes
+from bicpl_hf.zero_shot.prototypes import load_prototypes, save_prototypes
 from bicpl_hf.synthetic.attributes import EarAttributes, sample_ear_attributes
 from bicpl_hf.synthetic.reports import write_report
 

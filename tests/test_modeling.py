@@ -12,7 +12,7 @@ from transformers import AutoConfig, AutoModel, Trainer, TrainingArguments
 
 import bicpl_hf
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLVisionConfig
-from bicpl_hf.lora import apply_text_lora, merge_text_lora
+from bicpl_hf.text.lora import apply_text_lora, merge_text_lora
 
 
 def test_config_round_trip_is_exact(tmp_path):

@@ -200,7 +200,7 @@ def test_training_resumes_from_a_checkpoint(tiny_model, processor, tmp_path):
 
 def test_calibrated_stacking_sets_the_unseen_share_on_trained_ears_and_survives_save(processor, tmp_path):
     from bicpl_hf import calibrate_unseen_class_offset
-    from bicpl_hf.evaluation import predict_dataset
+    from bicpl_hf.training.evaluation import predict_dataset
 
     torch.manual_seed(0)
     model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs())).eval()

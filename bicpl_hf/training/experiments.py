@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from transformers import TrainingArguments
 
+from ..modeling import BiCPLConfig, BiCPLModel
 from .calibration import calibrate_unseen_class_offset
 from .evaluation import DatasetPredictions, predict_dataset, score_predictions
-from .modeling import BiCPLConfig, BiCPLModel
-from .training import build_trainer, codes_absent_from
+from .recipe import build_trainer, codes_absent_from
 
 logger = logging.getLogger(__name__)
 
@@ -124,13 +124,13 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
         kwargs.update(itc_ear_weight=0.0, itc_exam_weight=0.0)
     kwargs.update(dict(variant.config_overrides))
     if variant.knowledge_prompts:
-        from .knowledge import class_prompts, load_knowledge_base
+        from ..knowledge import class_prompts, load_knowledge_base
 
         codes = kwargs.get("class_codes") or [1, 2, 3, 4, 5, 6]
         kwargs["class_prompts"] = class_prompts(load_knowledge_base(), codes)
     bank_texts = None
     if variant.knowledge_bank:
-        from .knowledge import attribute_texts
+        from ..knowledge import attribute_texts
 
         bank_texts = attribute_texts()
         kwargs["knowledge_bank_size"] = len(bank_texts)

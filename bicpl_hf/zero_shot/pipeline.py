@@ -7,14 +7,14 @@ pipeline registered under the task `"zero-shot-ear-diagnosis"`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from transformers import AutoModel, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
+
+from ..publishing.visualization import upsampled_asymmetry_map
 
 TASK = "zero-shot-ear-diagnosis"
 SIDES = ("left", "right")
@@ -57,14 +57,6 @@ def resolve_classes(model, tokenizer, class_prompts: dict | None = None, class_n
     names = [(class_names or {}).get(code, known.get(code, str(code))) for code in prompts]
     prototypes = model.encode_class_prompts(tokenizer, prompts)
     return list(prompts), names, prototypes
-
-
-def upsampled_asymmetry_map(maps: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor | None:
-    """Mean of the A3B maps of all stages, each `(batch, 2, d, h, w)`, resized to the ROI `(batch, 2, D, H, W)`."""
-    if not maps:
-        return None
-    resized = [F.interpolate(m.float(), size=tuple(size), mode="trilinear", align_corners=False) for m in maps]
-    return torch.stack(resized).mean(0)
 
 
 def _exam_diagnoses(probs, codes, names, maps, metadata) -> list[ExamDiagnosis]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from .modeling import BiCPLModel
+from ..modeling import BiCPLModel
 
 # Anchored on the text tower: the BERT-family attention projections and nothing in the vision encoder.
 TEXT_ATTENTION_TARGETS = r"^text_model\.encoder\.layer\.\d+\.attention\.(self\.(query|key|value)|output\.dense)$"

@@ -1,4 +1,4 @@
-"""The demo's report: one markdown file and the same content as HTML, with the tables and the pictures."""
+"""The demo's results page: one markdown file and the same content as HTML, with the tables and the pictures."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def _inline(text: str) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
 
 
-def write_report(sections: list[ReportSection], directory: str | Path, title: str) -> tuple[Path, Path]:
+def write_results_page(sections: list[ReportSection], directory: str | Path, title: str) -> tuple[Path, Path]:
     """Write `report.md` and `report.html` into `directory` (image paths relative to it)."""
     directory = Path(directory)
     md = [f"# {title}", ""]
@@ -71,4 +71,7 @@ def write_report(sections: list[ReportSection], directory: str | Path, title: st
     return md_path, html_path
 
 
-__all__ = ["ReportSection", "write_report"]
+# The name before the results page had its own; kept so old callers keep working.
+write_report = write_results_page
+
+__all__ = ["ReportSection", "write_report", "write_results_page"]

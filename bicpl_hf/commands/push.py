@@ -19,8 +19,8 @@ from pathlib import Path
 
 
 def _load_model_and_processor(model_dir: Path, processor_dir: Path):
-    from .modeling import BiCPLModel
-    from .processing.processing_bicpl import BiCPLProcessor
+    from ..modeling import BiCPLModel
+    from ..processing.processing_bicpl import BiCPLProcessor
 
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a saved Bi-CPL model: config.json is missing")
@@ -46,7 +46,7 @@ def _read_eval_results(path: str | None) -> dict | None:
 
 def run_push(args: argparse.Namespace) -> int:
     """Handler of `bicpl push`; prints every file and its size. Returns the exit status."""
-    from .hub import push_bundle
+    from ..publishing.hub import push_bundle
 
     model_dir = Path(args.model_dir)
     try:
@@ -106,7 +106,7 @@ def add_push_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bicpl_hf.hub_cli push ...`, the same as `bicpl push ...`."""
+    """`python -m bicpl_hf.commands.push push ...`, the same as `bicpl push ...`."""
     parser = argparse.ArgumentParser(prog="bicpl")
     add_push_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

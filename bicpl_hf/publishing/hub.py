@@ -29,7 +29,7 @@ from typing import Any
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 from transformers import PreTrainedModel, ProcessorMixin
 
-from .prototypes import check_model_prototypes, check_repo_id, save_prototypes
+from ..zero_shot.prototypes import check_model_prototypes, check_repo_id, save_prototypes
 
 __all__ = [
     "BundleFile",

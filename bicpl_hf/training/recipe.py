@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
 
-from .modeling import BiCPLModel
+from ..modeling import BiCPLModel
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ class BiCPLDataCollator:
         return batch
 
     def _text_inputs(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
-        from .knowledge import attribute_vector, hard_negatives, side_texts_for
-        from .processing import parse_report
+        from ..knowledge import attribute_vector, hard_negatives, side_texts_for
+        from ..processing import parse_report
 
         reports = [ex["report"] for ex in examples]
         if self.text_mode == "raw" and self.summarizer is None and all("left_text" in ex for ex in examples):

@@ -18,25 +18,18 @@ import torch
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import logging as hf_logging
 
-from .data.builder import build_dataset
-from .data.deidentify import salted_key
-from .data.splits import class_counts, load_built_dataset, setting_view
-from .experiments import (
-    BASELINE_VARIANTS,
-    KNOWLEDGE_VARIANTS,
-    VARIANTS,
-    ExperimentBudget,
-    results_table,
-    run_experiments,
-)
-from .metrics.plots import plot_confusion_matrix, plot_roc_curves
-from .modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
-from .processing import BiCPLProcessor, BiCPLVolumeProcessor
-from .reporting import ReportSection, write_report
-from .synthetic.export import make_synthetic_export
-from .tokenization import build_char_tokenizer
-from .visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
-from .zero_shot import diagnose
+from ..data.builder import build_dataset
+from ..data.deidentify import salted_key
+from ..data.splits import class_counts, load_built_dataset, setting_view
+from ..metrics.plots import plot_confusion_matrix, plot_roc_curves
+from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
+from ..processing import BiCPLProcessor, BiCPLVolumeProcessor
+from ..publishing.results_page import ReportSection, write_results_page
+from ..publishing.visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
+from ..synthetic.export import make_synthetic_export
+from ..text.tokenization import build_char_tokenizer
+from ..training.experiments import ExperimentBudget, results_table, run_experiments
+from ..zero_shot import diagnose
 
 DEMO_SALT = "bicpl-demo-salt-public-not-secret"  # synthetic data only; real builds must pass their own secret
 
@@ -231,7 +224,7 @@ def _report(out, plan, export, built, dataset, results, exam, diagnosis, files, 
         ReportSection("Timing", "\n".join(f"- {k}: {v:.0f} s" for k, v in timings.items())
                       + f"\n- total: {seconds:.0f} s"),
     ]
-    write_report(sections, out, "Bi-CPL demo on the synthetic temporal-bone CT benchmark")
+    write_results_page(sections, out, "Bi-CPL demo on the synthetic temporal-bone CT benchmark")
     summary = {
         "seconds": round(seconds, 1),
         "timings": {k: round(v, 1) for k, v in timings.items()},
@@ -249,34 +242,12 @@ def _report(out, plan, export, built, dataset, results, exam, diagnosis, files, 
     return summary
 
 
-def run_experiment_command(dataset_dir: str, output_dir: str, *, variants=("baselines",), settings=("A", "B"),
-                           seed: int = 0, contrastive_epochs: float = 6.0, prototype_epochs: float = 8.0,
-                           batch_size: int = 8, unseen_false_positive_rate: float | None = 0.05) -> list:
-    """`bicpl experiments`: the experiment runner on a dataset built by `build_dataset.py` (same split and seed for
-    every variant); writes `results.md` / `results.json` into `output_dir` and prints the table."""
-    groups = {"baselines": BASELINE_VARIANTS, "knowledge": KNOWLEDGE_VARIANTS, "all": tuple(VARIANTS)}
-    names = list(dict.fromkeys(n for v in variants for n in groups.get(v, (v,))))
-    hf_logging.set_verbosity_error()
-    dataset = load_built_dataset(dataset_dir)
-    volume_processor = BiCPLVolumeProcessor.from_pretrained(dataset_dir)
-    views = {s: setting_view(dataset, s).with_format("numpy", columns=["pixel_values"], output_all_columns=True)
-             for s in settings}
-    corpus = list(dataset["train"]["report"]) + [p for ps in DEFAULT_CLASS_PROMPTS.values() for p in ps]
-    from .knowledge import attribute_texts, class_prompts, load_knowledge_base
+def __getattr__(name: str):
+    if name == "run_experiment_command":  # moved to commands/experiments.py; old imports from the demo keep working
+        from .experiments import run_experiment_command
 
-    corpus += attribute_texts() + [p for ps in class_prompts(load_knowledge_base(), [1, 2, 3, 4, 5, 6]).values()
-                                   for p in ps]
-    tokenizer = build_char_tokenizer(corpus, Path(output_dir) / "tokenizer")
-    processor = BiCPLProcessor(volume_processor, tokenizer)
-    roi = volume_processor.roi_shape[0]
-    config = base_model_config(tokenizer, roi, [16, 32, 64])
-    config["vision_config"]["image_size"] = list(volume_processor.roi_shape)
-    budget = ExperimentBudget(contrastive_epochs=contrastive_epochs, prototype_epochs=prototype_epochs,
-                              batch_size=batch_size, unseen_false_positive_rate=unseen_false_positive_rate)
-    results, _ = run_experiments(views, processor, config, output_dir, variants=names, settings=settings,
-                                 budget=budget, seed=seed, progress=_say)
-    print(results_table(results))
-    return results
+        return run_experiment_command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DEMO_SALT", "base_model_config", "demo_plan", "run_demo", "run_experiment_command"]
+__all__ = ["DEMO_SALT", "base_model_config", "demo_plan", "run_demo"]

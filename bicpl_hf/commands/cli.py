@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .hub_cli import add_push_parser
+from .push import add_push_parser
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -16,7 +16,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _experiments(args: argparse.Namespace) -> int:
-    from .demo import run_experiment_command
+    from .experiments import run_experiment_command
 
     run_experiment_command(args.dataset, args.output_dir, variants=args.variants, settings=args.settings,
                            seed=args.seed, contrastive_epochs=args.contrastive_epochs,

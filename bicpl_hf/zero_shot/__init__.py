@@ -1,0 +1,49 @@
+"""Zero-shot diagnosis by text: prompt prototype bundles (`prototypes`) and the diagnosis pipeline (`pipeline`)."""
+
+from ..publishing.visualization import upsampled_asymmetry_map
+from .pipeline import (
+    SIDES,
+    TASK,
+    EarDiagnosis,
+    ExamDiagnosis,
+    ZeroShotEarDiagnosisPipeline,
+    diagnose,
+    register_pipeline,
+    resolve_classes,
+)
+from .prototypes import (
+    PROMPTS_FILE,
+    PROTOTYPES_FILE,
+    PrototypeBundle,
+    add_class_by_text,
+    apply_prototypes,
+    check_model_prototypes,
+    check_repo_id,
+    load_prototypes,
+    prototype_bundle_from_model,
+    push_prototypes_to_hub,
+    save_prototypes,
+)
+
+__all__ = [
+    "EarDiagnosis",
+    "ExamDiagnosis",
+    "PROMPTS_FILE",
+    "PROTOTYPES_FILE",
+    "PrototypeBundle",
+    "SIDES",
+    "TASK",
+    "ZeroShotEarDiagnosisPipeline",
+    "add_class_by_text",
+    "apply_prototypes",
+    "check_model_prototypes",
+    "check_repo_id",
+    "diagnose",
+    "load_prototypes",
+    "prototype_bundle_from_model",
+    "push_prototypes_to_hub",
+    "register_pipeline",
+    "resolve_classes",
+    "save_prototypes",
+    "upsampled_asymmetry_map",
+]
