@@ -19,11 +19,13 @@ from transformers import AutoModel, AutoProcessor
 from transformers.utils import logging as hf_logging
 
 from ..data.builder import build_dataset
-from ..data.deidentify import salted_key
+from ..data.deidentify import DEMO_SALT, salted_key
 from ..data.splits import class_counts, load_built_dataset, setting_view
 from ..metrics.plots import plot_confusion_matrix, plot_roc_curves
+from ..modeling import IGNORE_INDEX
 from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from ..processing import BiCPLProcessor, BiCPLVolumeProcessor
+from ..processing.ear_classes import CLASS_CODES, NORMAL_CODE
 from ..publishing.results_page import ReportSection, write_results_page
 from ..publishing.visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
 from ..synthetic.export import make_synthetic_export
@@ -31,7 +33,6 @@ from ..text.tokenization import build_char_tokenizer
 from ..training.experiments import ExperimentBudget, results_table, run_experiments
 from ..zero_shot import diagnose
 
-DEMO_SALT = "bicpl-demo-salt-public-not-secret"  # synthetic data only; real builds must pass their own secret
 
 
 def demo_plan(quick: bool) -> dict:
@@ -69,7 +70,7 @@ def _pick_exam_to_diagnose(truth: dict, test_keys: set[str]) -> dict:
     """A test-split exam with one diseased and one normal ear (the case bilateral comparison is for)."""
     candidates = [e for e in truth["exams"] if e.get("in_sheet", True) and e.get("dicom_dates")
                   and salted_key(DEMO_SALT, "exam", e["exam_id"]) in test_keys]
-    one_sided = [e for e in candidates if (e["codes"]["left"] == 5) != (e["codes"]["right"] == 5)]
+    one_sided = [e for e in candidates if (e["codes"]["left"] == NORMAL_CODE) != (e["codes"]["right"] == NORMAL_CODE)]
     if not (one_sided or candidates):
         raise RuntimeError("no test exam with images to diagnose")
     return (one_sided or candidates)[0]
@@ -143,7 +144,7 @@ def _figures(out: Path, results, model, processor, exam_folder: str, exam: dict)
         if result.variant != "bicpl" or result.predictions is None:
             continue
         p = result.predictions
-        known = p.labels.reshape(-1) != -100
+        known = p.labels.reshape(-1) != IGNORE_INDEX
         scores = p.probabilities.reshape(-1, p.logits.shape[-1])[known]
         truth = np.array([p.class_codes.index(c) for c in p.labels.reshape(-1)[known]])
         names = model.config.class_names_en
@@ -189,10 +190,10 @@ def _bar(results) -> list[str]:
 
 def _report(out, plan, export, built, dataset, results, exam, diagnosis, files, figures, timings, started) -> dict:
     counts = {split: class_counts(dataset[split]) for split in dataset}
-    count_rows = ["| split | exams | " + " | ".join(f"code {c}" for c in range(1, 7)) + " |",
-                  "|---|---|" + "---|" * 6]
+    count_rows = ["| split | exams | " + " | ".join(f"code {c}" for c in CLASS_CODES) + " |",
+                  "|---|---|" + "---|" * len(CLASS_CODES)]
     for split, ears in counts.items():
-        count_rows.append(f"| {split} | {len(dataset[split])} | " + " | ".join(str(ears.get(k, 0)) for k in range(1, 7))
+        count_rows.append(f"| {split} | {len(dataset[split])} | " + " | ".join(str(ears.get(k, 0)) for k in CLASS_CODES)
                           + " |")
     left, right = diagnosis.left, diagnosis.right
     diag_md = "\n".join([

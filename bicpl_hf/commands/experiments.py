@@ -10,6 +10,7 @@ from ..data.splits import load_built_dataset, setting_view
 from ..knowledge import attribute_texts, class_prompts, load_knowledge_base
 from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from ..processing import BiCPLProcessor, BiCPLVolumeProcessor
+from ..processing.ear_classes import CLASS_CODES
 from ..text.tokenization import build_char_tokenizer
 from ..training.experiments import (
     BASELINE_VARIANTS,
@@ -35,7 +36,7 @@ def run_experiment_command(dataset_dir: str, output_dir: str, *, variants=("base
     views = {s: setting_view(dataset, s).with_format("numpy", columns=["pixel_values"], output_all_columns=True)
              for s in settings}
     corpus = list(dataset["train"]["report"]) + [p for ps in DEFAULT_CLASS_PROMPTS.values() for p in ps]
-    corpus += attribute_texts() + [p for ps in class_prompts(load_knowledge_base(), [1, 2, 3, 4, 5, 6]).values()
+    corpus += attribute_texts() + [p for ps in class_prompts(load_knowledge_base(), list(CLASS_CODES)).values()
                                    for p in ps]
     tokenizer = build_char_tokenizer(corpus, Path(output_dir) / "tokenizer")
     processor = BiCPLProcessor(volume_processor, tokenizer)

@@ -44,6 +44,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..processing.ear_classes import CLASS_CODE_BY_NAME_ZH, CLASS_CODES
+
 __all__ = [
     "CSV_ENCODING_ORDER",
     "DEFAULT_SHEET_NAME",
@@ -59,11 +61,8 @@ __all__ = [
 
 DEFAULT_SHEET_NAME = "影像学检查"
 CSV_ENCODING_ORDER = ("utf-8-sig", "utf-8", "gb18030")
-# Class names of the export's codes (DESIGN.md section 2), used only to catch contradictory cells.
-KNOWN_CLASS_NAMES = {
-    "慢性化脓性中耳炎": 1, "中耳胆脂瘤": 2, "胆脂瘤": 2, "分泌性中耳炎": 3, "胆固醇肉芽肿": 4, "正常": 5,
-    "其他": 6, "其它": 6,
-}
+# Class names of the export's codes (the class table), used only to catch contradictory cells.
+KNOWN_CLASS_NAMES = CLASS_CODE_BY_NAME_ZH
 _LABEL_PATTERN = re.compile(r"^(\d+)(?:\.0+)?(?:\s*:\s*(.*))?$", re.DOTALL)
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:$|[\sT])"),
@@ -130,7 +129,7 @@ def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
-def parse_label_cell(value: Any, *, where: str, valid_codes: Iterable[int] = (1, 2, 3, 4, 5, 6)) -> int | None:
+def parse_label_cell(value: Any, *, where: str, valid_codes: Iterable[int] = CLASS_CODES) -> int | None:
     """An ear label cell as a code, or ``None`` when empty; see the module docstring for the formats.
 
     Args:
@@ -303,7 +302,7 @@ def read_export_table(
     sheet_name: str = DEFAULT_SHEET_NAME,
     encoding: str | None = None,
     csv_delimiter: str = ",",
-    valid_codes: Iterable[int] = (1, 2, 3, 4, 5, 6),
+    valid_codes: Iterable[int] = CLASS_CODES,
 ) -> ExportTable:
     """Read the export sheet into :class:`ExportRow` objects, one per data row (blank rows included).
 

@@ -28,7 +28,10 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from ..modeling import IGNORE_INDEX
+
 __all__ = [
+    "IGNORE_INDEX",
     "SETTING_A_CODES",
     "SPLIT_FRACTIONS",
     "SPLIT_NAMES",
@@ -41,7 +44,6 @@ __all__ = [
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 SETTING_A_CODES = (1, 2, 3, 5)
-IGNORE_INDEX = -100
 _CODE_COLUMNS = ("left_code", "right_code")
 
 

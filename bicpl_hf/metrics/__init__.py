@@ -19,6 +19,7 @@ from typing import Any
 import evaluate
 import numpy as np
 
+from ..modeling import IGNORE_INDEX
 from .bicpl_ear_metrics import BOOTSTRAP_KEYS, retrieval_recall_at_k
 
 METRIC_SCRIPT_PATH = Path(__file__).resolve().with_name("bicpl_ear_metrics.py")
@@ -94,7 +95,7 @@ def compute_ear_metrics(
 
 
 def flatten_exam_predictions(
-    predictions: Any, label_codes: Any, class_codes: Sequence[int], ignore_index: int = -100
+    predictions: Any, label_codes: Any, class_codes: Sequence[int], ignore_index: int = IGNORE_INDEX
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Turn exam-level `(N, 2, K)` scores and `(N, 2)` ear codes into the metric's ear-level inputs.
 
@@ -155,7 +156,7 @@ def make_compute_metrics(
     seed: int = 0,
     confidence: float = 0.95,
     from_logits: bool = True,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
 ) -> Callable[[Any], dict[str, float | int]]:
     """Build a `compute_metrics(eval_pred)` for `transformers.Trainer` from the model's per-ear logits.
 

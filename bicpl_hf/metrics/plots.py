@@ -29,19 +29,13 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ft2font import FT2Font
 from sklearn.metrics import auc, confusion_matrix, roc_curve
 
+from ..processing.ear_classes import CLASS_CODE_BY_NAME_ZH, CLASS_SHORT_NAMES_EN
 from .bicpl_ear_metrics import check_batch_shapes, check_class_indices, to_probabilities
 
 logger = logging.getLogger(__name__)
 
-# English display names of the hospital's class names (DESIGN.md section 2), used without a CJK font.
-CLASS_NAMES_EN = {
-    "慢性化脓性中耳炎": "CSOM",
-    "中耳胆脂瘤": "cholesteatoma",
-    "分泌性中耳炎": "SOM",
-    "胆固醇肉芽肿": "cholesterol granuloma",
-    "正常": "normal",
-    "其他": "other",
-}
+# English legend names of the class table's Chinese names (and aliases), drawn when no CJK font is found.
+CLASS_NAMES_EN = {name: CLASS_SHORT_NAMES_EN[code] for name, code in CLASS_CODE_BY_NAME_ZH.items()}
 # Legends and notes mix the class names with ASCII ("AUC 0.91, n=12"); the chosen font must draw both.
 _ANNOTATION_CHARACTERS = string.ascii_letters + string.digits + string.punctuation
 # Fonts that map every code point to a placeholder glyph: "covering" the text with them IS tofu.

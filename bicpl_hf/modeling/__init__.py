@@ -4,6 +4,7 @@ Kept flat with same-folder relative imports so `save_pretrained` can ship these 
 """
 
 from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
+from .ear_classes import IGNORE_INDEX
 from .modeling_bicpl import BiCPLImageFeaturesOutput, BiCPLModel, BiCPLOutput, BiCPLPreTrainedModel
 from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
 
@@ -16,4 +17,5 @@ __all__ = [
     "BiCPLPreTrainedModel",
     "BiCPLSiameseEncoder",
     "BiCPLVisionConfig",
+    "IGNORE_INDEX",
 ]

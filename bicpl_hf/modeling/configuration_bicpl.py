@@ -9,17 +9,12 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-# Ear-level label codes of the hospital export (DESIGN.md section 2).
-DEFAULT_CLASS_CODES = [1, 2, 3, 4, 5, 6]
-DEFAULT_CLASS_NAMES = ["慢性化脓性中耳炎", "中耳胆脂瘤", "分泌性中耳炎", "胆固醇肉芽肿", "正常", "其他"]
-DEFAULT_CLASS_NAMES_EN = [
-    "chronic suppurative otitis media",
-    "cholesteatoma",
-    "secretory otitis media",
-    "cholesterol granuloma",
-    "normal",
-    "other",
-]
+from .ear_classes import CLASS_CODES, CLASS_NAMES_EN, CLASS_NAMES_ZH, DEFAULT_FROZEN_CODES, NORMAL_CODE
+
+# Ear-level label codes of the hospital export, from the one class table (`processing/ear_classes.py`).
+DEFAULT_CLASS_CODES = list(CLASS_CODES)
+DEFAULT_CLASS_NAMES = [CLASS_NAMES_ZH[c] for c in CLASS_CODES]
+DEFAULT_CLASS_NAMES_EN = [CLASS_NAMES_EN[c] for c in CLASS_CODES]
 # Prompt ensembles that initialise the class prototypes. Code 4 leads with the proposal's text-guided
 # prompt (Bi-CPL proposal, section on tail-class prototype synthesis) so it can be recognised zero-shot.
 DEFAULT_CLASS_PROMPTS = {
@@ -264,7 +259,7 @@ class BiCPLConfig(PreTrainedConfig):
     class_names_en: list[str] | None = None
     class_prompts: dict[str, list[str]] | None = None
     frozen_prototype_codes: list[int] | None = None
-    normal_code: int = 5
+    normal_code: int = NORMAL_CODE
     bilateral: bool = True
     itc_ear_weight: float = 1.0
     itc_exam_weight: float = 0.5
@@ -309,7 +304,7 @@ class BiCPLConfig(PreTrainedConfig):
         if unknown:
             raise ValueError(f"BiCPLConfig.class_prompts has codes {unknown} that are not in class_codes")
         if self.frozen_prototype_codes is None:
-            self.frozen_prototype_codes = [4] if 4 in self.class_codes else []
+            self.frozen_prototype_codes = [c for c in DEFAULT_FROZEN_CODES if c in self.class_codes]
         self.frozen_prototype_codes = [int(c) for c in self.frozen_prototype_codes]
         bad = [c for c in self.frozen_prototype_codes if c not in self.class_codes]
         if bad:

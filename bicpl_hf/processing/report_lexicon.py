@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from .ear_classes import CLASS_CODE_BY_NAME_ZH, CLASS_CODES, NORMAL_CODE
+
 # --------------------------------------------------------------------------------------------------
 # Traditional -> simplified. One "traditional simplified" pair per token; limited to the characters
 # that occur in ear / head CT reports (anatomy, findings, hedges, headers). Characters whose
@@ -254,6 +256,38 @@ DISEASE_CODES: dict[str, int] = {
 }
 # When one side has several diseases the more specific (rarer) one wins.
 CODE_PRIORITY: tuple[int, ...] = (2, 4, 6, 1, 3, 5)
+
+
+def check_disease_codes(disease_codes=None, code_priority=None, class_codes=None, code_by_name=None,
+                        normal_code: int | None = None) -> None:
+    """Check the disease lexicon against the class table (`ear_classes.py`); raise `ValueError` naming the term.
+
+    Every term must map to a class code, a class's own Chinese name (or alias) must map to that class, and
+    `CODE_PRIORITY` must rank every code the parser can produce (the lexicon's codes and the normal code) once.
+    Arguments default to this module's tables and the class table.
+    """
+    disease_codes = DISEASE_CODES if disease_codes is None else disease_codes
+    code_priority = CODE_PRIORITY if code_priority is None else tuple(code_priority)
+    class_codes = CLASS_CODES if class_codes is None else tuple(class_codes)
+    code_by_name = CLASS_CODE_BY_NAME_ZH if code_by_name is None else code_by_name
+    normal_code = NORMAL_CODE if normal_code is None else normal_code
+    unknown = {term: code for term, code in disease_codes.items() if code not in class_codes}
+    if unknown:
+        raise ValueError(f"report_lexicon.DISEASE_CODES: {unknown} map to codes that are not classes {list(class_codes)}")
+    contradicting = {term: code for term, code in disease_codes.items()
+                     if term in code_by_name and code_by_name[term] != code}
+    if contradicting:
+        raise ValueError(f"report_lexicon.DISEASE_CODES: {contradicting} contradict the class table, where these "
+                         f"names have codes {({t: code_by_name[t] for t in contradicting})}")
+    if len(set(code_priority)) != len(code_priority) or not set(code_priority) <= set(class_codes):
+        raise ValueError(f"report_lexicon.CODE_PRIORITY {list(code_priority)} must list class codes "
+                         f"{list(class_codes)} at most once each")
+    unranked = sorted({*disease_codes.values(), normal_code} - set(code_priority))
+    if unranked:
+        raise ValueError(f"report_lexicon.CODE_PRIORITY {list(code_priority)} does not rank code(s) {unranked}")
+
+
+check_disease_codes()
 
 
 def longest_first_pattern(terms) -> re.Pattern[str]:

@@ -46,6 +46,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .ear_classes import NORMAL_CODE
 from .report_lexicon import (
     ATTRIBUTE_KEYS,
     BACKWARD_NEGATION_CUES,
@@ -477,7 +478,7 @@ def _weak_codes(
             found = [(m.code, m.uncertain, m.term) for m in clause_mentions if not m.negated]
             keys = analysis.entity_keys[clause_index]
             if clause.normal_statement and not clause_mentions and (not keys or keys & MIDDLE_EAR_SCOPE_KEYS):
-                found.append((5, clause.uncertain, clause.text))
+                found.append((NORMAL_CODE, clause.uncertain, clause.text))
             if clause.side is None:
                 sideless.extend(found)
             else:
@@ -489,8 +490,8 @@ def _weak_codes(
         names_a_side = any(
             c.side is not None for a in analyses if a.sentence.section == section for c in a.sentence.clauses
         )
-        if not names_a_side and all(code == 5 for code, _, _ in sideless):
-            notes.append(f"{section} states the exam is normal without naming a side; both ears get code 5")
+        if not names_a_side and all(code == NORMAL_CODE for code, _, _ in sideless):
+            notes.append(f"{section} states the exam is normal without naming a side; both ears get code {NORMAL_CODE}")
             for ear in EAR_SIDES:
                 candidates[ear].extend(sideless)
         else:

@@ -14,17 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-CLASS_NAMES_ZH = {
-    1: "慢性化脓性中耳炎",
-    2: "中耳胆脂瘤",
-    3: "分泌性中耳炎",
-    4: "胆固醇肉芽肿",
-    5: "正常",
-    6: "其他",
-}
-
-# Share of labelled ears in the real data set (DESIGN.md section 2).
-EAR_CODE_FREQUENCIES = {1: 0.341, 2: 0.150, 3: 0.127, 4: 0.005, 5: 0.288, 6: 0.089}
+from ..processing.ear_classes import CLASS_NAMES_ZH, EAR_CODE_FREQUENCIES, NORMAL_CODE
 
 MastoidType = Literal["pneumatized", "diploic", "sclerotic"]
 OssicleState = Literal["intact", "partial_erosion", "severe_erosion"]
@@ -38,7 +28,7 @@ class EarAttributes:
     `severity` in [0, 1] scales lesion size/extent; below ~0.3 a lesion is borderline.
     """
 
-    code: int = 5
+    code: int = NORMAL_CODE
     severity: float = 0.0
     mastoid: MastoidType = "pneumatized"
     mucosal_thickening: bool = False
@@ -71,7 +61,7 @@ class EarAttributes:
 
     @property
     def is_normal(self) -> bool:
-        return self.code == 5
+        return self.code == NORMAL_CODE
 
 
 def sample_ear_attributes(code: int, rng: np.random.Generator) -> EarAttributes:
@@ -86,8 +76,8 @@ def sample_ear_attributes(code: int, rng: np.random.Generator) -> EarAttributes:
     severity = float(np.clip(rng.beta(2.2, 2.0), 0.08, 1.0))
     mastoid_draw = lambda probs: str(rng.choice(["pneumatized", "diploic", "sclerotic"], p=probs))  # noqa: E731
 
-    if code == 5:
-        return EarAttributes(code=5, severity=0.0, mastoid=mastoid_draw([0.72, 0.18, 0.10]))
+    if code == NORMAL_CODE:
+        return EarAttributes(code=NORMAL_CODE, severity=0.0, mastoid=mastoid_draw([0.72, 0.18, 0.10]))
     if code == 1:  # CSOM: mucosal disease, sclerotic mastoid, ossicles mostly kept
         return EarAttributes(
             code=1,
@@ -147,3 +137,8 @@ def sample_ear_attributes(code: int, rng: np.random.Generator) -> EarAttributes:
         jugular_foramen_erosion=site == "jugular_foramen",
         ossicles="partial_erosion" if site == "tympanic" and rng.random() < 0.4 else "intact",
     )
+
+
+# CLASS_NAMES_ZH / EAR_CODE_FREQUENCIES are the class table's (processing/ear_classes.py), re-exported for the generator.
+__all__ = ["CLASS_NAMES_ZH", "EAR_CODE_FREQUENCIES", "EarAttributes", "MastoidType", "OssicleState", "TumourSite",
+           "sample_ear_attributes"]

@@ -234,19 +234,19 @@ def _impression_of(side_word: str, ear: EarAttributes, name: str, rng: np.random
 
 
 def _impression_sentences(left: EarAttributes, right: EarAttributes, rng: np.random.Generator) -> list[str]:
-    if left.code == right.code == 5:
+    if left.is_normal and right.is_normal:
         return [_pick(rng, BILATERAL_WORDS) + _pick(rng, NORMAL_IMPRESSIONS)]
-    names = {side: _disease_name(ear, rng) if ear.code != 5 else "" for side, ear in (("left", left), ("right", right))}
+    names = {side: _disease_name(ear, rng) if not ear.is_normal else "" for side, ear in (("left", left), ("right", right))}
     if left.code == right.code and names["left"] == names["right"] and _cyst_site(left) == _cyst_site(right):
         return [_impression_of(_pick(rng, BILATERAL_WORDS), left, names["left"], rng)]
     sentences = {}
     for side, ear in (("left", left), ("right", right)):
         side_word = _pick(rng, SIDE_WORDS[side])
-        if ear.code == 5:
+        if ear.is_normal:
             sentences[side] = side_word + _pick(rng, NORMAL_IMPRESSIONS)
         else:
             sentences[side] = _impression_of(side_word, ear, names[side], rng)
-    diseased_first = ("right", "left") if left.code == 5 else ("left", "right")
+    diseased_first = ("right", "left") if left.is_normal else ("left", "right")
     return [sentences[side] for side in diseased_first]
 
 

@@ -29,6 +29,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..modeling import BiCPLConfig, BiCPLModel
+from ..processing.ear_classes import CLASS_CODES
 from .calibration import calibrate_unseen_class_offset
 from .evaluation import DatasetPredictions, predict_dataset, score_predictions
 from .recipe import build_trainer, codes_absent_from
@@ -126,7 +127,7 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
     if variant.knowledge_prompts:
         from ..knowledge import class_prompts, load_knowledge_base
 
-        codes = kwargs.get("class_codes") or [1, 2, 3, 4, 5, 6]
+        codes = kwargs.get("class_codes") or list(CLASS_CODES)
         kwargs["class_prompts"] = class_prompts(load_knowledge_base(), codes)
     bank_texts = None
     if variant.knowledge_bank:

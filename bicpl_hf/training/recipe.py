@@ -18,11 +18,10 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
 
-from ..modeling import BiCPLModel
+from ..modeling import IGNORE_INDEX, BiCPLModel
 
 logger = logging.getLogger(__name__)
 
-IGNORE_INDEX = -100
 STAGES = ("contrastive", "prototype", "joint")
 
 

@@ -1,0 +1,1 @@
+../processing/ear_classes.py
