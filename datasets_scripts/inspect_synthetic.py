@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bicpl_hf.synthetic import CLASS_NAMES_ZH, ExamSpec, render_exam, sample_cohort, write_report
+from bicpl_hf.synthetic import CLASS_NAMES_ZH, ExamSpec, render_exam, sample_cohort, write_synthetic_report
 
 WINDOWS = {"bone W4000/L700": (700.0, 4000.0), "soft W350/L40": (40.0, 350.0)}
 LEVELS_MM = {"attic +3.5": 3.5, "vestibule 0": 0.0, "cochlea -2.5": -2.5}
@@ -75,7 +75,7 @@ def plot_exam(spec: ExamSpec, code: int, size: str, out_dir: Path, font: str | N
         plt.rcParams["font.sans-serif"] = [font, "DejaVu Sans"]
         plt.rcParams["axes.unicode_minus"] = False
     exam = render_exam(spec, size)
-    findings, impression = write_report(spec.left, spec.right, np.random.default_rng([seed, code]))
+    findings, impression = write_synthetic_report(spec.left, spec.right, np.random.default_rng([seed, code]))
     centres = exam.ground_truth["capsule_centres_world"]
     levels = dict(LEVELS_MM)
     painted = [(v["volume_mm3"], side, name, v["centre_world"]) for side in ("left", "right")

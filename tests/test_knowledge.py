@@ -35,7 +35,7 @@ from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_NAMES
 from bicpl_hf.processing import parse_report
 from bicpl_hf.zero_shot.prototypes import load_prototypes, save_prototypes
 from bicpl_hf.synthetic.attributes import EarAttributes, sample_ear_attributes
-from bicpl_hf.synthetic.reports import write_report
+from bicpl_hf.synthetic.reports import write_synthetic_report
 
 RARE_DISEASES = ["面神经鞘瘤", "鼓室球瘤", "颈静脉球瘤", "外耳道胆脂瘤", "耳硬化症", "迷路瘘管"]
 PETROUS_CYST = {"location": ["petrous_apex"], "density": "soft_tissue", "bone_change": "erosion_destruction",
@@ -57,7 +57,7 @@ def synthetic_reports(count: int = 24, seed: int = 7):
         right = sample_ear_attributes((5, 5, 1, 3)[i % 4], rng) if i % 3 else EarAttributes(code=5)
         if i % 2:
             left, right = right, left
-        findings, impression = write_report(left, right, rng, noise_rate=0)
+        findings, impression = write_synthetic_report(left, right, rng, noise_rate=0)
         reports.append(parse_report(findings=findings, impression=impression))
     return reports
 

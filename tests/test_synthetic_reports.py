@@ -10,7 +10,7 @@ import pytest
 from bicpl_hf.processing.report_lexicon import LESION_ATTRIBUTE_KEYS
 from bicpl_hf.processing.report_parser import parse_report
 from bicpl_hf.synthetic.attributes import EarAttributes, sample_ear_attributes
-from bicpl_hf.synthetic.reports import BILATERAL_WORDS, write_report
+from bicpl_hf.synthetic.reports import BILATERAL_WORDS, write_synthetic_report
 
 # Which attributes of an ear justify a non-negated lesion attribute in the text about it.
 LESION_EVIDENCE = {
@@ -39,7 +39,7 @@ def random_exams(seed: int, repeats: int):
     rng = np.random.default_rng(seed)
     for left_code, right_code in ALL_CODE_PAIRS * repeats:
         left, right = sample_ear_attributes(left_code, rng), sample_ear_attributes(right_code, rng)
-        yield left, right, write_report(left, right, rng)
+        yield left, right, write_synthetic_report(left, right, rng)
 
 
 def test_lesion_keys_are_all_covered():
@@ -80,9 +80,9 @@ def test_no_lesion_attribute_reaches_the_wrong_side():
 
 def test_deterministic_for_a_seed():
     left, right = EarAttributes(code=2, severity=0.7, epitympanic_mass=True, ossicles="severe_erosion"), EarAttributes()
-    first = write_report(left, right, np.random.default_rng(42))
-    assert write_report(left, right, np.random.default_rng(42)) == first
-    others = {write_report(left, right, np.random.default_rng(seed)) for seed in range(10)}
+    first = write_synthetic_report(left, right, np.random.default_rng(42))
+    assert write_synthetic_report(left, right, np.random.default_rng(42)) == first
+    others = {write_synthetic_report(left, right, np.random.default_rng(seed)) for seed in range(10)}
     assert len(others) > 3  # synonyms and hedges vary with the seed
 
 
@@ -100,7 +100,7 @@ def test_bilateral_sentence_only_when_both_sides_agree():
     seen_equal = seen_different = 0
     for left_code, right_code in ALL_CODE_PAIRS * 4:
         left, right = sample_ear_attributes(left_code, rng), sample_ear_attributes(right_code, rng)
-        findings, _ = write_report(left, right, rng, noise_rate=0.0)
+        findings, _ = write_synthetic_report(left, right, rng, noise_rate=0.0)
         mastoid_equal = mastoid_look(left) == mastoid_look(right)
         assert bool(_bilateral_sentences(findings, "乳突")) == mastoid_equal, findings
         ossicles_bilateral = [s for word in ("听骨", "听小骨", "砧骨") for s in _bilateral_sentences(findings, word)]
@@ -111,7 +111,7 @@ def test_bilateral_sentence_only_when_both_sides_agree():
 
 
 def test_clean_report_of_two_normal_ears():
-    findings, impression = write_report(EarAttributes(), EarAttributes(), np.random.default_rng(1), noise_rate=0.0)
+    findings, impression = write_synthetic_report(EarAttributes(), EarAttributes(), np.random.default_rng(1), noise_rate=0.0)
     sentences = [s for s in findings.split("。") if s]
     assert all(s.startswith(BILATERAL_WORDS) for s in sentences), findings
     report = parse_report(findings=findings, impression=impression)
@@ -122,7 +122,7 @@ def test_clean_report_of_two_normal_ears():
 def test_findings_follow_the_radiologists_order():
     rng = np.random.default_rng(2)
     left, right = sample_ear_attributes(2, rng), sample_ear_attributes(6, rng)
-    findings, _ = write_report(left, right, rng, noise_rate=0.0)
+    findings, _ = write_synthetic_report(left, right, rng, noise_rate=0.0)
     positions = [findings.index(word) for word in ("外耳道", "鼓室", "乳突")]
     ossicle = min(i for i in (findings.find("听骨"), findings.find("听小骨"), findings.find("砧骨")) if i >= 0)
     inner = min(i for i in (findings.find("内耳"), findings.find("耳蜗")) if i >= 0)
@@ -133,7 +133,7 @@ def test_code_4_uses_the_proposal_vocabulary():
     rng = np.random.default_rng(4)
     for _ in range(10):
         granuloma = sample_ear_attributes(4, rng)
-        findings, impression = write_report(granuloma, EarAttributes(), rng, noise_rate=0.0)
+        findings, impression = write_synthetic_report(granuloma, EarAttributes(), rng, noise_rate=0.0)
         left_text = parse_report(findings=findings, impression=impression).side_texts["left"]
         assert "膨胀性" in left_text and "边缘光滑" in left_text and "变薄但完整" in left_text
         assert "胆固醇肉芽肿" in impression
@@ -152,7 +152,7 @@ def test_code_4_uses_the_proposal_vocabulary():
 def test_code_4_names_the_recorded_cyst_site(extras, site_word):
     granuloma = EarAttributes(code=4, severity=0.5, opacification=0.4, expansile_cyst=True, bone_thinning=True,
                               extras=extras)
-    findings, _ = write_report(EarAttributes(), granuloma, np.random.default_rng(0), noise_rate=0.0)
+    findings, _ = write_synthetic_report(EarAttributes(), granuloma, np.random.default_rng(0), noise_rate=0.0)
     right_sentence = next(s for s in findings.split("。") if s.startswith(("右侧", "右耳")) and "膨胀" in s)
     assert site_word in right_sentence
 
@@ -170,7 +170,7 @@ def test_code_6_names_a_tumour(site, names):
     tumour = EarAttributes(code=6, severity=0.5, tumour_site=site, facial_canal_widened=site == "facial_canal",
                            jugular_foramen_erosion=site == "jugular_foramen", opacification=0.3)
     for _ in range(6):
-        _, impression = write_report(EarAttributes(), tumour, rng, noise_rate=0.0)
+        _, impression = write_synthetic_report(EarAttributes(), tumour, rng, noise_rate=0.0)
         assert any(name in impression for name in names), impression
         assert parse_report(findings="双侧外耳道通畅", impression=impression).weak_codes == {"left": 5, "right": 6}
 
@@ -189,9 +189,9 @@ def test_noise_never_changes_a_side_or_a_code():
     for left_code, right_code in ALL_CODE_PAIRS:
         left, right = sample_ear_attributes(left_code, rng), sample_ear_attributes(right_code, rng)
         state = rng.bit_generator.state
-        clean_findings, _ = write_report(left, right, rng, noise_rate=0.0)
+        clean_findings, _ = write_synthetic_report(left, right, rng, noise_rate=0.0)
         rng.bit_generator.state = state
-        findings, impression = write_report(left, right, rng, noise_rate=1.0)
+        findings, impression = write_synthetic_report(left, right, rng, noise_rate=1.0)
         dropped += findings.count("。") < clean_findings.count("。")
         spaced += (" " in findings) or ("\u3000" in findings)
         report = parse_report(findings=findings, impression=impression)
@@ -217,4 +217,4 @@ def test_bad_input(kwargs, error, message):
     arguments = {"left": EarAttributes(), "right": EarAttributes(), "rng": np.random.default_rng(0), **kwargs}
     noise_rate = arguments.pop("noise_rate", 0.03)
     with pytest.raises(error, match=message):
-        write_report(**arguments, noise_rate=noise_rate)
+        write_synthetic_report(**arguments, noise_rate=noise_rate)

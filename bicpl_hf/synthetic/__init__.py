@@ -21,7 +21,7 @@ from .export import (
     render_exam,
 )
 from .lesions import paint_lesions, remodel_geometry
-from .reports import write_report
+from .reports import write_report, write_synthetic_report
 
 __all__ = [
     "CLASS_NAMES_ZH",
@@ -47,4 +47,5 @@ __all__ = [
     "sample_ear_attributes",
     "sample_ear_geometry",
     "write_report",
+    "write_synthetic_report",
 ]

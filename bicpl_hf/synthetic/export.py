@@ -357,7 +357,7 @@ def make_synthetic_export(
         >>> export.xlsx_path.name  # doctest: +SKIP
         'export.xlsx'
     """
-    from .reports import write_report
+    from .reports import write_synthetic_report
 
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
@@ -377,7 +377,7 @@ def make_synthetic_export(
     rows, jobs, records = [], [], []
     for index, spec in enumerate(specs):
         kind = planned.get(index)
-        findings, impression = write_report(spec.left, spec.right, np.random.default_rng([seed, 7, index]))
+        findings, impression = write_synthetic_report(spec.left, spec.right, np.random.default_rng([seed, 7, index]))
         styles = [LABEL_FORMATS[i][0] for i in rng.choice(len(LABEL_FORMATS), 2, p=[p for _, p in LABEL_FORMATS])]
         if kind == "empty_labels":
             styles = ["empty", "empty"]

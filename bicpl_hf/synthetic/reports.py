@@ -13,7 +13,7 @@ swap between words of the same meaning. Noise never touches a side word or the i
 Example:
     >>> import numpy as np
     >>> from bicpl_hf.synthetic.attributes import EarAttributes
-    >>> findings, impression = write_report(
+    >>> findings, impression = write_synthetic_report(
     ...     EarAttributes(code=5), EarAttributes(code=5), np.random.default_rng(0), noise_rate=0.0)
     >>> findings.startswith("双"), "未见" in impression
     (True, True)
@@ -84,7 +84,7 @@ def _cyst_site(ear: EarAttributes) -> str | None:
     site = ear.extras.get("cyst_site")
     if site is not None and site not in CYST_SITE_WORDS:
         known = sorted(k for k in CYST_SITE_WORDS if k)
-        raise ValueError(f"write_report: extras['cyst_site'] is {site!r}; expected one of {known} or no entry")
+        raise ValueError(f"write_synthetic_report: extras['cyst_site'] is {site!r}; expected one of {known} or no entry")
     return site
 
 
@@ -276,7 +276,7 @@ def _add_noise(sentences: list[str], rng: np.random.Generator, noise_rate: float
     return noisy
 
 
-def write_report(
+def write_synthetic_report(
     left: EarAttributes, right: EarAttributes, rng: np.random.Generator, *, noise_rate: float = 0.03
 ) -> tuple[str, str]:
     """Write the (影像所见, 检查结论) of one exam from the attributes of its two ears.
@@ -294,20 +294,27 @@ def write_report(
     Example:
         >>> from bicpl_hf.synthetic.attributes import sample_ear_attributes
         >>> rng = np.random.default_rng(3)
-        >>> findings, impression = write_report(sample_ear_attributes(2, rng), EarAttributes(code=5), rng)
+        >>> findings, impression = write_synthetic_report(sample_ear_attributes(2, rng), EarAttributes(code=5), rng)
         >>> impression.split("；")[0].startswith("左") and "胆脂瘤" in impression
         True
     """
     for name, ear in (("left", left), ("right", right)):
         if not isinstance(ear, EarAttributes):
-            raise TypeError(f"write_report: `{name}` must be an EarAttributes, got {type(ear).__name__}")
+            raise TypeError(f"write_synthetic_report: `{name}` must be an EarAttributes, got {type(ear).__name__}")
         if ear.code not in CLASS_NAMES_ZH:
-            raise ValueError(f"write_report: `{name}.code` is {ear.code!r}; expected one of {sorted(CLASS_NAMES_ZH)}")
+            raise ValueError(f"write_synthetic_report: `{name}.code` is {ear.code!r}; expected one of {sorted(CLASS_NAMES_ZH)}")
         if ear.code == 6 and ear.tumour_site is None:
-            raise ValueError(f"write_report: `{name}` has code 6 but no tumour_site; the impression needs it")
+            raise ValueError(f"write_synthetic_report: `{name}` has code 6 but no tumour_site; the impression needs it")
     if not 0.0 <= noise_rate <= 1.0:
-        raise ValueError(f"write_report: noise_rate must be in [0, 1], got {noise_rate!r}")
+        raise ValueError(f"write_synthetic_report: noise_rate must be in [0, 1], got {noise_rate!r}")
 
     findings = _add_noise(_findings_sentences(left, right, rng), rng, noise_rate, droppable=True)
     impression = _add_noise(_impression_sentences(left, right, rng), rng, noise_rate, droppable=False)
     return "。".join(findings) + "。", "；".join(impression) + "。"
+
+
+# The name before "report" was kept for the radiology report itself; old callers keep working.
+write_report = write_synthetic_report
+
+__all__ = ["BILATERAL_WORDS", "CYST_SITE_WORDS", "DISEASE_NAMES", "NORMAL_IMPRESSIONS", "SIDE_WORDS", "SYNONYM_SWAPS",
+           "TUMOUR_NAMES", "write_report", "write_synthetic_report"]
