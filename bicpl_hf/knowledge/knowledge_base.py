@@ -549,7 +549,7 @@ def add_disease_to_model(
         >>> bundle.class_codes[-1], bundle.class_names[-1]  # doctest: +SKIP
         (7, '面神经鞘瘤')
     """
-    from ..prototypes import add_class_by_text
+    from ..zero_shot.prototypes import add_class_by_text
 
     existing = [int(c) for c in model.config.class_codes]
     if code is None:

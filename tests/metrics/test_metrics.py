@@ -35,7 +35,7 @@ from bicpl_hf.metrics import (
 from bicpl_hf.metrics import plots
 from bicpl_hf.metrics.bicpl_ear_metrics import exam_bootstrap_weights, softmax, weighted_one_vs_rest_auc
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMES_ZH = ["慢性化脓性中耳炎", "中耳胆脂瘤", "分泌性中耳炎", "胆固醇肉芽肿", "正常", "其他"]
 CODES = [1, 2, 3, 4, 5, 6]
 

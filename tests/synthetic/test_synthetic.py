@@ -33,7 +33,7 @@ from bicpl_hf.synthetic.export import label_cell, write_ct_series
 from bicpl_hf.synthetic.lesions import paint_lesions, remodel_geometry
 
 EXPORT_SEED = 3
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LABEL_PATTERN = re.compile(r"^[1-6][：:](慢性化脓性中耳炎|中耳胆脂瘤|分泌性中耳炎|胆固醇肉芽肿|正常|其他)$")
 
 

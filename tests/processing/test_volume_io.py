@@ -22,7 +22,7 @@ from bicpl_hf.processing.volume_io import (
 
 from _phantoms import write_dicom_series
 
-REAL_GE_SERIES = Path(__file__).resolve().parents[1].parent / "shared/data/real_ct/monai_head_ct_dicom"
+REAL_GE_SERIES = Path(__file__).resolve().parents[2].parent / "shared/data/real_ct/monai_head_ct_dicom"
 
 
 @pytest.fixture(scope="module")

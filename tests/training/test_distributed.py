@@ -8,7 +8,8 @@
   (`examples/ddp_smoke.py --fsdp2`; accelerate itself runs FSDP configs on CPU as plain DDP).
 
 Starting processes that import torch and transformers is what costs, so ONE torchrun launch does both jobs: this
-file run as a script is the worker (`torchrun --standalone --nproc_per_node 2 tests/test_distributed.py --output D`).
+file run as a script is the worker
+(`torchrun --standalone --nproc_per_node 2 tests/training/test_distributed.py --output D`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 from conftest import TINY_TEXT_CONFIG, TINY_VISION_CONFIG, tiny_config_kwargs
 from safetensors.torch import load_file, save_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORLD_SIZE = 2
 LOSS_TYPES = ("clip", "siglip")
 # Global batch of 4 exams. Each rank's half has the same number of labelled ears and of symmetry pairs, so the
@@ -111,7 +112,9 @@ def torchrun_output(tmp_path_factory) -> Path:
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
         pytest.skip("torch.distributed with the gloo backend is not available in this build of torch")
     output = tmp_path_factory.mktemp("torchrun")
-    python_path = [str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    # tests/ too: the worker (this file run as a script) imports the shared tiny configs from conftest.py
+    python_path = [str(REPO), str(REPO / "tests")]
+    python_path += [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(python_path)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD_SIZE}",
@@ -177,6 +180,6 @@ def test_fsdp2_shards_the_swin_model_on_cpu_and_saves_a_full_checkpoint(torchrun
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="torchrun worker of tests/test_distributed.py")
+    parser = argparse.ArgumentParser(description="torchrun worker of tests/training/test_distributed.py")
     parser.add_argument("--output", type=Path, required=True)
     _worker(parser.parse_args().output)

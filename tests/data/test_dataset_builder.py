@@ -444,7 +444,7 @@ def test_setting_views():
 
 
 def _cli():
-    path = Path(__file__).resolve().parents[1] / "datasets_scripts" / "build_dataset.py"
+    path = Path(__file__).resolve().parents[2] / "datasets_scripts" / "build_dataset.py"
     spec = importlib.util.spec_from_file_location("build_dataset_cli", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
