@@ -25,7 +25,7 @@ from ..metrics.plots import plot_confusion_matrix, plot_roc_curves
 from ..modeling import IGNORE_INDEX
 from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from ..processing import BiCPLProcessor, BiCPLVolumeProcessor
-from ..processing.ear_classes import CLASS_CODES, NORMAL_CODE
+from ..processing.ear_classes import CLASS_CODES, CLASS_NAMES_ZH, NORMAL_CODE
 from ..publishing.results_page import ReportSection, write_results_page
 from ..publishing.visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
 from ..synthetic.export import make_synthetic_export
@@ -173,7 +173,7 @@ def _bar(results) -> list[str]:
     by = {(r.variant, r.setting): r.metrics for r in results}
     lines = []
     b = by.get(("bicpl", "B"), {})
-    auc2 = next((v for k, v in b.items() if k.startswith("zero_shot_auc/") and "胆脂瘤" in k), None)
+    auc2 = next((v for k, v in b.items() if k.startswith("zero_shot_auc/") and CLASS_NAMES_ZH[2] in k), None)
     if auc2 is not None:
         lines.append(f"Setting B zero-shot AUC for code 2 (cholesteatoma never seen in training): {auc2:.3f} "
                      f"(bar 0.75: {'met' if auc2 >= 0.75 else 'NOT met'})")
@@ -182,7 +182,7 @@ def _bar(results) -> list[str]:
         lines.append(f"Setting A macro-F1 Bi-CPL {a['macro_f1']:.3f} vs single-ear CLIP {clip['macro_f1']:.3f}; "
                      f"tail recall {a.get('tail_recall', float('nan')):.3f} vs {clip.get('tail_recall', float('nan')):.3f}")
     if a:
-        r4 = next((v for k, v in a.items() if k.startswith("recall/") and "胆固醇肉芽肿" in k), None)
+        r4 = next((v for k, v in a.items() if k.startswith("recall/") and CLASS_NAMES_ZH[4] in k), None)
         lines.append(f"Code-4 recall with no code-4 ear in training (Setting A): "
                      f"{'n/a (no code-4 ear in test)' if r4 is None else f'{r4:.3f}'}")
     return lines
