@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLVolumeProcessor, read_volume  # noqa: E402
-from bicpl_hf.publishing.visualization import upsampled_asymmetry_map  # noqa: E402
+from bicpl_hf.zero_shot import upsampled_asymmetry_map  # noqa: E402
 
 SMALL_TEXT_CONFIG = {"model_type": "bert", "vocab_size": 21128, "hidden_size": 64, "num_hidden_layers": 1,
                      "num_attention_heads": 2, "intermediate_size": 128}

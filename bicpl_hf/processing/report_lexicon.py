@@ -273,7 +273,8 @@ def check_disease_codes(disease_codes=None, code_priority=None, class_codes=None
     normal_code = NORMAL_CODE if normal_code is None else normal_code
     unknown = {term: code for term, code in disease_codes.items() if code not in class_codes}
     if unknown:
-        raise ValueError(f"report_lexicon.DISEASE_CODES: {unknown} map to codes that are not classes {list(class_codes)}")
+        raise ValueError(f"report_lexicon.DISEASE_CODES: {unknown} map to codes that are not classes "
+                         f"{list(class_codes)}")
     contradicting = {term: code for term, code in disease_codes.items()
                      if term in code_by_name and code_by_name[term] != code}
     if contradicting:

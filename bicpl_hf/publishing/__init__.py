@@ -12,7 +12,7 @@ from .hub import (
     save_bundle,
 )
 from .results_page import ReportSection, write_results_page
-from .visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay, upsampled_asymmetry_map
+from .visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
 
 __all__ = [
     "BundleFile",
@@ -27,6 +27,5 @@ __all__ = [
     "push_dataset",
     "save_bundle",
     "save_ear_overlay",
-    "upsampled_asymmetry_map",
     "write_results_page",
 ]

@@ -10,13 +10,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-
-def upsampled_asymmetry_map(maps: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor | None:
-    """Mean of the A3B maps of all stages, each `(batch, 2, d, h, w)`, resized to the ROI `(batch, 2, D, H, W)`."""
-    if not maps:
-        return None
-    resized = [F.interpolate(m.float(), size=tuple(size), mode="trilinear", align_corners=False) for m in maps]
-    return torch.stack(resized).mean(0)
+from ..zero_shot.asymmetry_maps import upsampled_asymmetry_map
 
 
 def grad_cam(model, pixel_values: torch.Tensor, class_indices: torch.Tensor | None = None) -> torch.Tensor:
@@ -105,4 +99,4 @@ def save_ear_overlay(
     return path
 
 
-__all__ = ["asymmetry_overlay_maps", "grad_cam", "save_ear_overlay", "upsampled_asymmetry_map"]
+__all__ = ["asymmetry_overlay_maps", "grad_cam", "save_ear_overlay"]

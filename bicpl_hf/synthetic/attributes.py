@@ -139,6 +139,6 @@ def sample_ear_attributes(code: int, rng: np.random.Generator) -> EarAttributes:
     )
 
 
-# CLASS_NAMES_ZH / EAR_CODE_FREQUENCIES are the class table's (processing/ear_classes.py), re-exported for the generator.
+# CLASS_NAMES_ZH / EAR_CODE_FREQUENCIES come from the class table (processing/ear_classes.py).
 __all__ = ["CLASS_NAMES_ZH", "EAR_CODE_FREQUENCIES", "EarAttributes", "MastoidType", "OssicleState", "TumourSite",
            "sample_ear_attributes"]

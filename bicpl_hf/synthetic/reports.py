@@ -84,7 +84,8 @@ def _cyst_site(ear: EarAttributes) -> str | None:
     site = ear.extras.get("cyst_site")
     if site is not None and site not in CYST_SITE_WORDS:
         known = sorted(k for k in CYST_SITE_WORDS if k)
-        raise ValueError(f"write_synthetic_report: extras['cyst_site'] is {site!r}; expected one of {known} or no entry")
+        raise ValueError(f"write_synthetic_report: extras['cyst_site'] is {site!r}; expected one of {known} "
+                         "or no entry")
     return site
 
 
@@ -236,7 +237,7 @@ def _impression_of(side_word: str, ear: EarAttributes, name: str, rng: np.random
 def _impression_sentences(left: EarAttributes, right: EarAttributes, rng: np.random.Generator) -> list[str]:
     if left.is_normal and right.is_normal:
         return [_pick(rng, BILATERAL_WORDS) + _pick(rng, NORMAL_IMPRESSIONS)]
-    names = {side: _disease_name(ear, rng) if not ear.is_normal else "" for side, ear in (("left", left), ("right", right))}
+    names = {side: "" if ear.is_normal else _disease_name(ear, rng) for side, ear in (("left", left), ("right", right))}
     if left.code == right.code and names["left"] == names["right"] and _cyst_site(left) == _cyst_site(right):
         return [_impression_of(_pick(rng, BILATERAL_WORDS), left, names["left"], rng)]
     sentences = {}
@@ -302,7 +303,8 @@ def write_synthetic_report(
         if not isinstance(ear, EarAttributes):
             raise TypeError(f"write_synthetic_report: `{name}` must be an EarAttributes, got {type(ear).__name__}")
         if ear.code not in CLASS_NAMES_ZH:
-            raise ValueError(f"write_synthetic_report: `{name}.code` is {ear.code!r}; expected one of {sorted(CLASS_NAMES_ZH)}")
+            raise ValueError(f"write_synthetic_report: `{name}.code` is {ear.code!r}; "
+                             f"expected one of {sorted(CLASS_NAMES_ZH)}")
         if ear.code == 6 and ear.tumour_site is None:
             raise ValueError(f"write_synthetic_report: `{name}` has code 6 but no tumour_site; the impression needs it")
     if not 0.0 <= noise_rate <= 1.0:

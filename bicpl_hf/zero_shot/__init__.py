@@ -1,6 +1,6 @@
 """Zero-shot diagnosis by text: prompt prototype bundles (`prototypes`) and the diagnosis pipeline (`pipeline`)."""
 
-from ..publishing.visualization import upsampled_asymmetry_map
+from .asymmetry_maps import upsampled_asymmetry_map
 from .pipeline import (
     SIDES,
     TASK,

@@ -14,7 +14,7 @@ import torch
 from transformers import AutoModel, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from ..publishing.visualization import upsampled_asymmetry_map
+from .asymmetry_maps import upsampled_asymmetry_map
 
 TASK = "zero-shot-ear-diagnosis"
 SIDES = ("left", "right")
