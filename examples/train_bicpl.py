@@ -22,12 +22,12 @@ from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments
 
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor, calibrate_unseen_class_offset
 from bicpl_hf.data.splits import load_built_dataset, setting_view
-from bicpl_hf.training.evaluation import predict_dataset, score_predictions
-from bicpl_hf.text.lora import apply_text_lora, merge_text_lora
 from bicpl_hf.metrics import make_compute_metrics
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
+from bicpl_hf.text.lora import apply_text_lora, merge_text_lora
 from bicpl_hf.text.tokenization import build_char_tokenizer
 from bicpl_hf.training import build_trainer, codes_absent_from
+from bicpl_hf.training.evaluation import predict_dataset, score_predictions
 
 
 @dataclass

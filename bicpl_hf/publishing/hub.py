@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Any
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 from transformers import PreTrainedModel, ProcessorMixin
 
+from ..processing import ear_classes
 from ..zero_shot.prototypes import check_model_prototypes, check_repo_id, save_prototypes
 
 __all__ = [
@@ -433,6 +435,9 @@ def save_bundle(
     with _registered_for_auto_classes(model, processor):
         model.save_pretrained(directory)
         processor.save_pretrained(directory)
+    # The remote code's class table is processing's file itself (modeling/ reaches it through a link, which a
+    # checkout without symlinks would hold as a one-line text file).
+    shutil.copyfile(ear_classes.__file__, directory / "ear_classes.py")
     save_prototypes(model, directory)
     card.save(directory / "README.md")
     files = _list_files(directory)

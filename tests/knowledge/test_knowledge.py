@@ -33,9 +33,9 @@ from bicpl_hf.knowledge import (
 )
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_NAMES
 from bicpl_hf.processing import parse_report
-from bicpl_hf.zero_shot.prototypes import load_prototypes, save_prototypes
 from bicpl_hf.synthetic.attributes import EarAttributes, sample_ear_attributes
 from bicpl_hf.synthetic.reports import write_synthetic_report
+from bicpl_hf.zero_shot.prototypes import load_prototypes, save_prototypes
 
 RARE_DISEASES = ["面神经鞘瘤", "鼓室球瘤", "颈静脉球瘤", "外耳道胆脂瘤", "耳硬化症", "迷路瘘管"]
 PETROUS_CYST = {"location": ["petrous_apex"], "density": "soft_tissue", "bone_change": "erosion_destruction",

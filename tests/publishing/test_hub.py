@@ -23,12 +23,12 @@ from transformers.dynamic_module_utils import get_relative_import_files
 
 import bicpl_hf.zero_shot.prototypes as prototypes_module
 from bicpl_hf import BiCPLConfig, BiCPLModel
-from bicpl_hf.publishing.hub import find_phi_columns, make_model_card, push_bundle, push_dataset, save_bundle
 from bicpl_hf.commands.push import add_push_parser
 from bicpl_hf.modeling import configuration_bicpl, modeling_bicpl
-from bicpl_hf.processing import image_processing_bicpl, processing_bicpl
+from bicpl_hf.processing import ear_classes, image_processing_bicpl, processing_bicpl
 from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
 from bicpl_hf.processing.processing_bicpl import BiCPLProcessor
+from bicpl_hf.publishing.hub import find_phi_columns, make_model_card, push_bundle, push_dataset, save_bundle
 from bicpl_hf.zero_shot.prototypes import (
     add_class_by_text,
     apply_prototypes,
@@ -169,7 +169,10 @@ def test_bundle_round_trip_is_exact(model, processor, bundle_dir):
     files = {p.name for p in bundle_dir.iterdir()}
     assert files == DATA_FILES | _expected_code_files()
     assert {"modeling_bicpl.py", "modeling_bicpl_vision.py", "losses_bicpl.py", "configuration_bicpl.py",
-            "processing_bicpl.py", "image_processing_bicpl.py"} <= files
+            "processing_bicpl.py", "image_processing_bicpl.py", "ear_classes.py"} <= files
+    # The class table ships as a real file with processing's content (modeling/ reaches it through a link).
+    assert not (bundle_dir / "ear_classes.py").is_symlink()
+    assert (bundle_dir / "ear_classes.py").read_bytes() == Path(ear_classes.__file__).read_bytes()
     assert not [f for f in files if f.endswith(PICKLE_SUFFIXES)]
     config = json.loads((bundle_dir / "config.json").read_text(encoding="utf-8"))
     assert config["auto_map"] == {"AutoConfig": "configuration_bicpl.BiCPLConfig",
