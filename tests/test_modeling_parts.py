@@ -92,8 +92,8 @@ def test_swin_entry_keeps_the_checkpoint_layout():
               "swin_num_heads": [1, 2], "swin_window_size": 2}
     model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs(vision_config=vision)))
     keys = set(model.vision_model.state_dict())
-    assert {"stem.0.proj.weight", "stages.0.layer.blocks.0.attn.qkv.weight", "stages.1.layer.downsample.reduction.weight",
-            "asymmetry_blocks.1.difference_conv.weight"} <= keys
+    assert {"stem.0.proj.weight", "stages.0.layer.blocks.0.attn.qkv.weight",
+            "stages.1.layer.downsample.reduction.weight", "asymmetry_blocks.1.difference_conv.weight"} <= keys
     assert model.config.vision_config.stage_channels == [24, 48] and model.visual_projection.in_features == 96
 
 

@@ -157,7 +157,9 @@ def symmetry_loss(
     return terms.sum() / count
 
 
-def prototype_drift_loss(prototypes: torch.Tensor, text_prototypes: torch.Tensor, trainable: torch.Tensor) -> torch.Tensor:
+def prototype_drift_loss(
+    prototypes: torch.Tensor, text_prototypes: torch.Tensor, trainable: torch.Tensor
+) -> torch.Tensor:
     """Mean squared distance of the trainable (normalised) prototypes from their text prototypes."""
     if not bool(trainable.any()):
         return prototypes.sum() * 0.0
@@ -246,7 +248,8 @@ def bicpl_loss(
         exam_images = gather_with_grad(F.normalize(image_embeds.mean(1), dim=-1))
         exam_texts = gather_with_grad(text_embeds)
         if exam_texts.shape[0] > 1:
-            terms["itc_exam"] = contrastive_loss(contrastive_head(exam_images, exam_texts), None, config.contrastive_loss)
+            exam_logits = contrastive_head(exam_images, exam_texts)
+            terms["itc_exam"] = contrastive_loss(exam_logits, None, config.contrastive_loss)
     if labels is not None:
         indices = prototype_head.labels_to_indices(labels)
         if config.prototype_loss_weight:

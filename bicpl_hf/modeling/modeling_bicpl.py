@@ -168,10 +168,14 @@ class BiCPLModel(BiCPLPreTrainedModel):
         Chinese medical BERT), and initialise the class prototypes from the class prompts with it.
 
         Args:
-            text_model_name_or_path: a local folder (or Hub id when online) of a BERT-family model.
-            tokenizer: tokenizer of that checkpoint; loaded from `text_model_name_or_path` when `None`.
-            vision_config: the ear encoder's config.
-            config_kwargs: further [`BiCPLConfig`] fields.
+            text_model_name_or_path (`str` or `os.PathLike`):
+                A local folder (or Hub id when online) of a BERT-family model.
+            tokenizer (`PreTrainedTokenizerBase`, *optional*):
+                Tokenizer of that checkpoint; loaded from `text_model_name_or_path` when `None`.
+            vision_config (`dict` or [`BiCPLVisionConfig`], *optional*):
+                The ear encoder's config.
+            config_kwargs (`dict`, *optional*):
+                Further [`BiCPLConfig`] fields.
         """
         from transformers import AutoTokenizer
 
@@ -238,8 +242,18 @@ class BiCPLModel(BiCPLPreTrainedModel):
 
     @torch.no_grad()
     def initialize_knowledge_bank(self, tokenizer, texts: list[str], max_length: int = 64) -> torch.Tensor:
-        """Set the knowledge-bank rows to the projected embeddings of `texts` (one per row; e.g. the otology knowledge
-        base's attribute phrases, `bicpl_hf.knowledge.attribute_texts()`)."""
+        r"""
+        Set the knowledge-bank rows to the projected embeddings of `texts`. Returns those embeddings.
+
+        Args:
+            tokenizer (`PreTrainedTokenizerBase`):
+                The text tower's tokenizer.
+            texts (`list[str]`):
+                One text per row, e.g. the otology knowledge base's attribute phrases
+                (`bicpl_hf.knowledge.attribute_texts()`).
+            max_length (`int`, *optional*, defaults to 64):
+                Truncation length.
+        """
         if self.knowledge_bank is None:
             raise ValueError("this model has no knowledge bank: set config.knowledge_bank_size > 0")
         if len(texts) != self.config.knowledge_bank_size:
@@ -258,9 +272,20 @@ class BiCPLModel(BiCPLPreTrainedModel):
     def encode_class_prompts(
         self, tokenizer, class_prompts: dict[Any, list[str]], max_length: int = 128, batch_size: int = 32
     ) -> torch.Tensor:
-        """Text prototypes `(len(class_prompts), projection_dim)`: the normalised mean of each class's prompt
-        embeddings (prompt ensembles averaged), in the order of `class_prompts`. Runs without dropout whatever the
-        model's mode."""
+        r"""
+        Text prototypes `(len(class_prompts), projection_dim)`: the normalised mean of each class's prompt embeddings
+        (prompt ensembles averaged), in the order of `class_prompts`. Runs without dropout whatever the model's mode.
+
+        Args:
+            tokenizer (`PreTrainedTokenizerBase`):
+                The text tower's tokenizer.
+            class_prompts (`dict`):
+                `{code: [prompt, ...]}` (a single string counts as one prompt).
+            max_length (`int`, *optional*, defaults to 128):
+                Truncation length of a prompt.
+            batch_size (`int`, *optional*, defaults to 32):
+                Prompts per text-tower call.
+        """
         was_training = self.training
         self.eval()
         rows = []
@@ -290,10 +315,17 @@ class BiCPLModel(BiCPLPreTrainedModel):
     def initialize_prototypes(
         self, tokenizer, class_prompts: dict[Any, list[str]] | None = None, reset_trainable: bool = True
     ) -> torch.Tensor:
-        """(Re)compute the text prototypes from the class prompts with the current text tower.
+        r"""
+        (Re)compute the text prototypes from the class prompts with the current text tower; returns them. Delegates
+        the bookkeeping to [`BiCPLPrototypeHead`].
 
-        Writes `prototype_head.text_prototypes` and, when `reset_trainable`, the trainable prototypes too. With
-        `class_prompts` the config's prompts are updated for the classes given. Returns the text prototypes.
+        Args:
+            tokenizer (`PreTrainedTokenizerBase`):
+                The text tower's tokenizer.
+            class_prompts (`dict`, *optional*):
+                `{code: [prompt, ...]}` replacing the config's prompts of those (existing) classes first.
+            reset_trainable (`bool`, *optional*, defaults to `True`):
+                Also set the trainable prototypes to the text prototypes (otherwise only the anchors move).
         """
         if class_prompts is not None:
             self.prototype_head.update_class_prompts(class_prompts)
@@ -307,10 +339,22 @@ class BiCPLModel(BiCPLPreTrainedModel):
 
     @torch.no_grad()
     def add_class(self, code: int, name: str, prompts: list[str], tokenizer, name_en: str | None = None) -> None:
-        """Add a class recognised zero-shot from text alone: its prototype is the embedding of `prompts`, frozen.
-
+        r"""
+        Add a class recognised zero-shot from text alone: its prototype is the embedding of `prompts`, frozen.
         Updates `config.class_codes/class_names/class_prompts/frozen_prototype_codes` so the class survives
         `save_pretrained`.
+
+        Args:
+            code (`int`):
+                A label code the model does not have yet.
+            name (`str`):
+                Chinese class name.
+            prompts (`list[str]`):
+                The prompt ensemble whose mean embedding is the prototype.
+            tokenizer (`PreTrainedTokenizerBase`):
+                The text tower's tokenizer.
+            name_en (`str`, *optional*):
+                English class name; defaults to `name`.
         """
         self.prototype_head.check_new_class(code, prompts)  # before spending a text-tower pass
         text_prototype = self.encode_class_prompts(tokenizer, {int(code): list(prompts)})
@@ -447,7 +491,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
             )
         if class_prototypes is not None and labels is not None:
             raise ValueError("labels refer to config.class_codes and cannot be combined with class_prototypes")
-        texts = {"input_ids": input_ids, "side_input_ids": side_input_ids, "hard_negative_input_ids": hard_negative_input_ids}
+        texts = {"input_ids": input_ids, "side_input_ids": side_input_ids,
+                 "hard_negative_input_ids": hard_negative_input_ids}
         for name, ids in texts.items():
             layout = _TEXT_LAYOUTS[name]
             expected = [batch_size if dim == "batch" else dim for dim in layout]

@@ -149,7 +149,8 @@ class BiCPLSwinBackbone(BiCPLBackbone):
             drop_path_rate=0.0,
         )
         stem = nn.Sequential(swin.patch_embed, swin.pos_drop)
-        stages = nn.ModuleList(BiCPLSwinStage(getattr(swin, f"layers{i + 1}")[0]) for i in range(len(config.swin_depths)))
+        layers = (getattr(swin, f"layers{i + 1}")[0] for i in range(len(config.swin_depths)))
+        stages = nn.ModuleList(BiCPLSwinStage(layer) for layer in layers)
         return stem, stages, cls.stage_channels(config)
 
 

@@ -13,7 +13,6 @@ from torch import nn
 from .configuration_bicpl import BiCPLConfig
 from .losses_bicpl import IGNORE_INDEX, prototype_drift_loss
 
-
 # CLIP caps the learnable temperature so that the logits cannot blow up.
 MAX_LOGIT_SCALE = 100.0
 
@@ -116,7 +115,8 @@ class BiCPLPrototypeHead(nn.Module):
         """Raise a `ValueError` when `code` exists already or `prompts` is not a non-empty list of texts."""
         config = self.config
         if int(code) in config.class_codes:
-            raise ValueError(f"class code {code} already exists ({config.class_names[config.class_codes.index(int(code))]})")
+            existing = config.class_names[config.class_codes.index(int(code))]
+            raise ValueError(f"class code {code} already exists ({existing})")
         if not prompts or isinstance(prompts, str):
             raise ValueError(f"class {code} needs a non-empty list of prompts, got {prompts!r}")
 
