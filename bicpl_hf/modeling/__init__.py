@@ -6,16 +6,21 @@ Kept flat with same-folder relative imports so `save_pretrained` can ship these 
 from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
 from .ear_classes import IGNORE_INDEX
 from .modeling_bicpl import BiCPLImageFeaturesOutput, BiCPLModel, BiCPLOutput, BiCPLPreTrainedModel
+from .modeling_bicpl_backbones import BACKBONES, BiCPLBackbone
+from .modeling_bicpl_heads import BiCPLPrototypeHead
 from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
 
 __all__ = [
+    "BACKBONES",
+    "IGNORE_INDEX",
     "AsymmetryAwareAttention",
+    "BiCPLBackbone",
     "BiCPLConfig",
     "BiCPLImageFeaturesOutput",
     "BiCPLModel",
     "BiCPLOutput",
     "BiCPLPreTrainedModel",
+    "BiCPLPrototypeHead",
     "BiCPLSiameseEncoder",
     "BiCPLVisionConfig",
-    "IGNORE_INDEX",
 ]

@@ -10,6 +10,7 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from .ear_classes import CLASS_CODES, CLASS_NAMES_EN, CLASS_NAMES_ZH, DEFAULT_FROZEN_CODES, NORMAL_CODE
+from .modeling_bicpl_backbones import look_up_backbone
 
 # Ear-level label codes of the hospital export, from the one class table (`processing/ear_classes.py`).
 DEFAULT_CLASS_CODES = list(CLASS_CODES)
@@ -55,7 +56,8 @@ class BiCPLVisionConfig(PreTrainedConfig):
 
     Args:
         backbone (`str`, *optional*, defaults to `"resnet"`):
-            `"resnet"`: a small 3D ResNet of MONAI `ResidualUnit`s; `"swin"`: MONAI's 3D Swin transformer encoder.
+            A key of [`BACKBONES`]: `"resnet"`, a small 3D ResNet of MONAI `ResidualUnit`s, or `"swin"`, MONAI's 3D
+            Swin transformer encoder. The `swin_*` fields apply to the Swin backbone, the ResNet fields to the ResNet.
         in_channels (`int`, *optional*, defaults to 2):
             Channels per ear (one per HU window: bone and soft tissue).
         image_size (`list[int]`, *optional*, defaults to `[64, 64, 64]`):
@@ -121,23 +123,13 @@ class BiCPLVisionConfig(PreTrainedConfig):
         # JSON stores lists: normalise tuples so that `to_dict` round-trips exactly.
         for name in ("image_size", "hidden_sizes", "depths", "stage_strides", "swin_depths", "swin_num_heads"):
             setattr(self, name, [int(v) for v in getattr(self, name)])
-        if self.backbone not in ("resnet", "swin"):
-            raise ValueError(f"BiCPLVisionConfig.backbone must be 'resnet' or 'swin', got {self.backbone!r}")
+        backbone = look_up_backbone(self.backbone)
         if len(self.image_size) != 3:
             raise ValueError(f"BiCPLVisionConfig.image_size must be (D, H, W), got {self.image_size}")
         if self.norm not in ("batch", "instance", "group"):
             raise ValueError(f"BiCPLVisionConfig.norm must be 'batch', 'instance' or 'group', got {self.norm!r}")
+        backbone.check(self)
         num_stages = self.num_stages
-        if self.backbone == "resnet" and not (len(self.depths) == len(self.stage_strides) == num_stages):
-            raise ValueError(
-                "BiCPLVisionConfig: hidden_sizes, depths and stage_strides must have one entry per stage, got "
-                f"{len(self.hidden_sizes)}, {len(self.depths)} and {len(self.stage_strides)}"
-            )
-        if self.backbone == "swin":
-            if self.swin_feature_size % 12:
-                raise ValueError(f"swin_feature_size must be a multiple of 12, got {self.swin_feature_size}")
-            if len(self.swin_depths) != len(self.swin_num_heads):
-                raise ValueError("swin_depths and swin_num_heads must have the same length")
         if self.a3b_stages is None:
             self.a3b_stages = [True] * num_stages
         self.a3b_stages = [bool(v) for v in self.a3b_stages]
@@ -147,13 +139,12 @@ class BiCPLVisionConfig(PreTrainedConfig):
 
     @property
     def num_stages(self) -> int:
-        return len(self.hidden_sizes) if self.backbone == "resnet" else len(self.swin_depths)
+        return len(self.stage_channels)
 
     @property
     def stage_channels(self) -> list[int]:
-        if self.backbone == "resnet":
-            return list(self.hidden_sizes)
-        return [self.swin_feature_size * 2 ** (i + 1) for i in range(len(self.swin_depths))]
+        """Output channels of each stage of the backbone."""
+        return look_up_backbone(self.backbone).stage_channels(self)
 
     @property
     def hidden_size(self) -> int:

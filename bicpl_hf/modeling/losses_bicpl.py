@@ -7,6 +7,9 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from .ear_classes import IGNORE_INDEX
+
+
 _HASH_MODULUS = 2_147_483_647  # a 31-bit prime: products of two residues fit in int64
 _HASH_BASE = 1_000_003
 
@@ -110,12 +113,12 @@ def prototype_classification_loss(
     class_weights: torch.Tensor | None = None,
     excluded_classes: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Cross-entropy of per-ear prototype logits `(n, K)` against class indices `(n,)`; -100 is ignored.
+    """Cross-entropy of per-ear prototype logits `(n, K)` against class indices `(n,)`; [`IGNORE_INDEX`] is ignored.
 
     `excluded_classes` (`(K,)` bool) leaves those classes out of each ear's softmax unless they are its label.
     Returns 0 (with a graph) when no ear is labelled so that a partly unlabelled batch never produces NaN.
     """
-    valid = label_indices != -100
+    valid = label_indices != IGNORE_INDEX
     if not bool(valid.any()):
         return logits.sum() * 0.0
     if excluded_classes is not None and bool(excluded_classes.any()):
@@ -124,7 +127,7 @@ def prototype_classification_loss(
         drop[rows, label_indices[rows]] = False
         logits = logits.masked_fill(drop, float("-inf"))
     weight = class_weights.to(logits.device, torch.float32) if class_weights is not None else None
-    return F.cross_entropy(logits.float(), label_indices, weight=weight, ignore_index=-100)
+    return F.cross_entropy(logits.float(), label_indices, weight=weight, ignore_index=IGNORE_INDEX)
 
 
 def symmetry_loss(
@@ -138,10 +141,10 @@ def symmetry_loss(
     """Bilateral symmetry prior on ear embeddings `(batch, dim)` and class indices `(batch,)`.
 
     Both ears normal: pull together (`1 - cos`). Exactly one ear normal and the other labelled diseased: push apart
-    while `cos > margin`. Pairs with an unknown (-100) ear or two diseased ears add nothing.
+    while `cos > margin`. Pairs with an unknown ([`IGNORE_INDEX`]) ear or two diseased ears add nothing.
     """
     cosine = (left_embeds.float() * right_embeds.float()).sum(-1)
-    known = (left_labels != -100) & (right_labels != -100)
+    known = (left_labels != IGNORE_INDEX) & (right_labels != IGNORE_INDEX)
     left_normal = left_labels == normal_index
     right_normal = right_labels == normal_index
     both_normal = known & left_normal & right_normal
@@ -154,7 +157,9 @@ def symmetry_loss(
     return terms.sum() / count
 
 
-def prototype_drift_loss(prototypes: torch.Tensor, text_prototypes: torch.Tensor, trainable: torch.Tensor) -> torch.Tensor:
+def prototype_drift_loss(
+    prototypes: torch.Tensor, text_prototypes: torch.Tensor, trainable: torch.Tensor
+) -> torch.Tensor:
     """Mean squared distance of the trainable (normalised) prototypes from their text prototypes."""
     if not bool(trainable.any()):
         return prototypes.sum() * 0.0
@@ -163,17 +168,123 @@ def prototype_drift_loss(prototypes: torch.Tensor, text_prototypes: torch.Tensor
     return ((current - anchor) ** 2).sum(-1).mean()
 
 
+def contrastive_loss(logits_per_text: torch.Tensor, targets: torch.Tensor | None, kind: str) -> torch.Tensor:
+    """The image-text loss that `BiCPLConfig.contrastive_loss` names: `"clip"` or `"siglip"`."""
+    if kind == "siglip":
+        return siglip_contrastive_loss(logits_per_text, targets)
+    return clip_contrastive_loss(logits_per_text, targets)
+
+
+# Loss term -> the `BiCPLConfig` field that weighs it.
+LOSS_WEIGHT_FIELDS = {
+    "itc_ear": "itc_ear_weight",
+    "itc_hard": "hard_negative_weight",
+    "itc_exam": "itc_exam_weight",
+    "proto": "prototype_loss_weight",
+    "sym": "symmetry_loss_weight",
+    "drift": "drift_loss_weight",
+}
+
+
+def bicpl_loss(
+    config,
+    contrastive_head,
+    prototype_head,
+    image_embeds: torch.Tensor,
+    logits: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    text_embeds: torch.Tensor | None = None,
+    side_text_embeds: torch.Tensor | None = None,
+    side_text_ids: torch.Tensor | None = None,
+    side_attribute_vectors: torch.Tensor | None = None,
+    hard_negatives: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    r"""
+    The Bi-CPL objective: the ear-level (`itc_ear`, with hard negatives `itc_hard`) and exam-level (`itc_exam`)
+    contrastive losses, the prototype loss (`proto`), the symmetry prior (`sym`) and the prototype drift penalty
+    (`drift`), each weighted by its `config` field ([`LOSS_WEIGHT_FIELDS`]); a term whose weight is 0 is skipped.
+    Contrastive terms use the global batch under DDP (negatives from every rank, see [`gather_with_grad`]).
+
+    Args:
+        config ([`BiCPLConfig`]):
+            Loss weights and options.
+        contrastive_head, prototype_head ([`BiCPLContrastiveHead`], [`BiCPLPrototypeHead`]):
+            The model's heads: temperatures, label codes, frozen classes and text anchors.
+        image_embeds (`torch.FloatTensor` of shape `(batch_size, 2, dim)`):
+            Normalised ear embeddings.
+        logits (`torch.FloatTensor` of shape `(batch_size, 2, num_classes)`):
+            Prototype logits.
+        labels (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
+            Ear label codes, [`IGNORE_INDEX`] for an unknown ear.
+        text_embeds (`torch.FloatTensor` of shape `(batch_size, dim)`, *optional*):
+            Normalised report embeddings.
+        side_text_embeds (`torch.FloatTensor` of shape `(batch_size, 2, dim)`, *optional*):
+            Normalised side-text embeddings.
+        side_text_ids (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
+            Ids of distinct side texts (ears sharing a text are positives of each other); needed with side texts.
+        side_attribute_vectors (`torch.FloatTensor` of shape `(batch_size, 2, num_attributes)`, *optional*):
+            Multi-hot attributes for the soft labels (`config.soft_label_alpha`).
+        hard_negatives (`tuple`, *optional*):
+            Normalised hard-negative embeddings `(batch_size, 2, k, dim)` and which are real texts `(batch_size, 2, k)`.
+
+    Returns `(loss, terms)`: the weighted float32 sum and the detached unweighted terms, for logging.
+    """
+    terms: dict[str, torch.Tensor] = {}
+    if side_text_embeds is not None and config.itc_ear_weight:
+        targets = duplicate_text_targets(gather_without_grad(side_text_ids.flatten()))
+        if config.soft_label_alpha and side_attribute_vectors is not None:
+            attributes = gather_without_grad(side_attribute_vectors.flatten(0, 1).float())
+            targets = attribute_soft_targets(targets, attributes, config.soft_label_alpha)
+        ear_images = gather_with_grad(image_embeds.flatten(0, 1))
+        ear_texts = gather_with_grad(side_text_embeds.flatten(0, 1))
+        terms["itc_ear"] = contrastive_loss(contrastive_head(ear_images, ear_texts), targets, config.contrastive_loss)
+        if hard_negatives is not None and config.hard_negative_weight:
+            negatives, valid = hard_negatives
+            positive = contrastive_head.paired_logits(image_embeds, side_text_embeds)
+            negative = contrastive_head.paired_logits(image_embeds.unsqueeze(2), negatives)
+            terms["itc_hard"] = hard_negative_loss(positive.flatten(), negative.flatten(0, 1), valid.flatten(0, 1),
+                                                   sigmoid=config.contrastive_loss == "siglip")
+    if text_embeds is not None and config.itc_exam_weight:
+        exam_images = gather_with_grad(F.normalize(image_embeds.mean(1), dim=-1))
+        exam_texts = gather_with_grad(text_embeds)
+        if exam_texts.shape[0] > 1:
+            exam_logits = contrastive_head(exam_images, exam_texts)
+            terms["itc_exam"] = contrastive_loss(exam_logits, None, config.contrastive_loss)
+    if labels is not None:
+        indices = prototype_head.labels_to_indices(labels)
+        if config.prototype_loss_weight:
+            class_weights = torch.tensor(config.class_weights) if config.class_weights is not None else None
+            excluded = ~prototype_head.trainable if config.exclude_frozen_classes_from_loss else None
+            terms["proto"] = prototype_classification_loss(logits.flatten(0, 1), indices.flatten(), class_weights,
+                                                           excluded)
+        if config.bilateral and config.symmetry_loss_weight and config.normal_code in config.class_codes:
+            terms["sym"] = symmetry_loss(image_embeds[:, 0], image_embeds[:, 1], indices[:, 0], indices[:, 1],
+                                         config.class_codes.index(config.normal_code), config.symmetry_margin)
+    if config.drift_loss_weight:
+        terms["drift"] = prototype_head.drift_loss()
+    if not terms:
+        raise ValueError("return_loss=True but there is nothing to compute a loss from: give labels and/or texts")
+    total = image_embeds.new_zeros((), dtype=torch.float32)
+    for name, value in terms.items():
+        total = total + getattr(config, LOSS_WEIGHT_FIELDS[name]) * value
+    return total, {name: value.detach() for name, value in terms.items()}
+
+
 __all__ = [
+    "IGNORE_INDEX",
+    "LOSS_WEIGHT_FIELDS",
     "attribute_soft_targets",
+    "bicpl_loss",
     "clip_contrastive_loss",
-    "hard_negative_loss",
+    "contrastive_loss",
     "duplicate_text_targets",
     "gather_with_grad",
     "gather_without_grad",
+    "hard_negative_loss",
     "is_distributed",
-    "text_hash_ids",
     "prototype_classification_loss",
     "prototype_drift_loss",
     "siglip_contrastive_loss",
     "symmetry_loss",
+    "text_hash_ids",
 ]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,22 +16,16 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
-from .losses_bicpl import (
-    attribute_soft_targets,
-    clip_contrastive_loss,
-    duplicate_text_targets,
-    gather_with_grad,
-    gather_without_grad,
-    hard_negative_loss,
-    prototype_classification_loss,
-    prototype_drift_loss,
-    siglip_contrastive_loss,
-    symmetry_loss,
-    text_hash_ids,
-)
+from .losses_bicpl import IGNORE_INDEX, bicpl_loss, text_hash_ids
 from .modeling_bicpl_heads import BiCPLContrastiveHead, BiCPLKnowledgeBank, BiCPLPrototypeHead
 from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
 
+# The dimensions of each text input of `forward`: an int must match exactly, "batch" is the batch size.
+_TEXT_LAYOUTS = {
+    "input_ids": ("batch", "seq_len"),
+    "side_input_ids": ("batch", 2, "seq_len"),
+    "hard_negative_input_ids": ("batch", 2, "num_negatives", "seq_len"),
+}
 
 @dataclass
 class BiCPLImageFeaturesOutput(ModelOutput):
@@ -86,6 +79,8 @@ class BiCPLOutput(ModelOutput):
 
 
 class BiCPLPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and the transformers plumbing (Auto classes, checkpointing, device maps) of Bi-CPL."""
+
     config_class = BiCPLConfig
     base_model_prefix = "bicpl"
     main_input_name = "pixel_values"
@@ -173,10 +168,14 @@ class BiCPLModel(BiCPLPreTrainedModel):
         Chinese medical BERT), and initialise the class prototypes from the class prompts with it.
 
         Args:
-            text_model_name_or_path: a local folder (or Hub id when online) of a BERT-family model.
-            tokenizer: tokenizer of that checkpoint; loaded from `text_model_name_or_path` when `None`.
-            vision_config: the ear encoder's config.
-            config_kwargs: further [`BiCPLConfig`] fields.
+            text_model_name_or_path (`str` or `os.PathLike`):
+                A local folder (or Hub id when online) of a BERT-family model.
+            tokenizer (`PreTrainedTokenizerBase`, *optional*):
+                Tokenizer of that checkpoint; loaded from `text_model_name_or_path` when `None`.
+            vision_config (`dict` or [`BiCPLVisionConfig`], *optional*):
+                The ear encoder's config.
+            config_kwargs (`dict`, *optional*):
+                Further [`BiCPLConfig`] fields.
         """
         from transformers import AutoTokenizer
 
@@ -192,14 +191,6 @@ class BiCPLModel(BiCPLPreTrainedModel):
         return model
 
     # ---------------------------------------------------------------- encoders
-    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
-        vision = self.config.vision_config
-        if pixel_values.ndim != 6 or pixel_values.shape[1] != 2 or pixel_values.shape[2] != vision.in_channels:
-            raise ValueError(
-                "pixel_values must have shape (batch, 2, channels, D, H, W) with ear 0 = left, 1 = mirrored right "
-                f"and channels = {vision.in_channels}; got {tuple(pixel_values.shape)}"
-            )
-
     def get_image_features(self, pixel_values: torch.Tensor) -> BiCPLImageFeaturesOutput:
         r"""
         Encode both ears. Returns [`BiCPLImageFeaturesOutput`] whose `pooler_output` `(batch, 2, projection_dim)` holds
@@ -251,8 +242,18 @@ class BiCPLModel(BiCPLPreTrainedModel):
 
     @torch.no_grad()
     def initialize_knowledge_bank(self, tokenizer, texts: list[str], max_length: int = 64) -> torch.Tensor:
-        """Set the knowledge-bank rows to the projected embeddings of `texts` (one per row; e.g. the otology knowledge
-        base's attribute phrases, `bicpl_hf.knowledge.attribute_texts()`)."""
+        r"""
+        Set the knowledge-bank rows to the projected embeddings of `texts`. Returns those embeddings.
+
+        Args:
+            tokenizer (`PreTrainedTokenizerBase`):
+                The text tower's tokenizer.
+            texts (`list[str]`):
+                One text per row, e.g. the otology knowledge base's attribute phrases
+                (`bicpl_hf.knowledge.attribute_texts()`).
+            max_length (`int`, *optional*, defaults to 64):
+                Truncation length.
+        """
         if self.knowledge_bank is None:
             raise ValueError("this model has no knowledge bank: set config.knowledge_bank_size > 0")
         if len(texts) != self.config.knowledge_bank_size:
@@ -266,14 +267,25 @@ class BiCPLModel(BiCPLPreTrainedModel):
         self.train(was_training)
         return projected
 
-    # ---------------------------------------------------------------- prototypes
+    # ---------------------------------------------------------------- prototypes (kept on the prototype head)
     @torch.no_grad()
     def encode_class_prompts(
         self, tokenizer, class_prompts: dict[Any, list[str]], max_length: int = 128, batch_size: int = 32
     ) -> torch.Tensor:
-        """Text prototypes `(len(class_prompts), projection_dim)`: the normalised mean of each class's prompt
-        embeddings (prompt ensembles averaged), in the order of `class_prompts`. Runs without dropout whatever the
-        model's mode."""
+        r"""
+        Text prototypes `(len(class_prompts), projection_dim)`: the normalised mean of each class's prompt embeddings
+        (prompt ensembles averaged), in the order of `class_prompts`. Runs without dropout whatever the model's mode.
+
+        Args:
+            tokenizer (`PreTrainedTokenizerBase`):
+                The text tower's tokenizer.
+            class_prompts (`dict`):
+                `{code: [prompt, ...]}` (a single string counts as one prompt).
+            max_length (`int`, *optional*, defaults to 128):
+                Truncation length of a prompt.
+            batch_size (`int`, *optional*, defaults to 32):
+                Prompts per text-tower call.
+        """
         was_training = self.training
         self.eval()
         rows = []
@@ -303,78 +315,58 @@ class BiCPLModel(BiCPLPreTrainedModel):
     def initialize_prototypes(
         self, tokenizer, class_prompts: dict[Any, list[str]] | None = None, reset_trainable: bool = True
     ) -> torch.Tensor:
-        """(Re)compute the text prototypes from the class prompts with the current text tower.
+        r"""
+        (Re)compute the text prototypes from the class prompts with the current text tower; returns them. Delegates
+        the bookkeeping to [`BiCPLPrototypeHead`].
 
-        Writes `prototype_head.text_prototypes` and, when `reset_trainable`, the trainable prototypes too. With
-        `class_prompts` the config's prompts are updated for the classes given. Returns the text prototypes.
+        Args:
+            tokenizer (`PreTrainedTokenizerBase`):
+                The text tower's tokenizer.
+            class_prompts (`dict`, *optional*):
+                `{code: [prompt, ...]}` replacing the config's prompts of those (existing) classes first.
+            reset_trainable (`bool`, *optional*, defaults to `True`):
+                Also set the trainable prototypes to the text prototypes (otherwise only the anchors move).
         """
         if class_prompts is not None:
-            unknown = [code for code in class_prompts if int(code) not in self.config.class_codes]
-            if unknown:
-                raise ValueError(f"class_prompts has codes {unknown} that are not in config.class_codes")
-            self.config.class_prompts.update({str(k): list(v) for k, v in class_prompts.items()})
-        ordered = {code: self.config.class_prompts[str(code)] for code in self.config.class_codes}
-        text_prototypes = self.encode_class_prompts(tokenizer, ordered)
-        head = self.prototype_head
-        head.text_prototypes.copy_(text_prototypes.to(head.text_prototypes))
-        if reset_trainable:
-            head.prototypes.data.copy_(text_prototypes.to(head.prototypes))
+            self.prototype_head.update_class_prompts(class_prompts)
+        text_prototypes = self.encode_class_prompts(tokenizer, self.prototype_head.ordered_class_prompts())
+        self.prototype_head.set_text_prototypes(text_prototypes, reset_trainable=reset_trainable)
         return text_prototypes
 
     def set_frozen_prototype_codes(self, codes: list[int]) -> None:
         """Freeze the prototypes of `codes` to their text prototypes (e.g. classes absent from training)."""
-        unknown = [c for c in codes if c not in self.config.class_codes]
-        if unknown:
-            raise ValueError(f"codes {unknown} are not in config.class_codes {self.config.class_codes}")
-        self.config.frozen_prototype_codes = sorted({int(c) for c in codes})
-        trainable = [c not in self.config.frozen_prototype_codes for c in self.config.class_codes]
-        self.prototype_head.trainable.copy_(torch.tensor(trainable, device=self.prototype_head.trainable.device))
+        self.prototype_head.set_frozen_codes(codes)
 
     @torch.no_grad()
     def add_class(self, code: int, name: str, prompts: list[str], tokenizer, name_en: str | None = None) -> None:
-        """Add a class recognised zero-shot from text alone: its prototype is the embedding of `prompts`, frozen.
-
+        r"""
+        Add a class recognised zero-shot from text alone: its prototype is the embedding of `prompts`, frozen.
         Updates `config.class_codes/class_names/class_prompts/frozen_prototype_codes` so the class survives
         `save_pretrained`.
+
+        Args:
+            code (`int`):
+                A label code the model does not have yet.
+            name (`str`):
+                Chinese class name.
+            prompts (`list[str]`):
+                The prompt ensemble whose mean embedding is the prototype.
+            tokenizer (`PreTrainedTokenizerBase`):
+                The text tower's tokenizer.
+            name_en (`str`, *optional*):
+                English class name; defaults to `name`.
         """
-        code = int(code)
-        if code in self.config.class_codes:
-            raise ValueError(f"class code {code} already exists ({self.config.class_names[self.config.class_codes.index(code)]})")
-        if not prompts or isinstance(prompts, str):
-            raise ValueError(f"class {code} needs a non-empty list of prompts, got {prompts!r}")
-        text_prototype = self.encode_class_prompts(tokenizer, {code: list(prompts)})
-        head = self.prototype_head
-        head.text_prototypes = torch.cat([head.text_prototypes, text_prototype.to(head.text_prototypes)])
-        head.prototypes = nn.Parameter(torch.cat([head.prototypes.data, text_prototype.to(head.prototypes)]))
-        head.class_codes = torch.cat([head.class_codes, head.class_codes.new_tensor([code])])
-        head.trainable = torch.cat([head.trainable, head.trainable.new_zeros(1)])
-        config = self.config
-        config.class_codes = [*config.class_codes, code]
-        config.class_names = [*config.class_names, str(name)]
-        config.class_names_en = [*config.class_names_en, name_en or str(name)]
-        config.class_prompts = {**config.class_prompts, str(code): [str(p) for p in prompts]}
-        config.frozen_prototype_codes = sorted({*config.frozen_prototype_codes, code})
-        if config.class_weights is not None:
-            config.class_weights = [*config.class_weights, 1.0]
-        if config.class_logit_offsets is not None:
-            config.class_logit_offsets = [*config.class_logit_offsets, 0.0]  # uncalibrated until calibrated again
+        self.prototype_head.check_new_class(code, prompts)  # before spending a text-tower pass
+        text_prototype = self.encode_class_prompts(tokenizer, {int(code): list(prompts)})
+        self.prototype_head.add_class(code, name, prompts, text_prototype, name_en=name_en)
 
     def get_prototypes(self) -> torch.Tensor:
         """The normalised prototype matrix `(num_classes, projection_dim)` used for classification."""
         return self.prototype_head.effective_prototypes()
 
     def labels_to_indices(self, labels: torch.Tensor) -> torch.Tensor:
-        """Map ear label codes (-100 = unknown) to prototype rows; raises on a code the model does not know."""
-        codes = self.prototype_head.class_codes.to(labels.device)
-        matches = labels.unsqueeze(-1) == codes
-        known = matches.any(-1)
-        unknown = ~known & (labels != -100)
-        if bool(unknown.any()):
-            raise ValueError(
-                f"labels contain code(s) {sorted(set(labels[unknown].tolist()))} that are not in "
-                f"config.class_codes {self.config.class_codes} (use -100 for an unknown ear)"
-            )
-        return torch.where(known, matches.long().argmax(-1), torch.full_like(labels, -100))
+        """Map ear label codes ([`IGNORE_INDEX`] = unknown) to prototype rows; raises on a code the model lacks."""
+        return self.prototype_head.labels_to_indices(labels)
 
     # ---------------------------------------------------------------- forward
     def forward(
@@ -383,19 +375,20 @@ class BiCPLModel(BiCPLPreTrainedModel):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_loss: bool | None = None,
+        class_prototypes: torch.Tensor | None = None,
+        output_asymmetry_maps: bool = True,
+        return_dict: bool | None = None,
+        *,
         side_input_ids: torch.Tensor | None = None,
         side_attention_mask: torch.Tensor | None = None,
         side_token_type_ids: torch.Tensor | None = None,
         side_text_ids: torch.Tensor | None = None,
+        side_attribute_vectors: torch.Tensor | None = None,
         hard_negative_input_ids: torch.Tensor | None = None,
         hard_negative_attention_mask: torch.Tensor | None = None,
         hard_negative_token_type_ids: torch.Tensor | None = None,
-        side_attribute_vectors: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        class_prototypes: torch.Tensor | None = None,
-        return_loss: bool | None = None,
-        output_asymmetry_maps: bool = True,
-        return_dict: bool | None = None,
         ear_metadata: list | None = None,
         side_texts: list | None = None,
     ) -> BiCPLOutput | tuple:
@@ -406,78 +399,61 @@ class BiCPLModel(BiCPLPreTrainedModel):
                 left's orientation.
             input_ids, attention_mask, token_type_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`, *optional*):
                 The whole report, for exam-level alignment.
+            labels (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
+                Ear label CODES (see `config.class_codes`), [`IGNORE_INDEX`] for an unknown ear.
+            return_loss (`bool`, *optional*):
+                Compute the loss; by default it is computed when `labels` are given.
+            class_prototypes (`torch.FloatTensor` of shape `(num_classes', projection_dim)`, *optional*):
+                Classify against these prototypes instead of the model's own (zero-shot with new prompts).
+            output_asymmetry_maps (`bool`, *optional*, defaults to `True`):
+                Return the A3B maps.
+            return_dict (`bool`, *optional*):
+                Return a [`BiCPLOutput`] rather than a tuple; defaults to `config.return_dict`.
             side_input_ids, side_attention_mask, side_token_type_ids (`torch.LongTensor` of shape
                 `(batch_size, 2, seq_len)`, *optional*): the report text about the left / right ear, for ear-level
                 alignment.
             side_text_ids (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
                 Ids of distinct side texts; ears with the same id are positives of each other. Derived from
                 `side_input_ids` when omitted.
+            side_attribute_vectors (`torch.FloatTensor` of shape `(batch_size, 2, num_attributes)`, *optional*):
+                Multi-hot lesion attributes of each side text; with `config.soft_label_alpha > 0` the ear-level
+                contrastive targets are softened by attribute overlap.
             hard_negative_input_ids, hard_negative_attention_mask, hard_negative_token_type_ids (`torch.LongTensor` of
                 shape `(batch_size, 2, num_negatives, seq_len)`, *optional*): per-ear texts that differ from the side
                 text in one flipped attribute, side or disease (all-padding rows are ignored); adds the hard-negative
                 loss weighted by `config.hard_negative_weight`.
-            side_attribute_vectors (`torch.FloatTensor` of shape `(batch_size, 2, num_attributes)`, *optional*):
-                Multi-hot lesion attributes of each side text; with `config.soft_label_alpha > 0` the ear-level
-                contrastive targets are softened by attribute overlap.
-            labels (`torch.LongTensor` of shape `(batch_size, 2)`, *optional*):
-                Ear label CODES (see `config.class_codes`), -100 for an unknown ear.
-            class_prototypes (`torch.FloatTensor` of shape `(num_classes', projection_dim)`, *optional*):
-                Classify against these prototypes instead of the model's own (zero-shot with new prompts).
-            return_loss (`bool`, *optional*):
-                Compute the loss; by default it is computed when `labels` are given.
-            output_asymmetry_maps (`bool`, *optional*, defaults to `True`):
-                Return the A3B maps.
             ear_metadata, side_texts (`list`, *optional*):
                 Non-tensor outputs of [`BiCPLProcessor`], accepted so that `model(**processor(...))` works; unused.
+
+        The ear-level extras (`side_*`, `hard_negative_*`, `ear_metadata`) are the keys that [`BiCPLProcessor`] and the
+        training collator add; they are keyword-only, and named rather than `**kwargs` because `Trainer` drops the
+        batch keys that `forward` does not name.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if pixel_values is None:
-            raise ValueError("BiCPLModel.forward needs pixel_values of shape (batch, 2, channels, D, H, W)")
-        batch_size = pixel_values.shape[0]
-        if labels is not None and tuple(labels.shape) != (batch_size, 2):
-            raise ValueError(
-                f"labels must have shape (batch, 2) = ({batch_size}, 2) with one code per ear (-100 = unknown); "
-                f"got {tuple(labels.shape)}"
-            )
-        if class_prototypes is not None and labels is not None:
-            raise ValueError("labels refer to config.class_codes and cannot be combined with class_prototypes")
+        self._check_inputs(pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes)
 
         image_features = self.get_image_features(pixel_values)
         image_embeds = F.normalize(image_features.pooler_output, dim=-1)
-        logits = self.prototype_head(image_embeds, class_prototypes)
-        if class_prototypes is None and self.config.class_logit_offsets is not None:
-            logits = logits + logits.new_tensor(self.config.class_logit_offsets)
+        text_embeds = self._embed_texts(input_ids, attention_mask, token_type_ids)
+        side_text_embeds = self._embed_texts(side_input_ids, side_attention_mask, side_token_type_ids)
 
-        text_embeds = side_text_embeds = logits_per_image = logits_per_text = None
-        if input_ids is not None:
-            if input_ids.ndim != 2 or input_ids.shape[0] != batch_size:
-                raise ValueError(f"input_ids must be (batch, seq_len) with batch={batch_size}; got {tuple(input_ids.shape)}")
-            text_embeds = F.normalize(
-                self.get_text_features(input_ids, attention_mask, token_type_ids).pooler_output, dim=-1
-            )
-        if side_input_ids is not None:
-            if side_input_ids.ndim != 3 or tuple(side_input_ids.shape[:2]) != (batch_size, 2):
-                raise ValueError(
-                    f"side_input_ids must be (batch, 2, seq_len) with batch={batch_size}; got {tuple(side_input_ids.shape)}"
-                )
-            flat = lambda t: None if t is None else t.flatten(0, 1)  # noqa: E731
-            side = self.get_text_features(flat(side_input_ids), flat(side_attention_mask), flat(side_token_type_ids))
-            side_text_embeds = F.normalize(side.pooler_output, dim=-1).view(batch_size, 2, -1)
+        logits = self.prototype_head(image_embeds, class_prototypes)
+        logits_per_image = logits_per_text = None
+        if side_text_embeds is not None:
             logits_per_text = self.contrastive_head(image_embeds.flatten(0, 1), side_text_embeds.flatten(0, 1))
             logits_per_image = logits_per_text.t()
 
-        if return_loss is None:
-            return_loss = labels is not None
         loss = loss_components = None
-        if return_loss:
-            hard_negatives = None
-            if hard_negative_input_ids is not None:
-                hard_negatives = self._hard_negative_embeds(
-                    hard_negative_input_ids, hard_negative_attention_mask, hard_negative_token_type_ids, batch_size
-                )
-            loss, loss_components = self._compute_loss(
-                image_embeds, text_embeds, side_text_embeds, logits, labels, side_input_ids, side_attention_mask,
-                side_text_ids, hard_negatives, side_attribute_vectors,
+        if return_loss or (return_loss is None and labels is not None):
+            if side_text_ids is None and side_input_ids is not None:
+                side_text_ids = text_hash_ids(side_input_ids, side_attention_mask)
+            hard_negatives = self._embed_hard_negatives(
+                hard_negative_input_ids, hard_negative_attention_mask, hard_negative_token_type_ids
+            )
+            loss, loss_components = bicpl_loss(
+                self.config, self.contrastive_head, self.prototype_head, image_embeds, logits, labels=labels,
+                text_embeds=text_embeds, side_text_embeds=side_text_embeds, side_text_ids=side_text_ids,
+                side_attribute_vectors=side_attribute_vectors, hard_negatives=hard_negatives,
             )
 
         output = BiCPLOutput(
@@ -493,85 +469,55 @@ class BiCPLModel(BiCPLPreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
-    def _contrastive(self, logits_per_text: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
-        if self.config.contrastive_loss == "siglip":
-            return siglip_contrastive_loss(logits_per_text, targets)
-        return clip_contrastive_loss(logits_per_text, targets)
+    # ---------------------------------------------------------------- forward, step by step
+    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+        vision = self.config.vision_config
+        if pixel_values.ndim != 6 or pixel_values.shape[1] != 2 or pixel_values.shape[2] != vision.in_channels:
+            raise ValueError(
+                "pixel_values must have shape (batch, 2, channels, D, H, W) with ear 0 = left, 1 = mirrored right "
+                f"and channels = {vision.in_channels}; got {tuple(pixel_values.shape)}"
+            )
 
-    def _hard_negative_embeds(self, input_ids, attention_mask, token_type_ids, batch_size):
-        """Normalised embeddings `(batch, 2, k, dim)` of the hard negatives and their validity mask `(batch, 2, k)`."""
-        if input_ids.ndim != 4 or tuple(input_ids.shape[:2]) != (batch_size, 2):
-            raise ValueError(f"hard_negative_input_ids must be (batch, 2, num_negatives, seq_len) with batch={batch_size}; "
-                             f"got {tuple(input_ids.shape)}")
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        shape = input_ids.shape[:3]
-        flat = lambda t: None if t is None else t.flatten(0, 2)  # noqa: E731
-        embeds = self.get_text_features(flat(input_ids), flat(attention_mask), flat(token_type_ids)).pooler_output
-        valid = attention_mask.flatten(0, 2).sum(-1) > 2  # more than [CLS] [SEP]: a real text
-        return F.normalize(embeds, dim=-1).view(*shape, -1), valid.view(shape)
-
-    def _compute_loss(
-        self, image_embeds, text_embeds, side_text_embeds, logits, labels, side_input_ids, side_attention_mask,
-        side_text_ids, hard_negatives=None, side_attribute_vectors=None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        config = self.config
-        terms: dict[str, torch.Tensor] = {}
-        total = image_embeds.new_zeros((), dtype=torch.float32)
-        # Contrastive terms use the global batch under DDP (negatives from every rank), see `gather_with_grad`.
-        if side_text_embeds is not None and config.itc_ear_weight:
-            if side_text_ids is None:
-                side_text_ids = text_hash_ids(side_input_ids.flatten(0, 1), _flat_or_none(side_attention_mask))
-            ear_images = gather_with_grad(image_embeds.flatten(0, 1))
-            ear_texts = gather_with_grad(side_text_embeds.flatten(0, 1))
-            targets = duplicate_text_targets(gather_without_grad(side_text_ids.flatten()))
-            if config.soft_label_alpha and side_attribute_vectors is not None:
-                attributes = gather_without_grad(side_attribute_vectors.flatten(0, 1).float())
-                targets = attribute_soft_targets(targets, attributes, config.soft_label_alpha)
-            terms["itc_ear"] = self._contrastive(self.contrastive_head(ear_images, ear_texts), targets)
-            total = total + config.itc_ear_weight * terms["itc_ear"]
-            if hard_negatives is not None and config.hard_negative_weight:
-                negatives, valid = hard_negatives
-                head = self.contrastive_head
-                scale = head.logit_scale.clamp(max=math.log(100.0)).exp()
-                bias = head.logit_bias if head.use_bias else 0.0
-                positive = scale * (image_embeds * side_text_embeds).sum(-1) + bias
-                negative = scale * (image_embeds.unsqueeze(2) * negatives).sum(-1) + bias
-                terms["itc_hard"] = hard_negative_loss(positive.flatten(), negative.flatten(0, 1), valid.flatten(0, 1),
-                                                       sigmoid=config.contrastive_loss == "siglip")
-                total = total + config.hard_negative_weight * terms["itc_hard"]
-        if text_embeds is not None and config.itc_exam_weight:
-            exam_images = gather_with_grad(F.normalize(image_embeds.mean(1), dim=-1))
-            exam_texts = gather_with_grad(text_embeds)
-            if exam_texts.shape[0] > 1:
-                terms["itc_exam"] = self._contrastive(self.contrastive_head(exam_images, exam_texts), None)
-                total = total + config.itc_exam_weight * terms["itc_exam"]
-        if labels is not None:
-            indices = self.labels_to_indices(labels)
-            class_weights = torch.tensor(config.class_weights) if config.class_weights is not None else None
-            if config.prototype_loss_weight:
-                excluded = ~self.prototype_head.trainable if config.exclude_frozen_classes_from_loss else None
-                terms["proto"] = prototype_classification_loss(logits.flatten(0, 1), indices.flatten(), class_weights,
-                                                               excluded)
-                total = total + config.prototype_loss_weight * terms["proto"]
-            if config.bilateral and config.symmetry_loss_weight and config.normal_code in config.class_codes:
-                normal_index = config.class_codes.index(config.normal_code)
-                terms["sym"] = symmetry_loss(
-                    image_embeds[:, 0], image_embeds[:, 1], indices[:, 0], indices[:, 1], normal_index,
-                    config.symmetry_margin,
+    def _check_inputs(self, pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes):
+        """Raise a `ValueError` naming the input and the expected shape before any encoder runs."""
+        if pixel_values is None:
+            raise ValueError("BiCPLModel.forward needs pixel_values of shape (batch, 2, channels, D, H, W)")
+        self._check_pixel_values(pixel_values)
+        batch_size = pixel_values.shape[0]
+        if labels is not None and tuple(labels.shape) != (batch_size, 2):
+            raise ValueError(
+                f"labels must have shape (batch, 2) = ({batch_size}, 2) with one code per ear ({IGNORE_INDEX} = "
+                f"unknown); got {tuple(labels.shape)}"
+            )
+        if class_prototypes is not None and labels is not None:
+            raise ValueError("labels refer to config.class_codes and cannot be combined with class_prototypes")
+        texts = {"input_ids": input_ids, "side_input_ids": side_input_ids,
+                 "hard_negative_input_ids": hard_negative_input_ids}
+        for name, ids in texts.items():
+            layout = _TEXT_LAYOUTS[name]
+            expected = [batch_size if dim == "batch" else dim for dim in layout]
+            if ids is not None and (
+                ids.ndim != len(layout) or any(isinstance(e, int) and e != got for e, got in zip(expected, ids.shape))
+            ):
+                raise ValueError(
+                    f"{name} must be ({', '.join(map(str, layout))}) with batch={batch_size}; got {tuple(ids.shape)}"
                 )
-                total = total + config.symmetry_loss_weight * terms["sym"]
-        if config.drift_loss_weight:
-            head = self.prototype_head
-            terms["drift"] = prototype_drift_loss(head.prototypes, head.text_prototypes, head.trainable)
-            total = total + config.drift_loss_weight * terms["drift"]
-        if not terms:
-            raise ValueError("return_loss=True but there is nothing to compute a loss from: give labels and/or texts")
-        return total, {name: value.detach() for name, value in terms.items()}
+
+    def _embed_texts(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor | None:
+        """L2-normalised embeddings `(*lead, projection_dim)` of texts `(*lead, seq_len)`: reports, side texts and hard
+        negatives alike are flattened into one text-tower batch and given their leading shape back."""
+        if input_ids is None:
+            return None
+        flat = [None if t is None else t.reshape(-1, t.shape[-1]) for t in (input_ids, attention_mask, token_type_ids)]
+        embeds = self.get_text_features(*flat).pooler_output
+        return F.normalize(embeds, dim=-1).view(*input_ids.shape[:-1], -1)
+
+    def _embed_hard_negatives(self, input_ids, attention_mask, token_type_ids):
+        """Embeddings `(batch, 2, k, dim)` of the hard negatives and which are real texts `(batch, 2, k)`, or None."""
+        if input_ids is None:
+            return None
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        return self._embed_texts(input_ids, attention_mask, token_type_ids), mask.sum(-1) > 2  # more than [CLS] [SEP]
 
 
-def _flat_or_none(tensor: torch.Tensor | None) -> torch.Tensor | None:
-    return None if tensor is None else tensor.flatten(0, 1)
-
-
-__all__ = ["BiCPLModel", "BiCPLPreTrainedModel", "BiCPLOutput", "BiCPLImageFeaturesOutput"]
+__all__ = ["BiCPLImageFeaturesOutput", "BiCPLModel", "BiCPLOutput", "BiCPLPreTrainedModel"]

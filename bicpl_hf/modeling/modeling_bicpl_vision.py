@@ -4,18 +4,10 @@
 from __future__ import annotations
 
 import torch
-from monai.networks.blocks import Convolution, ResidualUnit
-from monai.networks.nets.swin_unetr import SwinTransformer
 from torch import nn
-from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .configuration_bicpl import BiCPLVisionConfig
-
-
-def _monai_norm(norm: str, channels: int):
-    if norm == "group":
-        return ("group", {"num_groups": min(8, channels)})
-    return norm
+from .modeling_bicpl_backbones import look_up_backbone
 
 
 def split_ears(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,8 +30,10 @@ class AsymmetryAwareAttention(nn.Module):
     point of view, swapping the two ears swaps the outputs exactly (no side is privileged).
 
     Args:
-        channels (`int`): feature channels of the stage.
-        kernel_size (`int`): kernel of the difference convolution.
+        channels (`int`):
+            Feature channels of the stage.
+        kernel_size (`int`, *optional*, defaults to 3):
+            Kernel of the difference convolution.
 
     Returns `(features, maps)` with `maps` of shape `(batch, 2, d, h, w)`: index 0 = left ear, 1 = right ear.
     """
@@ -56,83 +50,27 @@ class AsymmetryAwareAttention(nn.Module):
         return features * (1.0 + attention), maps
 
 
-class BiCPLResNetStage(GradientCheckpointingLayer):
-    """One stage of the 3D ResNet: MONAI residual units, the first one strided."""
-
-    def __init__(self, in_channels: int, out_channels: int, depth: int, stride: int, norm: str):
-        super().__init__()
-        units = []
-        for i in range(depth):
-            units.append(
-                ResidualUnit(
-                    spatial_dims=3,
-                    in_channels=in_channels if i == 0 else out_channels,
-                    out_channels=out_channels,
-                    strides=stride if i == 0 else 1,
-                    subunits=2,
-                    act="RELU",
-                    norm=_monai_norm(norm, out_channels),
-                )
-            )
-        self.units = nn.Sequential(*units)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.units(hidden_states)
-
-
-class BiCPLSwinStage(GradientCheckpointingLayer):
-    """Wraps one MONAI Swin `BasicLayer` (blocks + patch merging) so it can be checkpointed and followed by A3B."""
-
-    def __init__(self, layer: nn.Module):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.layer(hidden_states.contiguous())
-
-
 class BiCPLSiameseEncoder(nn.Module):
-    """ONE 3D backbone run on both ears as a batch of `2 * batch_size`, with A3B between the two branches.
+    r"""
+    ONE 3D backbone run on both ears as a batch of `2 * batch_size`, with an [`AsymmetryAwareAttention`] block after
+    each stage that `config.a3b_stages` marks.
 
     Input `pixel_values` `(batch, 2, channels, D, H, W)` (index 0 = left ear, 1 = mirrored right ear); output the
     pooled per-ear features `(batch, 2, hidden_size)`, the last feature map and the A3B maps of every stage.
+
+    Args:
+        config ([`BiCPLVisionConfig`]):
+            The encoder; `config.backbone` names the [`BACKBONES`] entry that builds the stem and stages.
+        bilateral (`bool`, *optional*, defaults to `True`):
+            `False` drops the A3B blocks, so each ear is encoded alone.
     """
 
     def __init__(self, config: BiCPLVisionConfig, bilateral: bool = True):
         super().__init__()
         self.config = config
         self.bilateral = bilateral
-        channels = config.stage_channels
-        if config.backbone == "resnet":
-            self.stem = Convolution(
-                spatial_dims=3,
-                in_channels=config.in_channels,
-                out_channels=config.stem_channels,
-                strides=config.stem_stride,
-                kernel_size=3,
-                act="RELU",
-                norm=_monai_norm(config.norm, config.stem_channels),
-            )
-            in_channels = [config.stem_channels] + channels[:-1]
-            self.stages = nn.ModuleList(
-                BiCPLResNetStage(c_in, c_out, depth, stride, config.norm)
-                for c_in, c_out, depth, stride in zip(in_channels, channels, config.depths, config.stage_strides)
-            )
-        else:
-            swin = SwinTransformer(
-                in_chans=config.in_channels,
-                embed_dim=config.swin_feature_size,
-                window_size=[config.swin_window_size] * 3,
-                patch_size=[2, 2, 2],
-                depths=config.swin_depths,
-                num_heads=config.swin_num_heads,
-                spatial_dims=3,
-                drop_path_rate=0.0,
-            )
-            self.stem = nn.Sequential(swin.patch_embed, swin.pos_drop)
-            self.stages = nn.ModuleList(
-                BiCPLSwinStage(getattr(swin, f"layers{i + 1}")[0]) for i in range(len(config.swin_depths))
-            )
+        # Keys `stem.*` and `stages.*` are those of every checkpoint saved so far: keep the attribute names.
+        self.stem, self.stages, channels = look_up_backbone(config.backbone).build(config)
         use_a3b = [flag and bilateral for flag in config.a3b_stages]
         self.asymmetry_blocks = nn.ModuleList(
             AsymmetryAwareAttention(c, config.a3b_kernel_size) if flag else nn.Identity()
@@ -154,4 +92,4 @@ class BiCPLSiameseEncoder(nn.Module):
         return pooled, hidden_states, tuple(maps)
 
 
-__all__ = ["AsymmetryAwareAttention", "BiCPLSiameseEncoder", "split_ears", "merge_ears"]
+__all__ = ["AsymmetryAwareAttention", "BiCPLSiameseEncoder", "merge_ears", "split_ears"]
