@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .metrics import compute_ear_metrics, flatten_exam_predictions
-from .training import BiCPLDataCollator
+from .data.collator import BiCPLDataCollator
 
 
 @dataclass

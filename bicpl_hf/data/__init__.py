@@ -7,13 +7,23 @@ Example:
 """
 
 from .builder import BuildResult, DatasetBuildError, build_dataset, dataset_features
+from .collator import BiCPLDataCollator
 from .deidentify import DEMO_SALT, salted_key
 from .dicom_tree import DicomTree, DicomTreeError, ExamFolder, choose_exam_folder, index_dicom_tree
 from .export_table import ExportColumns, ExportRow, ExportTable, ExportTableError, parse_label_cell, read_export_table
+from .report_columns import (
+    REPORT_COLUMNS,
+    MissingReportColumnError,
+    add_report_columns,
+    parsed_report_columns,
+    report_features,
+)
 from .splits import assign_patient_splits, class_counts, load_built_dataset, setting_view
 
 __all__ = [
     "DEMO_SALT",
+    "REPORT_COLUMNS",
+    "BiCPLDataCollator",
     "BuildResult",
     "DatasetBuildError",
     "DicomTree",
@@ -23,6 +33,8 @@ __all__ = [
     "ExportRow",
     "ExportTable",
     "ExportTableError",
+    "MissingReportColumnError",
+    "add_report_columns",
     "assign_patient_splits",
     "build_dataset",
     "choose_exam_folder",
@@ -31,7 +43,9 @@ __all__ = [
     "index_dicom_tree",
     "load_built_dataset",
     "parse_label_cell",
+    "parsed_report_columns",
     "read_export_table",
+    "report_features",
     "salted_key",
     "setting_view",
 ]
