@@ -1,4 +1,5 @@
-"""Hospital exports (exam sheet + DICOM tree) to a de-identified Bi-CPL ``datasets.DatasetDict``.
+"""Exam sources (a hospital export: sheet + DICOM tree; a NIfTI folder) to a de-identified Bi-CPL
+``datasets.DatasetDict`` with each report parsed once, and the collator that batches it.
 
 Example:
     >>> from bicpl_hf.data import build_dataset, load_built_dataset, setting_view  # doctest: +SKIP
@@ -6,7 +7,7 @@ Example:
     >>> setting_view(load_built_dataset("built/"), "B")  # doctest: +SKIP
 """
 
-from .builder import BuildResult, DatasetBuildError, build_dataset, dataset_features
+from .builder import BuildResult, DatasetBuildError, build_dataset, build_dataset_from_source, dataset_features
 from .collator import BiCPLDataCollator
 from .deidentify import DEMO_SALT, salted_key
 from .dicom_tree import DicomTree, DicomTreeError, ExamFolder, choose_exam_folder, index_dicom_tree
@@ -18,6 +19,7 @@ from .report_columns import (
     parsed_report_columns,
     report_features,
 )
+from .sources import ExamLocation, ExamSource, NiftiFolderSource, SheetAndDicomTreeSource
 from .splits import assign_patient_splits, class_counts, load_built_dataset, setting_view
 
 __all__ = [
@@ -29,14 +31,19 @@ __all__ = [
     "DicomTree",
     "DicomTreeError",
     "ExamFolder",
+    "ExamLocation",
+    "ExamSource",
     "ExportColumns",
     "ExportRow",
     "ExportTable",
     "ExportTableError",
     "MissingReportColumnError",
+    "NiftiFolderSource",
+    "SheetAndDicomTreeSource",
     "add_report_columns",
     "assign_patient_splits",
     "build_dataset",
+    "build_dataset_from_source",
     "choose_exam_folder",
     "class_counts",
     "dataset_features",
