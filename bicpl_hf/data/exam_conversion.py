@@ -120,7 +120,8 @@ def _series_entries(job: ExamJob, sanitize: _Sanitizer, loaded: LoadedVolume | N
     """One entry per series found in the exam folder, plus folders in which no series was found; one entry
     for an exam that is a single volume file (no series to choose)."""
     if Path(job.exam_folder).is_file():
-        status, reason = ("skipped", f"the exam could not be used: {failure}") if failure else ("kept", "the exam's volume file")
+        status, reason = ("skipped", f"the exam could not be used: {failure}") if failure else (
+            "kept", "the exam's volume file")
         return [{"folder": job.folder_label, "series_key": "", "status": status, "reason": sanitize(reason)}]
     entries = []
     if loaded is not None and loaded.series_choice is not None:
@@ -250,7 +251,8 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
             result["patient_key"] = salted_key(job.salt, "patient", identifiers["id"])
         else:
             result["patient_key"] = salted_key(job.salt, "patient-of-exam", job.exam_id)
-            what = "the DICOM header has no PatientID" if loaded.series_choice is not None else "a volume file holds no patient id"
+            what = ("the DICOM header has no PatientID" if loaded.series_choice is not None
+                    else "a volume file holds no patient id")
             result["notes"].append(f"{what}; the exam counts as its own patient in the patient-level split")
         buffer = _npz_bytes(pixel_values.astype(np.float16))
         atomic_write_bytes(work_dir / f"{job.exam_key}.npz", buffer)

@@ -87,7 +87,8 @@ def parsed_report_columns(parsed: ParsedReport | None) -> dict[str, Any]:
         columns[f"{side}_summary"] = summarize_side(parsed, side)
         columns[f"{side}_attributes"] = attribute_vector(parsed, side)
     columns["findings_triples"] = [{name: getattr(t, name) for name in _TRIPLE_FIELDS} for t in parsed.triples]
-    columns["disease_mentions"] = [{name: getattr(m, name) for name in _MENTION_FIELDS} for m in parsed.disease_mentions]
+    columns["disease_mentions"] = [{name: getattr(m, name) for name in _MENTION_FIELDS}
+                                   for m in parsed.disease_mentions]
     return columns
 
 

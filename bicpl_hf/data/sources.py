@@ -179,7 +179,8 @@ class SheetAndDicomTreeSource(_TableSource):
         notes, series = [], []
         if choice.rejected:
             dates = ", ".join(f.date_folder for f in folders)
-            notes.append(f"exam under {len(folders)} dates ({dates}); used {choice.chosen.date_folder}: {choice.reason}")
+            notes.append(f"exam under {len(folders)} dates ({dates}); used {choice.chosen.date_folder}: "
+                         f"{choice.reason}")
             for other in choice.rejected:
                 series += _unscanned_series(other, f"{other.date_folder}/{exam_key}",
                                             f"exam also under date {choice.chosen.date_folder}, which was used "
@@ -234,7 +235,8 @@ class NiftiFolderSource(_TableSource):
     def check_output(self, output: Path) -> None:
         folder = self.folder.resolve()
         if output.resolve() == folder or folder in output.resolve().parents:
-            raise ValueError(f"the output folder {output} lies inside the NIfTI folder {self.folder}; choose another one")
+            raise ValueError(f"the output folder {output} lies inside the NIfTI folder {self.folder}; "
+                             "choose another one")
 
     def _index(self) -> None:
         if not self.folder.is_dir():
@@ -249,8 +251,9 @@ class NiftiFolderSource(_TableSource):
                 what = "a folder" if path.is_dir() else "a file that is not <exam id>.nii.gz or .nii"
                 self._unexpected.append(UnexpectedEntry((path.name,), path.is_dir(), what))
             elif exam_id in self.files:
-                self._unexpected.append(UnexpectedEntry((path.name,), False, "a second volume file of the same exam "
-                                                        f"(the {self.files[exam_id].name[len(exam_id):]} file is used)"))
+                used = self.files[exam_id].name[len(exam_id):]
+                self._unexpected.append(UnexpectedEntry(
+                    (path.name,), False, f"a second volume file of the same exam (the {used} file is used)"))
             else:
                 self.files[exam_id] = path
 

@@ -276,7 +276,8 @@ def processor_settings(processor: BiCPLVolumeProcessor) -> dict:
     """The processor's settings: ``to_dict()`` without the `BOOKKEEPING_KEYS` transformers writes itself.
 
     Example:
-        >>> "auto_map" in processor_settings(BiCPLVolumeProcessor()), processor_settings(BiCPLVolumeProcessor())["roi_shape"]
+        >>> settings = processor_settings(BiCPLVolumeProcessor())
+        >>> "auto_map" in settings, settings["roi_shape"]
         (False, [64, 64, 64])
     """
     return {k: v for k, v in processor.to_dict().items() if k not in BOOKKEEPING_KEYS}
