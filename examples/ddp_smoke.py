@@ -36,6 +36,7 @@ from datasets import Array5D, Dataset, Features, Value
 from transformers import BertTokenizerFast, TrainingArguments
 
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
+from bicpl_hf.data import add_report_columns
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from bicpl_hf.text.tokenization import build_char_tokenizer
 from bicpl_hf.training import BiCPLDataCollator, build_trainer
@@ -87,7 +88,7 @@ def tiny_dataset(n_exams: int = 8, image_size: int = 16, seed: int = 0) -> Datas
         rows["right_code"].append(codes[1])
     features = Features({"pixel_values": Array5D((2, 2, image_size, image_size, image_size), "float16"),
                          "report": Value("string"), "left_code": Value("int64"), "right_code": Value("int64")})
-    return Dataset.from_dict(rows, features=features).with_format(
+    return Dataset.from_dict(rows, features=features).map(add_report_columns).with_format(
         "numpy", columns=["pixel_values"], output_all_columns=True
     )
 

@@ -53,7 +53,7 @@ def _row_entry(decision) -> dict[str, Any]:
 def _unexpected_entry(entry: UnexpectedEntry, salt: str) -> dict[str, Any]:
     parts = [part if index == 0 and parse_date_folder(part) else
              f"<name withheld {salted_key(salt, 'path', part)[:10]}>" for index, part in enumerate(entry.relative_parts)]
-    logger.warning("DICOM tree entry outside the <date>/<exam>/<series> layout: %s (%s)",
+    logger.warning("Input entry outside the source's layout (e.g. <date>/<exam>/<series>): %s (%s)",
                    "/".join(entry.relative_parts), entry.reason)
     return {"folder": "/".join(parts), "status": "skipped", "reason": entry.reason}
 

@@ -1,15 +1,19 @@
-"""Build a de-identified Bi-CPL ``datasets.DatasetDict`` from a hospital export (sheet + DICOM tree).
+"""Build a de-identified Bi-CPL ``datasets.DatasetDict`` from an exam source (e.g. a sheet + DICOM tree).
 
-Steps of :func:`build_dataset`:
+Steps of :func:`build_dataset_from_source` (:func:`build_dataset` is it for the hospital export, a
+:class:`~.sources.SheetAndDicomTreeSource`):
 
-1. read the sheet (:mod:`.export_table`) and index ``<root>/<date>/<exam>/<series>`` (:mod:`.dicom_tree`);
+1. read the source's rows and index its images (:mod:`.sources`: a sheet and a
+   ``<root>/<date>/<exam>/<series>`` tree, or a table and a folder of NIfTI files);
 2. decide every row: blank, no exam id, duplicate (identical rows: the first is used; rows that
    disagree: none is used, the right one cannot be told), no label and no usable report, no images;
-   an exam under two dates gets one folder by :func:`~.dicom_tree.choose_exam_folder`'s rule;
+   the source says where each exam's images are (an exam under two dates gets one folder by
+   :func:`~.dicom_tree.choose_exam_folder`'s rule);
 3. convert the remaining exams (:func:`~.exam_conversion.convert_exam`) in ``num_proc`` processes, each
    cached under ``<output>/.work/exams`` as it finishes, so an interrupted build resumes where it stopped;
 4. give each ear its code: the sheet's label (``"label"``), else the report parser's weak code
-   (``"weak"``), else ``-100`` (``"none"``); split patients 70/10/20 (:mod:`.splits`);
+   (``"weak"``), else ``-100`` (``"none"``); split patients by :data:`~.splits.SPLIT_FRACTIONS`;
+   each report is parsed once here and what training needs is stored with it (:mod:`.report_columns`);
 5. write the dataset to a temporary folder and rename it to ``<output>/dataset`` (never half-written),
    save the processor to ``<output>/preprocessor_config.json`` and account for every row and every
    series in ``<output>/build_report.json`` / ``.csv`` (``rows_in == rows_kept + rows_skipped`` is checked).
@@ -27,7 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import multiprocessing
@@ -41,20 +44,18 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from ..processing.image_processing_bicpl import BiCPLVolumeProcessor
+from ..processing.image_processing_bicpl import BiCPLVolumeProcessor, processor_settings
 from ..processing.report_parser import ReportParseError, parse_report
 from .build_report import write_build_report
 from .deidentify import check_salt, salted_key
-from .dicom_tree import DicomTree, ExamFolder, choose_exam_folder, index_dicom_tree
 from .exam_conversion import ExamJob, atomic_write_bytes, convert_exam, load_cached_result, load_pixel_values
-from .export_table import DEFAULT_SHEET_NAME, ExportColumns, ExportRow, read_export_table
-from .splits import IGNORE_INDEX, SPLIT_NAMES, assign_patient_splits
-
-__all__ = ["BuildResult", "DatasetBuildError", "build_dataset", "dataset_features"]
+from .export_table import DEFAULT_SHEET_NAME, ExportColumns, ExportRow
+from .report_columns import parsed_report_columns, report_features
+from .sources import ExamSource, SheetAndDicomTreeSource
+from .splits import IGNORE_INDEX, SPLIT_FRACTIONS, SPLIT_NAMES, assign_patient_splits
 
 logger = logging.getLogger(__name__)
 WORK_FORMAT = 1
-_PROCESSOR_BOOKKEEPING = ("image_processor_type", "auto_map", "_processor_class")
 
 
 class DatasetBuildError(RuntimeError):
@@ -91,7 +92,9 @@ class _RowDecision:
 
 
 def dataset_features(processor: BiCPLVolumeProcessor, *, store_volumes: bool = False):
-    """The ``datasets.Features`` of a built dataset (the output contract the training code reads).
+    """The ``datasets.Features`` of a built dataset (the output contract the training code reads): the keys,
+    the report and its parsed-report columns (:func:`~.report_columns.report_features`), the ear codes and
+    where they came from, the ROIs and their metadata.
 
     Example:
         >>> features = dataset_features(BiCPLVolumeProcessor(roi_shape=(16, 16, 16)))
@@ -101,8 +104,8 @@ def dataset_features(processor: BiCPLVolumeProcessor, *, store_volumes: bool = F
     from datasets import Array5D, Features, Nifti, Value
 
     text = Value("string")
-    spec = {name: text for name in ("exam_key", "patient_key", "report", "findings", "impression",
-                                      "left_text", "right_text")}
+    spec = {name: text for name in ("exam_key", "patient_key", "report", "findings", "impression")}
+    spec.update(report_features())
     spec.update(left_code=Value("int64"), right_code=Value("int64"), left_code_source=text, right_code_source=text)
     spec["pixel_values"] = Array5D(shape=(2, len(processor.windows), *processor.roi_shape), dtype="float16")
     spec["ear_metadata"] = text
@@ -111,15 +114,11 @@ def dataset_features(processor: BiCPLVolumeProcessor, *, store_volumes: bool = F
     return Features(spec)
 
 
-def _processor_settings(processor: BiCPLVolumeProcessor) -> dict:
-    return {k: v for k, v in processor.to_dict().items() if k not in _PROCESSOR_BOOKKEEPING}
-
-
 def _prepare_work_dir(output: Path, processor: BiCPLVolumeProcessor, salt: str) -> Path:
     """``<output>/.work/exams``; refuses a cache made with another processor or salt."""
     work = output / ".work"
     (work / "exams").mkdir(parents=True, exist_ok=True)
-    settings = {"format": WORK_FORMAT, "processor": _processor_settings(processor),
+    settings = {"format": WORK_FORMAT, "processor": processor_settings(processor),
                 "salt_check": salted_key(salt, "salt-check", "bicpl-hf")}
     path = work / "settings.json"
     if path.is_file():
@@ -132,15 +131,6 @@ def _prepare_work_dir(output: Path, processor: BiCPLVolumeProcessor, salt: str) 
     else:
         atomic_write_bytes(path, json.dumps(settings, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
     return work / "exams"
-
-
-def _folder_signature(folder: ExamFolder) -> tuple[int, int]:
-    count = size = 0
-    for directory, _, names in os.walk(folder.path):
-        for name in names:
-            count += 1
-            size += os.path.getsize(os.path.join(directory, name))
-    return count, size
 
 
 def _parse(row: ExportRow, source: str):
@@ -204,22 +194,13 @@ def _decide_rows(rows: list[ExportRow], exam_key: Callable[[str], str], columns:
     return decisions, candidates
 
 
-def _unscanned_series(folder: ExamFolder, label: str, reason: str) -> list[dict]:
-    """Series entries of a folder that is not read (one per series folder, plus loose files)."""
-    entries = [{"folder": f"{label}/{name}", "series_key": "", "status": "skipped", "reason": reason}
-               for name in folder.series_folders]
-    if folder.loose_files or not folder.series_folders:
-        what = f"{folder.loose_files} file(s) directly in the exam folder" if folder.loose_files else "an empty exam folder"
-        entries.append({"folder": label, "series_key": "", "status": "skipped", "reason": f"{what}; {reason}"})
-    return entries
-
-
-def _plan_exams(candidates: dict[str, _RowDecision], tree: DicomTree, columns: ExportColumns, source_name: str, salt: str,
+def _plan_exams(candidates: dict[str, _RowDecision], source: ExamSource, salt: str,
                 store_volumes: bool) -> tuple[list[ExamJob], dict[str, Any], list[dict]]:
-    """Skip rows with no code at all or no images, choose each exam's folder, and make the jobs."""
+    """Skip rows with no code at all or no images, ask the source where each exam is, and make the jobs."""
     jobs, parsed_by_key, series_entries = [], {}, []
+    columns = source.columns
     for exam_id, decision in candidates.items():
-        where = f"{source_name} row {decision.row.row_number}"
+        where = f"{source.name} row {decision.row.row_number}"
         parsed, unusable = _parse(decision.row, where)
         decision.codes, decision.sources, decision.notes = _ear_codes(decision.row, parsed)
         if decision.sources == ("none", "none"):
@@ -227,46 +208,28 @@ def _plan_exams(candidates: dict[str, _RowDecision], tree: DicomTree, columns: E
             decision.skip("no_label_no_report", f"no label in {columns.left_label}/{columns.right_label} and no "
                                                 f"usable report ({why})")
             continue
-        folders = tree.exams.get(exam_id)
-        if not folders:
-            decision.skip("no_images", "no folder of this exam under any date folder of the DICOM root")
+        location = source.locate(decision.row, decision.exam_key)
+        if location is None:
+            decision.skip("no_images", source.no_images_reason)
             continue
-        choice = choose_exam_folder(folders, decision.row.exam_date)
-        decision.folder = f"{choice.chosen.date_folder}/{decision.exam_key}"
-        if choice.rejected:
-            dates = ", ".join(f.date_folder for f in folders)
-            decision.notes.append(f"exam under {len(folders)} dates ({dates}); used {choice.chosen.date_folder}: "
-                                  f"{choice.reason}")
-            for other in choice.rejected:
-                series_entries += _unscanned_series(
-                    other, f"{other.date_folder}/{decision.exam_key}",
-                    f"exam also under date {choice.chosen.date_folder}, which was used ({choice.reason})")
-        files, size = _folder_signature(choice.chosen)
-        signature = {"folder": decision.folder, "files": files, "bytes": size, "store_volume": bool(store_volumes),
+        decision.folder = location.label
+        decision.notes += location.notes
+        series_entries += location.series
+        signature = {**location.signature, "store_volume": bool(store_volumes),
                      "text": salted_key(salt, "text", f"{decision.row.findings}\x00{decision.row.impression}")}
         parsed_by_key[decision.exam_key] = parsed
-        jobs.append(ExamJob(decision.exam_key, exam_id, str(choice.chosen.path), decision.folder, str(tree.root),
+        jobs.append(ExamJob(decision.exam_key, exam_id, location.path, location.label, location.root,
                             decision.row.findings, decision.row.impression, bool(store_volumes), salt, signature))
     return jobs, parsed_by_key, series_entries
 
 
-def _unread_folder_series(tree: DicomTree, converted_ids: set[str], decisions: list[_RowDecision],
-                          exam_key: Callable[[str], str], columns: ExportColumns) -> list[dict]:
-    """Series entries of exam folders nobody reads: no sheet row, or every row of the exam skipped."""
-    skipped_rows = defaultdict(list)
+def _skipped_rows_by_exam(decisions: list[_RowDecision]) -> dict[str, list[tuple[int, str]]]:
+    """(row number, reason code) of the skipped rows of each exam id."""
+    skipped = defaultdict(list)
     for decision in decisions:
         if decision.exam_key and decision.status == "skipped":
-            skipped_rows[decision.row.exam_id].append(decision)
-    entries = []
-    for exam_id, folders in sorted(tree.exams.items()):
-        if exam_id in converted_ids:
-            continue
-        rows = skipped_rows.get(exam_id)
-        reason = (f"the sheet row(s) {', '.join(str(d.row.row_number) for d in rows)} of this exam were skipped "
-                  f"({rows[0].reason_code})" if rows else f"no sheet row has this {columns.exam_id}")
-        for folder in folders:
-            entries += _unscanned_series(folder, f"{folder.date_folder}/{exam_key(exam_id)}", reason)
-    return entries
+            skipped[decision.row.exam_id].append((decision.row.row_number, decision.reason_code))
+    return skipped
 
 
 def _collect_results(decisions: list[_RowDecision], results: dict[str, dict], parsed_by_key: dict[str, Any],
@@ -337,13 +300,12 @@ def _run_jobs(jobs: list[ExamJob], processor, work: Path, num_proc: int, progres
 
 
 def _example(decision: _RowDecision, result: dict, parsed, work: Path, store_volumes: bool) -> dict[str, Any]:
-    findings = parsed.findings if parsed is not None else ""
-    impression = parsed.impression if parsed is not None else ""
     example = {
         "exam_key": decision.exam_key, "patient_key": result["patient_key"],
-        "report": f"影像所见：{findings}\n检查结论：{impression}", "findings": findings, "impression": impression,
-        "left_text": parsed.side_texts["left"] if parsed is not None else "",
-        "right_text": parsed.side_texts["right"] if parsed is not None else "",
+        "report": parsed.normalized_text if parsed is not None else "",
+        "findings": parsed.findings if parsed is not None else "",
+        "impression": parsed.impression if parsed is not None else "",
+        **parsed_report_columns(parsed),
         "left_code": decision.codes[0], "right_code": decision.codes[1],
         "left_code_source": decision.sources[0], "right_code_source": decision.sources[1],
         "pixel_values": load_pixel_values(work, result),
@@ -422,7 +384,10 @@ def build_dataset(
     clean_work: bool = False,
     on_exam_done: Callable[[str, dict], None] | None = None,
 ) -> BuildResult:
-    """Build the dataset, the processor config and the build report under ``output_dir``.
+    """Build the dataset, the processor config and the build report of a hospital export under ``output_dir``.
+
+    The export is read through a :class:`~.sources.SheetAndDicomTreeSource`; see
+    :func:`build_dataset_from_source` for other sources.
 
     Args:
         export_path: the exam sheet (``.xlsx`` or ``.csv``), see :func:`~.export_table.read_export_table`.
@@ -447,24 +412,52 @@ def build_dataset(
         >>> build_dataset("export.csv", "dicom", "built", processor=BiCPLVolumeProcessor(),
         ...               salt="a-long-secret-salt-0001", num_proc=4)  # doctest: +SKIP
     """
+    source = SheetAndDicomTreeSource(export_path, dicom_root, columns=columns, sheet_name=sheet_name,
+                                     encoding=encoding)
+    return build_dataset_from_source(source, output_dir, processor=processor, salt=salt, seed=seed,
+                                     num_proc=num_proc, store_volumes=store_volumes, progress=progress,
+                                     clean_work=clean_work, on_exam_done=on_exam_done)
+
+
+def build_dataset_from_source(
+    source: ExamSource,
+    output_dir: str | os.PathLike,
+    *,
+    processor: BiCPLVolumeProcessor,
+    salt: str,
+    seed: int = 0,
+    num_proc: int = 1,
+    store_volumes: bool = False,
+    progress: bool = True,
+    clean_work: bool = False,
+    on_exam_done: Callable[[str, dict], None] | None = None,
+) -> BuildResult:
+    """Build the dataset of any :class:`~.sources.ExamSource` under ``output_dir`` (arguments as in
+    :func:`build_dataset`); every row of the source is kept or skipped with a reason in the build report.
+
+    Example:
+        >>> from bicpl_hf.data.sources import NiftiFolderSource
+        >>> build_dataset_from_source(NiftiFolderSource("exams.csv", "volumes"), "built", salt=secret,
+        ...                           processor=BiCPLVolumeProcessor())  # doctest: +SKIP
+    """
     salt = check_salt(salt)
     if int(num_proc) < 1:
         raise ValueError(f"num_proc must be at least 1, got {num_proc}")
-    columns = columns or ExportColumns()
+    if not isinstance(source, ExamSource):
+        raise TypeError(f"source must be an ExamSource (bicpl_hf.data.sources), got {type(source).__name__}")
     output = Path(output_dir)
-    root = Path(dicom_root)
-    if output.resolve() == root.resolve() or root.resolve() in output.resolve().parents:
-        raise DatasetBuildError(f"the output folder {output} lies inside the DICOM root {root}; choose another one")
-    table = read_export_table(export_path, columns=columns, sheet_name=sheet_name, encoding=encoding)
-    tree = index_dicom_tree(root)
+    try:
+        source.check_output(output)
+    except ValueError as error:
+        raise DatasetBuildError(str(error)) from error
+    rows = source.read_rows()
     output.mkdir(parents=True, exist_ok=True)
     work = _prepare_work_dir(output, processor, salt)
     exam_key = lambda exam_id: salted_key(salt, "exam", exam_id)  # noqa: E731
-    source_name = Path(export_path).name
 
-    decisions, candidates = _decide_rows(table.rows, exam_key, columns)
-    jobs, parsed_by_key, series_entries = _plan_exams(candidates, tree, columns, source_name, salt, store_volumes)
-    series_entries += _unread_folder_series(tree, {job.exam_id for job in jobs}, decisions, exam_key, columns)
+    decisions, candidates = _decide_rows(rows, exam_key, source.columns)
+    jobs, parsed_by_key, series_entries = _plan_exams(candidates, source, salt, store_volumes)
+    series_entries += source.unread_series({job.exam_id for job in jobs}, _skipped_rows_by_exam(decisions), exam_key)
     cached, pending = {}, []
     for job in jobs:
         result = load_cached_result(work, job.exam_key, job.input_signature)
@@ -474,7 +467,7 @@ def build_dataset(
             cached[job.exam_key] = result
     logger.info("%d exam(s) to convert, %d already converted in %s", len(pending), len(cached), work)
     results = {**cached, **_run_jobs(pending, processor, work, int(num_proc), progress, on_exam_done)}
-    kept = _collect_results(decisions, results, parsed_by_key, series_entries, source_name)
+    kept = _collect_results(decisions, results, parsed_by_key, series_entries, source.name)
 
     split_of = assign_patient_splits({r["patient_key"] for _, r, _ in kept}, seed=seed)
     by_split: dict[str, list] = {name: [] for name in SPLIT_NAMES}
@@ -485,14 +478,15 @@ def build_dataset(
     dataset_dir = _write_dataset(output, by_split, work, features, store_volumes, progress)
     processor.save_pretrained(str(output))
     settings = {"seed": seed, "num_proc": int(num_proc), "store_volumes": bool(store_volumes),
-                "split_fractions": [0.7, 0.1, 0.2], "processor": "preprocessor_config.json",
-                "export_file": source_name, "export_encoding": table.encoding, "sheet": table.sheet_name,
-                "export_trailing_blank_rows": table.trailing_blank_rows,
-                "columns": dataclasses.asdict(columns)}
-    totals = write_build_report(output, decisions=decisions, series=series_entries, unexpected=tree.unexpected,
+                "split_fractions": list(SPLIT_FRACTIONS), "processor": "preprocessor_config.json",
+                **source.settings()}
+    totals = write_build_report(output, decisions=decisions, series=series_entries, unexpected=source.unexpected(),
                                 settings=settings, dataset_sizes={s: len(v) for s, v in by_split.items()},
                                 salt=salt)
     if clean_work:
         shutil.rmtree(output / ".work", ignore_errors=True)
     return BuildResult(output, dataset_dir, totals, converted_exam_keys=sorted(set(results) - set(cached)),
                        cached_exam_keys=sorted(cached))
+
+
+__all__ = ["BuildResult", "DatasetBuildError", "build_dataset", "build_dataset_from_source", "dataset_features"]

@@ -52,7 +52,7 @@ class ExamJob:
 
     exam_key: str
     exam_id: str
-    exam_folder: str
+    exam_folder: str  # an exam folder (series chosen by read_volume) or one volume file
     folder_label: str
     dicom_root: str
     findings: str
@@ -117,7 +117,12 @@ def _read_identifiers(path: str) -> tuple[dict[str, str], list[str]]:
 
 
 def _series_entries(job: ExamJob, sanitize: _Sanitizer, loaded: LoadedVolume | None, failure: str | None) -> list[dict]:
-    """One entry per series found in the exam folder, plus folders in which no series was found."""
+    """One entry per series found in the exam folder, plus folders in which no series was found; one entry
+    for an exam that is a single volume file (no series to choose)."""
+    if Path(job.exam_folder).is_file():
+        status, reason = ("skipped", f"the exam could not be used: {failure}") if failure else (
+            "kept", "the exam's volume file")
+        return [{"folder": job.folder_label, "series_key": "", "status": status, "reason": sanitize(reason)}]
     entries = []
     if loaded is not None and loaded.series_choice is not None:
         choice = loaded.series_choice
@@ -215,7 +220,9 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
     identifiers = {"name": "", "id": "", "birth_date": "", "other_ids": ""}
     try:
         loaded = read_volume(job.exam_folder)
-        identifiers, undecodable = _read_identifiers(loaded.series_choice.chosen.files[0])
+        undecodable = []
+        if loaded.series_choice is not None:  # DICOM: the header names the patient (a volume file does not)
+            identifiers, undecodable = _read_identifiers(loaded.series_choice.chosen.files[0])
         if undecodable:
             result["notes"].append(f"DICOM tag(s) {undecodable} are not in UTF-8 and could not be read; the report "
                                    "text was not searched for them")
@@ -244,8 +251,9 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
             result["patient_key"] = salted_key(job.salt, "patient", identifiers["id"])
         else:
             result["patient_key"] = salted_key(job.salt, "patient-of-exam", job.exam_id)
-            result["notes"].append("the DICOM header has no PatientID; the exam counts as its own patient in "
-                                   "the patient-level split")
+            what = ("the DICOM header has no PatientID" if loaded.series_choice is not None
+                    else "a volume file holds no patient id")
+            result["notes"].append(f"{what}; the exam counts as its own patient in the patient-level split")
         buffer = _npz_bytes(pixel_values.astype(np.float16))
         atomic_write_bytes(work_dir / f"{job.exam_key}.npz", buffer)
         result["pixel_values_file"] = f"{job.exam_key}.npz"

@@ -34,6 +34,7 @@ from .soft_labels import ATTRIBUTE_VOCABULARY, side_findings
 SIDE_HEADERS = {"left": "左侧", "right": "右侧"}
 NORMAL_SUMMARY = "中耳未见明显异常"
 SideTextMode = Literal["raw", "summary", "both"]
+SIDE_TEXT_MODES: tuple[str, ...] = ("raw", "summary", "both")
 Summarizer = Callable[[str, str], str]
 
 # Canonical words of the parser's entity keys, grouped in the radiologists' reading order.
@@ -107,6 +108,34 @@ def summarize_report(parsed: ParsedReport, *, with_impression: bool = True) -> t
     return left, right
 
 
+def check_side_text_mode(mode: str, name: str = "mode", summarizer: Summarizer | None = None, *,
+                         where: str = "") -> None:
+    """The one check of an ear-text mode (`SIDE_TEXT_MODES`) and of the summarizer that goes with it.
+
+    Example:
+        >>> check_side_text_mode("llm", "text_mode")
+        Traceback (most recent call last):
+        ...
+        ValueError: text_mode must be 'raw', 'summary' or 'both', got 'llm'
+    """
+    if mode not in SIDE_TEXT_MODES:
+        raise ValueError(f"{where}{name} must be 'raw', 'summary' or 'both', got {mode!r}")
+    if summarizer is not None and not callable(summarizer):
+        raise TypeError(f"{where}summarizer must be a callable (report_text, side) -> str, got {summarizer!r}")
+    if summarizer is not None and mode == "raw":
+        raise ValueError(f"{where}a summarizer is only used with {name}='summary' or 'both', not 'raw'")
+
+
+def _stored_texts(report: Mapping, mode: str, summarizer: Summarizer | None) -> tuple[dict, str] | None:
+    """A dataset row's stored side texts / summaries (`bicpl_hf.data.report_columns`), or None when absent."""
+    needed = [] if mode == "summary" else [f"{side}_text" for side in EAR_SIDES]
+    if mode != "raw":
+        needed += ["report"] if summarizer is not None else [f"{side}_summary" for side in EAR_SIDES]
+    if not all(name in report for name in needed):
+        return None
+    return report, report.get("report", "")
+
+
 def _parse_item(report, index: int) -> tuple[ParsedReport, str]:
     """(parsed report, its text as given to a summarizer) for one item of `side_texts_for`."""
     source = f"reports[{index}]"
@@ -122,13 +151,14 @@ def _parse_item(report, index: int) -> tuple[ParsedReport, str]:
         raise TypeError(f"{source}: expected a report string, a ParsedReport, a (findings, impression) pair or a "
                         f"mapping with 'findings'/'impression' (a dataset row), got {type(report).__name__}")
     parsed = parse_report(findings=findings, impression=impression, source=source)
-    return parsed, f"影像所见：{findings or ''}\n检查结论：{impression or ''}"
+    return parsed, parsed.normalized_text
 
 
-def _join(first: str, second: str) -> str:
-    if not second:
-        return first
-    return first + ("" if first[-1] in "。；！？" else "。") + second
+def join_side_texts(summary: str, raw: str) -> str:
+    """Summary first, then the raw side text (`mode="both"`), so truncation keeps the summary."""
+    if not raw:
+        return summary
+    return summary + ("" if summary[-1] in "。；！？" else "。") + raw
 
 
 def side_texts_for(
@@ -140,12 +170,13 @@ def side_texts_for(
 
     Args:
         reports: one item per exam: a report string (with 影像所见/检查结论 headers), a `ParsedReport`, a
-            `(findings, impression)` pair, or a mapping with "findings"/"impression" (a dataset row).
+            `(findings, impression)` pair, or a mapping with "findings"/"impression" (a dataset row). A row
+            with the builder's parsed-report columns (`left_text`, `left_summary`, …) is read, not parsed.
         mode: "raw" (`ParsedReport.side_texts`: the report's sentences about that ear), "summary" (the
             per-ear summary), or "both" (summary first, then the raw side text, so truncation keeps the summary).
         summarizer: any callable `(report_text, side) -> str` (e.g. a local LLM) used instead of
-            `summarize_side`; it gets the report text as given ("影像所见：…\\n检查结论：…" for a pair or a
-            row, `normalized_text` for a `ParsedReport`) and "left" or "right".
+            `summarize_side`; it gets the report text (a string as given, the row's "report" column, else
+            `ParsedReport.normalized_text`: "影像所见：…\\n检查结论：…") and "left" or "right".
 
     Raises:
         ValueError: unknown `mode`, a summarizer given with mode "raw", or a summarizer that returns
@@ -157,25 +188,43 @@ def side_texts_for(
         >>> side_texts_for(["影像所见：双侧鼓室清晰。检查结论：未见异常。"], "summary", summarizer=lambda text, side: side)
         [('left', 'right')]
     """
-    if mode not in ("raw", "summary", "both"):
-        raise ValueError(f"side_texts_for: mode must be 'raw', 'summary' or 'both', got {mode!r}")
-    if summarizer is not None and mode == "raw":
-        raise ValueError("side_texts_for: a summarizer is only used with mode='summary' or 'both', not 'raw'")
-    if summarizer is not None and not callable(summarizer):
-        raise TypeError(f"side_texts_for: summarizer must be a callable (report_text, side) -> str, got {summarizer!r}")
+    check_side_text_mode(mode, "mode", summarizer, where="side_texts_for: ")
     pairs: list[tuple[str, str]] = []
     for index, report in enumerate(reports):
-        parsed, text = _parse_item(report, index)
+        stored = _stored_texts(report, mode, summarizer) if isinstance(report, Mapping) else None
+        if stored is None:
+            parsed, text = _parse_item(report, index)
+            raw_texts = parsed.side_texts
+            summaries = None if mode == "raw" or summarizer is not None else summarize_report(parsed)
+        else:  # a dataset row with the builder's parsed-report columns: nothing to parse
+            row, text = stored
+            raw_texts = {side: row.get(f"{side}_text", "") for side in EAR_SIDES}
+            summaries = None if mode == "raw" or summarizer is not None else tuple(
+                row[f"{side}_summary"] for side in EAR_SIDES)
         texts = []
-        for side in EAR_SIDES:
-            raw = parsed.side_texts[side]
+        for side_index, side in enumerate(EAR_SIDES):
+            raw = raw_texts[side]
             if mode == "raw":
                 texts.append(raw)
                 continue
-            summary = summarizer(text, side) if summarizer is not None else summarize_side(parsed, side)
+            summary = summarizer(text, side) if summarizer is not None else summaries[side_index]
             if not isinstance(summary, str) or not summary.strip():
                 raise ValueError(f"side_texts_for: the summarizer returned {summary!r} for reports[{index}] side "
                                  f"{side!r}; expected a non-empty string")
-            texts.append(summary.strip() if mode == "summary" else _join(summary.strip(), raw))
+            texts.append(summary.strip() if mode == "summary" else join_side_texts(summary.strip(), raw))
         pairs.append((texts[0], texts[1]))
     return pairs
+
+
+__all__ = [
+    "ATTRIBUTE_WORDS",
+    "ENTITY_GROUPS",
+    "NORMAL_SUMMARY",
+    "SIDE_HEADERS",
+    "SIDE_TEXT_MODES",
+    "check_side_text_mode",
+    "join_side_texts",
+    "side_texts_for",
+    "summarize_report",
+    "summarize_side",
+]

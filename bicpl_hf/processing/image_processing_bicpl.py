@@ -29,16 +29,17 @@ from transformers.image_processing_utils import BaseImageProcessor
 from .ear_localization import extract_ear_pair, localize_temporal_bones, orientation_matrix
 from .volume_io import LoadedVolume, VolumeSource, read_volume
 
-__all__ = ["BiCPLVolumeProcessor", "DEFAULT_WINDOWS", "apply_windows"]
+__all__ = ["BOOKKEEPING_KEYS", "BiCPLVolumeProcessor", "DEFAULT_WINDOWS", "apply_windows", "processor_settings"]
 
 DEFAULT_WINDOWS = [
     {"name": "bone", "width": 4000.0, "level": 700.0},
     {"name": "soft_tissue", "width": 350.0, "level": 40.0},
 ]
-# Written by transformers itself; everything else that is not a setting is a mistake.
-_BOOKKEEPING_KEYS = {
+# Written by transformers itself; everything else that is not a setting is a mistake. The one owner of
+# this list: the dataset builder and the model card import it.
+BOOKKEEPING_KEYS = frozenset({
     "image_processor_type", "auto_map", "_processor_class", "processor_class", "feature_extractor_type",
-}
+})
 
 
 class BiCPLVolumeProcessorKwargs(TypedDict, total=False):
@@ -134,7 +135,7 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
         localization_spacing_mm: float = 2.0,
         **kwargs: Any,
     ) -> None:
-        unknown = sorted(set(kwargs) - _BOOKKEEPING_KEYS)
+        unknown = sorted(set(kwargs) - BOOKKEEPING_KEYS)
         if unknown:
             raise TypeError(f"BiCPLVolumeProcessor got unknown settings {unknown}")
         kwargs.pop("image_processor_type", None)  # to_dict() writes the class name itself
@@ -269,3 +270,14 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
             metadata.append(meta)
         data = {"pixel_values": np.stack(arrays), "ear_metadata": metadata}
         return BatchFeature(data=data, tensor_type=return_tensors, skip_tensor_conversion=["ear_metadata"])
+
+
+def processor_settings(processor: BiCPLVolumeProcessor) -> dict:
+    """The processor's settings: ``to_dict()`` without the `BOOKKEEPING_KEYS` transformers writes itself.
+
+    Example:
+        >>> settings = processor_settings(BiCPLVolumeProcessor())
+        >>> "auto_map" in settings, settings["roi_shape"]
+        (False, [64, 64, 64])
+    """
+    return {k: v for k, v in processor.to_dict().items() if k not in BOOKKEEPING_KEYS}

@@ -31,6 +31,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, M
 from transformers import PreTrainedModel, ProcessorMixin
 
 from ..processing import ear_classes
+from ..processing.image_processing_bicpl import processor_settings
 from ..zero_shot.prototypes import check_model_prototypes, check_repo_id, save_prototypes
 
 __all__ = [
@@ -67,7 +68,6 @@ _SETTING_LABELS = {
     "dense_bone_threshold_hu": "耳囊致密骨阈值 / otic-capsule bone threshold (HU)",
     "localization_spacing_mm": "定位网格间距 / localisation grid spacing (mm)",
 }
-_BOOKKEEPING_KEYS = {"auto_map", "image_processor_type", "processor_class", "_processor_class"}
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ def _preprocessing_section(processor) -> str:
         return ("未提供处理器，预处理设置未记录。/ No processor was given: the preprocessing settings are not "
                 "recorded here. Use the processor saved with the weights.\n")
     volume = processor.image_processor
-    settings = {k: v for k, v in volume.to_dict().items() if k not in _BOOKKEEPING_KEYS}
+    settings = processor_settings(volume)
     spacing = [size / shape for size, shape in zip(volume.roi_size_mm, volume.roi_shape)]
     rows = [("体素间距 / voxel spacing (mm, D, H, W)", " × ".join(f"{s:g}" for s in spacing))]
     for key, value in settings.items():

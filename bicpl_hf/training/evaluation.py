@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.collator import BiCPLDataCollator
 from ..metrics import compute_ear_metrics, flatten_exam_predictions
-from .recipe import BiCPLDataCollator
 
 
 @dataclass

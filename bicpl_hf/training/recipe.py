@@ -10,96 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
 
+from ..data.collator import BiCPLDataCollator  # the collator lives with the data; re-exported for old imports
 from ..modeling import IGNORE_INDEX, BiCPLModel
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("contrastive", "prototype", "joint")
-
-
-@dataclass
-class BiCPLDataCollator:
-    """Batches examples of a built Bi-CPL dataset for [`BiCPLModel`].
-
-    Each example holds `pixel_values` `(2, C, D, H, W)` (ear 0 = left), `report` (the whole report text), `left_text`
-    and `right_text` (the side texts; parsed from `report` when absent) and `left_code` / `right_code` (ear codes,
-    -100 = unknown). Text is tokenised here with the processor's tokenizer so training and inference share it.
-
-    Args:
-        processor: a [`BiCPLProcessor`] (only its tokenizer and report parser are used: volumes are preprocessed).
-        include_labels: add `labels` `(batch, 2)`; `False` for contrastive pretraining.
-        include_text: tokenise the reports and side texts (`False` for a vision-only model).
-        text_mode: the ear-level text: `"raw"` side texts, the rule-based `"summary"` (BrgSA) or `"both"`.
-        summarizer: a callable `(report_text, side) -> str` (e.g. a local LLM) replacing the rule-based summary.
-        hard_negatives: hard-negative texts per ear (CT-GLIP: one flipped attribute, side or disease); 0 = none.
-        attribute_vectors: add `side_attribute_vectors` for the semantic soft labels.
-        seed: seed of the hard-negative choice (each batch draws from `seed` and the batch's texts).
-    """
-
-    processor: Any
-    include_labels: bool = True
-    include_text: bool = True
-    text_mode: str = "raw"
-    summarizer: Callable | None = None
-    hard_negatives: int = 0
-    attribute_vectors: bool = False
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.text_mode not in ("raw", "summary", "both"):
-            raise ValueError(f"text_mode must be 'raw', 'summary' or 'both', got {self.text_mode!r}")
-
-    def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
-        if not examples:
-            raise ValueError("BiCPLDataCollator got an empty batch")
-        try:
-            pixel_values = np.stack([np.asarray(ex["pixel_values"], dtype=np.float32) for ex in examples])
-        except KeyError as err:
-            raise KeyError(f"every example needs 'pixel_values'; got keys {sorted(examples[0])}") from err
-        batch: dict[str, Any] = {"pixel_values": torch.from_numpy(pixel_values)}
-        if self.include_text:
-            batch.update(self._text_inputs(examples))
-        if self.include_labels:
-            batch["labels"] = torch.tensor([[int(ex["left_code"]), int(ex["right_code"])] for ex in examples])
-        else:
-            batch["return_loss"] = True
-        return batch
-
-    def _text_inputs(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
-        from ..knowledge import attribute_vector, hard_negatives, side_texts_for
-        from ..processing import parse_report
-
-        reports = [ex["report"] for ex in examples]
-        if self.text_mode == "raw" and self.summarizer is None and all("left_text" in ex for ex in examples):
-            side_texts = [(ex["left_text"], ex["right_text"]) for ex in examples]
-        else:
-            side_texts = side_texts_for(reports, mode=self.text_mode, summarizer=self.summarizer)
-        encoded = self.processor(text=reports, side_texts=side_texts, return_tensors="pt")
-        inputs = {k: v for k, v in encoded.items() if isinstance(v, torch.Tensor)}
-        if self.attribute_vectors:
-            parsed = [parse_report(report) for report in reports]
-            inputs["side_attribute_vectors"] = torch.from_numpy(np.stack(
-                [np.stack([attribute_vector(p, "left"), attribute_vector(p, "right")]) for p in parsed]))
-        if self.hard_negatives:
-            rng = np.random.default_rng([self.seed, len(examples), sum(len(r) for r in reports)])
-            texts = []
-            for pair in side_texts:
-                for side, text in zip(("left", "right"), pair):
-                    negatives = hard_negatives(text, side, n=self.hard_negatives, rng=rng)
-                    texts += negatives + [""] * (self.hard_negatives - len(negatives))  # "" = no negative (masked)
-            tokens = self.processor.tokenizer(texts, padding=True, truncation=True,
-                                              max_length=self.processor.side_max_length, return_tensors="pt")
-            for key, value in tokens.items():
-                inputs[f"hard_negative_{key}"] = value.view(len(examples), 2, self.hard_negatives, -1)
-        return inputs
 
 
 def ear_code_counts(dataset, class_codes: Sequence[int]) -> dict[int, int]:

@@ -17,12 +17,16 @@ import SimpleITK as sitk
 from datasets import Dataset, DatasetDict
 
 from bicpl_hf.data import builder as builder_module
-from bicpl_hf.data.builder import build_dataset
+from bicpl_hf.data.builder import build_dataset, build_dataset_from_source
 from bicpl_hf.data.deidentify import DEMO_SALT, identifier_variants, salted_key, scrub_text
 from bicpl_hf.data.dicom_tree import DicomTreeError, choose_exam_folder, index_dicom_tree
 from bicpl_hf.data.export_table import ExportColumns, ExportTableError, parse_label_cell, read_export_table
+from bicpl_hf.data.report_columns import REPORT_COLUMNS, parsed_report_columns
+from bicpl_hf.data.sources import ExamSource, NiftiFolderSource
 from bicpl_hf.data.splits import assign_patient_splits, class_counts, load_built_dataset, setting_view
+from bicpl_hf.knowledge import ATTRIBUTE_VOCABULARY
 from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
+from bicpl_hf.processing.report_parser import parse_report
 
 from _phantoms import make_head_phantom
 
@@ -224,6 +228,34 @@ def test_built_dataset_follows_the_output_contract(built):
     # patient-level split: both exams of patient p1 (rows 2 and 5) share a split
     assert report_rows[2]["split"] == report_rows[5]["split"]
     assert rows[report_rows[2]["exam_key"]]["patient_key"] == rows[report_rows[5]["exam_key"]]["patient_key"]
+
+
+def test_built_dataset_stores_each_report_parsed_once(built):
+    dataset = load_built_dataset(built.output_dir)
+    features = dataset["train"].features
+    assert set(REPORT_COLUMNS) <= set(features)
+    assert features["left_attributes"].length == len(ATTRIBUTE_VOCABULARY)
+    assert set(features["findings_triples"].feature) == {"entity", "attribute", "entity_key", "attribute_key", "side",
+                                                         "negated", "uncertain"}
+    rows = {r["exam_key"]: r for split in dataset.values() for r in split}
+    report_rows = {r["row"]: r for r in _report(built.output_dir)["rows"]}
+    weak = rows[report_rows[3]["exam_key"]]  # CTX900002: left cholesteatoma (hedged), right normal
+    expected = parsed_report_columns(parse_report(findings=weak["findings"], impression=weak["impression"]))
+    assert weak["report"] == f"影像所见：{weak['findings']}\n检查结论：{weak['impression']}"
+    for name in REPORT_COLUMNS:
+        value = weak[name]
+        assert (np.asarray(value).tolist() if name.endswith("_attributes") else value) == (
+            np.asarray(expected[name]).tolist() if name.endswith("_attributes") else expected[name]), name
+    assert {ATTRIBUTE_VOCABULARY[i] for i in np.flatnonzero(weak["left_attributes"])} == {"soft_tissue", "bone_erosion"}
+    assert not any(weak["right_attributes"])
+    assert weak["left_summary"].startswith("左侧：") and "胆脂瘤可能" in weak["left_summary"]
+    assert weak["right_summary"] == "右侧：中耳未见明显异常"
+    assert any(t["attribute_key"] == "soft_tissue" and t["side"] == "left" and not t["negated"]
+               for t in weak["findings_triples"])
+    assert [(m["code"], m["side"], m["uncertain"]) for m in weak["disease_mentions"] if not m["negated"]][0] == (
+        2, "left", True)
+    both = rows[report_rows[4]["exam_key"]]  # CTX900003: "双侧鼓室积液" is about both ears
+    assert "积液" in both["bilateral_text"] and "积液" in both["left_text"] and "积液" in both["right_text"]
 
 
 def _forbidden_strings(root: Path) -> list[str]:
@@ -533,3 +565,58 @@ def test_convert_exam_without_patient_id_or_ears(tmp_path):
     assert str(root) not in json.dumps(no_ears, ensure_ascii=False)
     assert load_cached_result(tmp_path / "work", "keyE1", {"files": 12})["patient_key"] == anonymous["patient_key"]
     assert load_cached_result(tmp_path / "work", "keyE1", {"files": 13}) is None  # the input changed
+
+
+# ---------------------------------------------------------------------------------------------------
+# Another source: a folder of NIfTI files and a table
+
+
+def test_nifti_folder_source_builds_through_the_same_builder(tmp_path):
+    volumes = tmp_path / "volumes"
+    volumes.mkdir()
+    for exam_id, lesion in (("NII0001", "left"), ("NII0002", None), ("NII0003", "right"), ("NII0099", None)):
+        sitk.WriteImage(sitk.Cast(sitk.Round(_phantom(lesion)), sitk.sitkInt16), str(volumes / f"{exam_id}.nii.gz"))
+    (volumes / "NII0004.nii").write_bytes(b"not a nifti file")
+    (volumes / "readme.txt").write_text("export notes", encoding="utf-8")
+    table = tmp_path / "exams.csv"
+    rows = [("NII0001", "", "2", "5", "左侧上鼓室见软组织影，听小骨骨质破坏。右侧鼓室清晰。", "左侧中耳胆脂瘤。"),
+            ("NII0002", "2020-01-02", "5", "5", *NORMAL),
+            ("NII0003", "", "", "", "右侧鼓室积液。左侧鼓室清晰。", "右侧分泌性中耳炎。"),  # codes from the report
+            ("NII0004", "", "1", "5", *NORMAL),  # unreadable file
+            ("NII0005", "", "5", "5", *NORMAL)]  # no file
+    with open(table, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([HEADER, *rows])
+    source = NiftiFolderSource(table, volumes)
+    assert isinstance(source, ExamSource)
+    result = build_dataset_from_source(source, tmp_path / "out", processor=tiny_processor(), salt=SALT,
+                                       progress=False)
+    report = _report(result.output_dir)
+    assert {r["row"]: r["reason_code"] for r in report["rows"]} == {
+        2: "kept", 3: "kept", 4: "kept", 5: "unreadable_series", 6: "no_images"}
+    assert "NIfTI folder" in report["rows"][4]["reason"]
+    assert report["totals"]["rows_in"] == 5 == report["totals"]["rows_kept"] + report["totals"]["rows_skipped"]
+    assert report["settings"]["source"] == "nifti_folder" and report["settings"]["export_file"] == "exams.csv"
+    series = report["series"]
+    assert report["totals"]["series_kept"] == 3 and any("no table row has this 检查号" in s["reason"] for s in series)
+    assert report["totals"]["unexpected_paths"] == 1  # readme.txt, its name withheld
+    dataset = load_built_dataset(result.output_dir)
+    examples = {r["exam_key"]: r for split in dataset.values() for r in split.with_format("numpy")}
+    keys = {r["row"]: r["exam_key"] for r in report["rows"]}
+    first, third = examples[keys[2]], examples[keys[4]]
+    assert (first["left_code"], first["right_code"]) == (2, 5)
+    assert (third["left_code"], third["right_code"], third["right_code_source"]) == (-100, 3, "weak")
+    assert "积液" in third["right_text"] and third["right_attributes"][ATTRIBUTE_VOCABULARY.index("effusion")] == 1
+    values, _ = tiny_processor().preprocess_image(sitk.Cast(sitk.Cast(sitk.Round(_phantom("left")), sitk.sitkInt16),
+                                                            sitk.sitkFloat32))
+    np.testing.assert_array_equal(values.astype(np.float16).astype(np.float32), first["pixel_values"])
+    assert first["patient_key"] != examples[keys[3]]["patient_key"]  # each exam is its own patient
+    for path in (p for p in result.output_dir.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        for forbidden in ("NII0001", "NII0003", "NII0099", str(volumes)):
+            assert forbidden.encode() not in data, f"{forbidden} found in {path}"
+    again = build_dataset_from_source(NiftiFolderSource(table, volumes), tmp_path / "out", processor=tiny_processor(),
+                                      salt=SALT, progress=False)
+    assert again.converted_exam_keys == [] and len(again.cached_exam_keys) == 4  # resumed from the cache
+    with pytest.raises(builder_module.DatasetBuildError, match="inside the NIfTI folder"):
+        build_dataset_from_source(NiftiFolderSource(table, volumes), volumes / "out", processor=tiny_processor(),
+                                  salt=SALT, progress=False)

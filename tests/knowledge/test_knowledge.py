@@ -257,6 +257,40 @@ def test_side_texts_for_modes_and_inputs():
         side_texts_for([42])
 
 
+def test_side_texts_for_reads_a_row_with_the_stored_columns_without_parsing(monkeypatch):
+    import bicpl_hf.knowledge.summaries as summaries
+    from bicpl_hf.data import add_report_columns
+
+    report = CHOLESTEATOMA_AND_SOM.normalized_text
+    row = {"report": report, **add_report_columns({"report": report})}
+    expected = {mode: side_texts_for([CHOLESTEATOMA_AND_SOM], mode) for mode in ("raw", "summary", "both")}
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("side_texts_for parsed a row that has the parsed-report columns")
+
+    monkeypatch.setattr(summaries, "parse_report", no_parse)
+    for mode, pairs in expected.items():
+        assert side_texts_for([row], mode) == pairs
+    calls = []
+    side_texts_for([row], "summary", summarizer=lambda text, side: calls.append(text) or "摘要")
+    assert calls == [report, report]  # the stored report text, not a rebuilt header string
+    with pytest.raises(AssertionError, match="parsed a row"):  # a row without them is parsed (once, here)
+        side_texts_for([{"findings": CHOLESTEATOMA_AND_SOM.findings}], "raw")
+
+
+def test_text_mode_is_checked_in_one_place():
+    from bicpl_hf.knowledge.summaries import SIDE_TEXT_MODES, check_side_text_mode
+
+    for mode in SIDE_TEXT_MODES:
+        check_side_text_mode(mode, "text_mode")
+    with pytest.raises(ValueError, match="^text_mode must be 'raw', 'summary' or 'both', got 'short'$"):
+        check_side_text_mode("short", "text_mode")
+    with pytest.raises(ValueError, match="only used with text_mode='summary' or 'both'"):
+        check_side_text_mode("raw", "text_mode", summarizer=lambda text, side: text)
+    with pytest.raises(TypeError, match="summarizer must be a callable"):
+        check_side_text_mode("summary", "text_mode", summarizer="llm")
+
+
 def test_summarizer_hook_is_used_when_given():
     calls = []
 

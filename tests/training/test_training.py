@@ -12,6 +12,7 @@ from transformers import AutoModel, AutoProcessor, TrainingArguments, pipeline
 
 import bicpl_hf  # noqa: F401  (registers the Auto classes and the pipeline task)
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
+from bicpl_hf.data import MissingReportColumnError, add_report_columns
 from bicpl_hf.metrics import make_compute_metrics
 from bicpl_hf.training import (
     BalancedSamplingTrainer,
@@ -48,8 +49,9 @@ def _dataset(n: int = 8, seed: int = 0) -> Dataset:
         rows["right_code"].append(right if i != 3 else -100)
     features = Features({"pixel_values": Array5D((2, 2, 16, 16, 16), "float16"), "report": Value("string"),
                          "left_code": Value("int64"), "right_code": Value("int64")})
-    return Dataset.from_dict(rows, features=features).with_format("numpy", columns=["pixel_values"],
-                                                                 output_all_columns=True)
+    # The builder stores the parsed-report columns; a hand-made dataset gets them once with add_report_columns.
+    return Dataset.from_dict(rows, features=features).map(add_report_columns).with_format(
+        "numpy", columns=["pixel_values"], output_all_columns=True)
 
 
 @pytest.fixture
@@ -181,6 +183,50 @@ def test_collator_options_for_summaries_hard_negatives_and_soft_labels(tiny_mode
     assert {"itc_hard", "itc_ear", "proto"} <= set(out.loss_components)
     with pytest.raises(ValueError, match="text_mode must be"):
         BiCPLDataCollator(processor, text_mode="llm")
+
+
+def test_collator_reads_the_stored_columns_and_never_parses(processor, monkeypatch):
+    import bicpl_hf.data.report_columns as report_columns
+    import bicpl_hf.knowledge.summaries as summaries
+
+    dataset = _dataset()
+    examples = [dataset[0], dataset[1]]
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("the collator parsed a report")
+
+    monkeypatch.setattr(summaries, "parse_report", no_parse)
+    monkeypatch.setattr(report_columns, "parse_report", no_parse)
+    batch = BiCPLDataCollator(processor, text_mode="both", attribute_vectors=True)(examples)
+    expected = [summaries.join_side_texts(ex[f"{side}_summary"], ex[f"{side}_text"])
+                for ex in examples for side in ("left", "right")]
+    tokens = processor.tokenizer(expected, padding=True, truncation=True, max_length=processor.side_max_length,
+                                 return_tensors="pt")["input_ids"]
+    assert torch.equal(batch["side_input_ids"].reshape(4, -1)[:, :tokens.shape[1]], tokens)
+    stored = np.stack([[ex["left_attributes"], ex["right_attributes"]] for ex in examples]).astype(np.float32)
+    np.testing.assert_array_equal(batch["side_attribute_vectors"].numpy(), stored)
+    # a stored column wins over the report text: the collator does not look at the report for side texts
+    edited = dict(examples[0], left_text="左侧外耳道通畅。")
+    raw = BiCPLDataCollator(processor)([edited])
+    assert processor.tokenizer.decode(raw["side_input_ids"][0, 0], skip_special_tokens=True).replace(" ", "") == \
+        "左侧外耳道通畅。"
+
+
+@pytest.mark.parametrize(("options", "missing"), [({}, "left_text"), ({"text_mode": "summary"}, "left_summary"),
+                                                  ({"attribute_vectors": True}, "left_attributes")])
+def test_collator_names_a_missing_column_and_how_to_rebuild(processor, options, missing):
+    example = {"pixel_values": np.zeros((2, 2, 16, 16, 16), np.float16), "left_code": 5, "right_code": 5,
+               "report": "影像所见：双侧鼓室清晰。检查结论：双侧中耳未见异常。"}
+    if missing != "left_text":
+        example.update(left_text="双侧鼓室清晰。", right_text="双侧鼓室清晰。")
+    with pytest.raises(MissingReportColumnError, match=rf"no '{missing}' column.*[Rr]ebuild"):
+        BiCPLDataCollator(processor, **options)([example])
+    BiCPLDataCollator(processor, include_text=False)([example])  # a vision-only batch needs no text column
+    fixed = {**example, **add_report_columns(example)}
+    assert BiCPLDataCollator(processor, **options)([fixed])["pixel_values"].shape[0] == 1
+    stale = {**fixed, "left_attributes": fixed["left_attributes"][:-1]}
+    with pytest.raises(ValueError, match="left_attributes.*rebuild"):
+        BiCPLDataCollator(processor, attribute_vectors=True)([stale])
 
 
 def test_training_resumes_from_a_checkpoint(tiny_model, processor, tmp_path):
