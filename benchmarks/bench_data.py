@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 from torch.utils.data import Dataset as TorchDataset  # noqa: E402
 
 from bicpl_hf import BiCPLVolumeProcessor, read_volume  # noqa: E402
-from bicpl_hf.training import BiCPLDataCollator  # noqa: E402
+from bicpl_hf.data import BiCPLDataCollator  # noqa: E402
 
 ROI = 64
 CODES = [(1, 5), (5, 2), (5, 5), (3, 3)]

@@ -39,7 +39,8 @@ from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcess
 from bicpl_hf.data import add_report_columns
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from bicpl_hf.text.tokenization import build_char_tokenizer
-from bicpl_hf.training import BiCPLDataCollator, build_trainer
+from bicpl_hf.data import BiCPLDataCollator
+from bicpl_hf.training import build_trainer
 
 # (left code, right code) -> (findings, impression), in the export's structure.
 REPORTS = {

@@ -532,7 +532,7 @@ def add_disease_to_model(
 ):
     """Add `disease` to a `BiCPLModel` as a zero-shot class whose frozen prototype is the embedding of its prompts.
 
-    Calls `bicpl_hf.prototypes.add_class_by_text` with `prompts_for(disease, n_prompts)`; the prototype
+    Calls `bicpl_hf.zero_shot.prototypes.add_class_by_text` with `prompts_for(disease, n_prompts)`; the prototype
     matrix gains a row, `config.class_prompts` gains the prompts, and `prompts.json` +
     `prototypes.safetensors` in `bundle_directory` are rewritten when it is given.
 

@@ -8,7 +8,7 @@ trust_remote_code=True)` and `AutoProcessor.from_pretrained(repo, trust_remote_c
 `bicpl_hf` is not installed.
 
 Example:
-    >>> from bicpl_hf.hub import push_bundle
+    >>> from bicpl_hf.publishing.hub import push_bundle
     >>> plan = push_bundle(model, processor, "my-lab/bicpl-temporal-bone", dry_run=True)  # doctest: +SKIP
     >>> print(plan.listing())  # doctest: +SKIP
 """

@@ -12,7 +12,7 @@ Variants (all built from [`BiCPLModel`] so they share code, data, budget and eva
 Setting A: supervised on codes 1, 2, 3, 5. Setting B: every exam with a code-2 ear leaves training; code 2 must be
 recognised zero-shot. Code 4 is never trained on. Both are evaluated on the same untouched test split. After
 training, every variant gets the same calibrated stacking of its classes absent from training (one logit offset set
-on the validation ears of the trained classes, `bicpl_hf.calibration`).
+on the validation ears of the trained classes, `bicpl_hf.training.calibration`).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class ExperimentBudget:
     weight_decay: float = 0.0
     bootstrap: int = 200
     # Calibrated stacking of the classes absent from training, on the validation split's trained-class ears
-    # (`bicpl_hf.calibration`); None = raw logits.
+    # (`bicpl_hf.training.calibration`); None = raw logits.
     unseen_false_positive_rate: float | None = 0.05
 
 

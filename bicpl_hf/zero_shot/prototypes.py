@@ -10,7 +10,7 @@ A prototype bundle is two files beside (or apart from) a checkpoint:
   prototype is frozen to the text prototype (zero-shot / tail classes).
 
 Example:
-    >>> from bicpl_hf.prototypes import add_class_by_text, apply_prototypes, load_prototypes, save_prototypes
+    >>> from bicpl_hf.zero_shot.prototypes import add_class_by_text, apply_prototypes, load_prototypes, save_prototypes
     >>> save_prototypes(model, "prototypes/")  # doctest: +SKIP
     >>> bundle = load_prototypes("prototypes/")  # doctest: +SKIP
     >>> apply_prototypes(other_model, bundle)  # doctest: +SKIP
