@@ -50,21 +50,28 @@ from .report_lexicon import (
     ATTRIBUTE_KEYS,
     BACKWARD_NEGATION_CUES,
     CODE_PRIORITY,
+    DIFFERENTIAL_CUES,
     DISEASE_CODES,
+    EAR_TERM_PATTERN,
     ENTITY_KEYS,
     FINDINGS_HEADERS,
     HEDGE_CLAUSE_CUES,
     HEDGE_FORWARD_CUES,
     HEDGE_MASK,
     HEDGE_SENTENCE_PATTERN,
+    HISTORY_PATTERN,
     IMPRESSION_HEADERS,
     INLINE_FINDINGS_CUE,
+    LESION_ATTRIBUTE_KEYS,
     MIDDLE_EAR_SCOPE_KEYS,
     NEGATION_CUES,
     NEGATION_MASK,
+    NON_EAR_ORGAN_PATTERN,
     NON_EAR_SIDE_PATTERN,
+    NORMAL_DESCRIPTOR_KEYS,
     NORMAL_STATEMENT,
     OTHER_HEADERS,
+    REST_NORMAL_CUE,
     SIDE_CUE_PATTERN,
     longest_first_pattern,
     to_simplified,
@@ -134,6 +141,7 @@ class DiseaseMention:
     section: Section
     sentence_index: int
     clause_index: int
+    differential: bool = False
 
 
 @dataclass
@@ -153,6 +161,8 @@ class ParsedReport:
     weak_code_notes: list[str]
     other_sections: dict[str, str]
     source: str | None = None
+    is_ear_report: bool = True
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -212,18 +222,25 @@ def _where(source: str | None) -> str:
     return source if source else "report"
 
 
-def _split_sections(text: str, source: str | None) -> tuple[str, str, dict[str, str]]:
-    """Split a normalised single-text report into (findings, impression, other sections)."""
+def _split_sections(text: str, source: str | None, notes: list[str]) -> tuple[str, str, dict[str, str]]:
+    """Split a normalised single-text report into (findings, impression, other sections).
+
+    Text with no header and no inline cue is read as findings when it is about the ear (a note says so).
+    """
     headers = list(_HEADER_PATTERN.finditer(text))
     other: dict[str, str] = {}
     if not headers:
         cue = INLINE_FINDINGS_CUE.search(text)
         if cue is None:
-            raise ReportParseError(
-                f"{_where(source)}: no report section found; looked for the findings headers "
-                f"{list(FINDINGS_HEADERS)} and the impression headers {list(IMPRESSION_HEADERS)} (written as "
-                f"'影像所见：', '【影像所见】' or '[影像所见]') and for an inline cue such as '颞骨CT示'"
-            )
+            if EAR_TERM_PATTERN.search(text) is None:
+                raise ReportParseError(
+                    f"{_where(source)}: no report section found, and the text is not about the ear (no word such "
+                    f"as 中耳, 鼓室, 乳突, 听小骨 or 颞骨); looked for the findings headers {list(FINDINGS_HEADERS)} "
+                    f"and the impression headers {list(IMPRESSION_HEADERS)} (written as '影像所见：', '【影像所见】' "
+                    f"or '[影像所见]') and for an inline cue such as '颞骨CT示'"
+                )
+            notes.append("no section header found; the whole text was read as findings (影像所见)")
+            return text, "", other
         preamble = text[: cue.start()].strip("，。；\n ")
         if preamble:
             other["preamble"] = preamble
@@ -325,6 +342,8 @@ class _SentenceAnalysis:
     triples: list[Finding]
     mentions: list[DiseaseMention]
     entity_keys: list[set[str]]  # entity keys per clause, for the normal-statement rule
+    non_ear_clauses: set[int] = field(default_factory=set)  # clauses about another organ (颅内未见异常)
+    history: bool = False  # a sentence about the patient's history (既往左耳中耳炎病史) gives no code
 
 
 def _analyse_sentence(
@@ -339,14 +358,20 @@ def _analyse_sentence(
     triples: list[Finding] = []
     mentions: list[DiseaseMention] = []
     entity_keys: list[set[str]] = []
+    non_ear_clauses: set[int] = set()
 
     for comma_clause in filter(None, (c.strip("、 ") for c in text.split("，"))):
         hedge_text = _mask(comma_clause, HEDGE_MASK)
         forward_hedge_seen |= any(cue in hedge_text for cue in HEDGE_FORWARD_CUES)
         clause_hedged = sentence_hedged or forward_hedge_seen or any(cue in hedge_text for cue in HEDGE_CLAUSE_CUES)
+        # A differential with no side of its own (左侧中耳乳突炎，胆脂瘤待排) qualifies the diagnosis before it.
+        differential = any(cue in hedge_text for cue in DIFFERENTIAL_CUES) and not SIDE_CUE_PATTERN.search(
+            _mask(comma_clause, NON_EAR_SIDE_PATTERN))
         for segment, side in _split_by_side(comma_clause, carried_side, reference_side):
             carried_side = side
             clause_index = len(clauses)
+            if NON_EAR_ORGAN_PATTERN.search(segment) and not EAR_TERM_PATTERN.search(segment):
+                non_ear_clauses.add(clause_index)
             negation_text = _mask(segment, NEGATION_MASK)
             forward = [m.start() for m in _NEGATION_PATTERN.finditer(negation_text)]
             backward = [m.start() for m in _BACKWARD_NEGATION_PATTERN.finditer(negation_text)]
@@ -389,6 +414,7 @@ def _analyse_sentence(
                         section=section,
                         sentence_index=sentence_index,
                         clause_index=clause_index,
+                        differential=differential,
                     )
                 )
 
@@ -408,7 +434,8 @@ def _analyse_sentence(
         uncertain=any(c.uncertain for c in clauses),
         clauses=clauses,
     )
-    return _SentenceAnalysis(sentence, triples, mentions, entity_keys)
+    history = HISTORY_PATTERN.search(text) is not None
+    return _SentenceAnalysis(sentence, triples, mentions, entity_keys, non_ear_clauses, history)
 
 
 def _pairs(
@@ -464,20 +491,54 @@ def _side_texts(sentences: list[ReportSentence]) -> dict[str, str]:
     return texts
 
 
+# A code named only as the differential of another diagnosis of that side yields to it (see DIFFERENTIAL_CUES).
+_STATED, _DIFFERENTIAL = 0, 1
+_NORMAL_DESCRIBED_KEYS = frozenset({"middle_ear", "tympanic_cavity", "epitympanum", "antrum", "mastoid", "ossicles"})
+
+
+def _lesion_sides(analyses: list[_SentenceAnalysis], section: Section) -> set[str]:
+    """Ears with a non-negated lesion or disease in `section`; a side-less one counts for both ears."""
+    sides: set[str] = set()
+    for analysis in analyses:
+        if analysis.sentence.section != section or analysis.history:
+            continue
+        found = [t.side for t in analysis.triples if not t.negated and t.attribute_key in LESION_ATTRIBUTE_KEYS]
+        found += [m.side for m in analysis.mentions if not m.negated and m.code != 5]
+        for side in found:
+            sides.update(EAR_SIDES if side in (None, "bilateral") else (side,))
+    return sides
+
+
+def _is_ear_clause(analysis: _SentenceAnalysis, clause_index: int) -> bool:
+    return not analysis.history and clause_index not in analysis.non_ear_clauses
+
+
 def _weak_codes(
     analyses: list[_SentenceAnalysis], section: Section
 ) -> tuple[dict[str, int | None], dict[str, bool], list[str]]:
-    candidates: dict[str, list[tuple[int, bool, str]]] = {ear: [] for ear in EAR_SIDES}
-    sideless: list[tuple[int, bool, str]] = []
+    # (code, rank, term, hedged) per ear
+    candidates: dict[str, list[tuple[int, int, str, bool]]] = {ear: [] for ear in EAR_SIDES}
+    sideless: list[tuple[int, int, str, bool]] = []
+    rest_normal: list[tuple[int, int, str, bool]] = []
+    lesions = _lesion_sides(analyses, section) if section == "findings" else set()
     for analysis in analyses:
         if analysis.sentence.section != section:
             continue
         for clause_index, clause in enumerate(analysis.sentence.clauses):
+            if not _is_ear_clause(analysis, clause_index):
+                continue
             clause_mentions = [m for m in analysis.mentions if m.clause_index == clause_index]
-            found = [(m.code, m.uncertain, m.term) for m in clause_mentions if not m.negated]
+            found = [(m.code, _DIFFERENTIAL if m.differential else _STATED, m.term, m.uncertain)
+                     for m in clause_mentions if not m.negated]
             keys = analysis.entity_keys[clause_index]
             if clause.normal_statement and not clause_mentions and (not keys or keys & MIDDLE_EAR_SCOPE_KEYS):
-                found.append((5, clause.uncertain, clause.text))
+                normal = (5, _STATED, clause.text, clause.uncertain)
+                if REST_NORMAL_CUE.search(clause.text):  # 余颞骨未见异常: the ears nothing else names
+                    rest_normal.append(normal)
+                    continue
+                ears = EAR_SIDES if clause.side in (None, "bilateral") else (clause.side,)
+                if not any(ear in lesions for ear in ears):  # findings: a side with a lesion is not normal
+                    found.append(normal)
             if clause.side is None:
                 sideless.extend(found)
             else:
@@ -489,13 +550,17 @@ def _weak_codes(
         names_a_side = any(
             c.side is not None for a in analyses if a.sentence.section == section for c in a.sentence.clauses
         )
-        if not names_a_side and all(code == 5 for code, _, _ in sideless):
+        if not names_a_side and all(c[0] == 5 for c in sideless):
             notes.append(f"{section} states the exam is normal without naming a side; both ears get code 5")
             for ear in EAR_SIDES:
                 candidates[ear].extend(sideless)
         else:
-            terms = "、".join(term for _, _, term in sideless)
+            terms = "、".join(c[2] for c in sideless)
             notes.append(f"{section} names {terms!r} without a side; not assigned to either ear")
+    for ear in EAR_SIDES:
+        if rest_normal and not candidates[ear]:
+            notes.append(f"{ear}: code 5 from {rest_normal[0][2]!r} (the rest of the exam is normal)")
+            candidates[ear].extend(rest_normal)
 
     codes: dict[str, int | None] = {}
     uncertain: dict[str, bool] = {}
@@ -503,14 +568,42 @@ def _weak_codes(
         if not candidates[ear]:
             codes[ear], uncertain[ear] = None, False
             continue
-        present = {code for code, _, _ in candidates[ear]}
+        best = min(c[1] for c in candidates[ear])
+        present = {c[0] for c in candidates[ear] if c[1] == best}
         chosen = min(present, key=CODE_PRIORITY.index)
         codes[ear] = chosen
-        uncertain[ear] = all(hedged for code, hedged, _ in candidates[ear] if code == chosen)
+        uncertain[ear] = all(c[3] for c in candidates[ear] if c[0] == chosen and c[1] == best)
         if len(present) > 1:
             priority = " > ".join(str(c) for c in CODE_PRIORITY)
             notes.append(f"{ear}: codes {sorted(present)} mentioned; chose {chosen} by priority {priority}")
+        differentials = {c[0] for c in candidates[ear]} - present
+        if differentials:
+            notes.append(f"{ear}: chose {chosen}; {sorted(differentials)} named only as a differential diagnosis")
     return codes, uncertain, notes
+
+
+def _normal_in_findings(analyses: list[_SentenceAnalysis], ear: str) -> str | None:
+    """Why the findings call `ear` normal, or None: a 未见异常-style statement about that side (or both
+    sides) of the middle ear, or normal descriptors (清晰, 气化良好, 完整) on two middle-ear structures;
+    in both cases with no lesion on that side."""
+    if ear in _lesion_sides(analyses, "findings"):
+        return None
+    described: set[str] = set()
+    for analysis in analyses:
+        if analysis.sentence.section != "findings" or analysis.history:
+            continue
+        for clause_index, clause in enumerate(analysis.sentence.clauses):
+            if clause.side not in (ear, "bilateral") or not _is_ear_clause(analysis, clause_index):
+                continue
+            keys = analysis.entity_keys[clause_index]
+            if clause.normal_statement and (not keys or keys & MIDDLE_EAR_SCOPE_KEYS):
+                return f"the findings state {clause.text!r}"
+        described |= {t.entity_key for t in analysis.triples
+                      if t.side in (ear, "bilateral") and not t.negated and t.attribute_key in NORMAL_DESCRIPTOR_KEYS
+                      and t.entity_key in _NORMAL_DESCRIBED_KEYS}
+    if len(described) >= 2:
+        return f"the findings describe its {'、'.join(sorted(described))} as normal and no lesion"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -548,13 +641,14 @@ def parse_report(
     if text is not None and (findings is not None or impression is not None):
         raise ReportParseError(f"{where}: pass either `text` or the `findings`/`impression` columns, not both")
     other_sections: dict[str, str] = {}
+    notes: list[str] = []
     if text is not None or (findings is None and impression is None):
         if text is not None and not isinstance(text, str):
             raise ReportParseError(f"{where}: text must be a str, got {type(text).__name__} {text!r}")
         normalized = normalize_report_text(text or "")
         if not normalized:
             raise ReportParseError(f"{where}: empty report (no text)")
-        findings_text, impression_text, other_sections = _split_sections(normalized, source)
+        findings_text, impression_text, other_sections = _split_sections(normalized, source, notes)
     else:
         findings_text = _column_text(findings, "findings (影像所见)", "findings", source)
         impression_text = _column_text(impression, "impression (检查结论)", "impression", source)
@@ -574,9 +668,21 @@ def parse_report(
             last_side = named[-1] if named else last_side
     sentences = [a.sentence for a in analyses]
     code_section: Section = "impression" if impression_text else "findings"
-    weak_codes, weak_uncertain, notes = _weak_codes(analyses, code_section)
+    is_ear_report = EAR_TERM_PATTERN.search(f"{findings_text}\n{impression_text}") is not None
+    if is_ear_report:
+        weak_codes, weak_uncertain, code_notes = _weak_codes(analyses, code_section)
+    else:
+        weak_codes, weak_uncertain = dict.fromkeys(EAR_SIDES, None), dict.fromkeys(EAR_SIDES, False)
+        code_notes = ["not an ear report: it names no ear or temporal-bone structure (such as 中耳, 鼓室, 乳突, "
+                      "听小骨, 内耳 or 颞骨); no weak code is given"]
     if code_section == "findings":
-        notes.insert(0, "impression is empty; weak codes read from the findings")
+        code_notes.insert(0, "impression is empty; weak codes read from the findings")
+    elif is_ear_report:
+        for ear in EAR_SIDES:
+            why = _normal_in_findings(analyses, ear) if weak_codes[ear] is None else None
+            if why is not None:
+                weak_codes[ear], weak_uncertain[ear] = 5, False
+                code_notes.append(f"{ear}: the impression does not name this side; code 5 because {why}")
     return ParsedReport(
         findings=findings_text,
         impression=impression_text,
@@ -588,7 +694,9 @@ def parse_report(
         weak_codes=weak_codes,
         weak_code_uncertain=weak_uncertain,
         weak_code_source=code_section,
-        weak_code_notes=notes,
+        weak_code_notes=code_notes,
         other_sections=other_sections,
         source=source,
+        is_ear_report=is_ear_report,
+        notes=notes,
     )
