@@ -174,6 +174,7 @@ _CJK = "\u4e00-\u9fff，。；：！？、（）【】“”"
 _CIRCLED_NUMBER = re.compile("[\u2460-\u2473\u2776-\u277f]")  # ①..⑳, ❶..❿ start a list item
 _LIST_NUMBER = re.compile(r"(^|[\n。；;：:】\]])[ \t]*[（(]?\d{1,2}[ \t]*[)）、.](?!\d)")
 _TERMINATORS = "。；！？"
+MAX_REPORT_CHARS = 100_000  # a radiology report is a few hundred characters; far more is a wrong column or file
 
 
 def normalize_report_text(text: str) -> str:
@@ -268,13 +269,22 @@ def _split_sections(text: str, source: str | None, notes: list[str]) -> tuple[st
     return "\n".join(bodies["findings"]).strip(), "\n".join(bodies["impression"]).strip(), other
 
 
+def _check_length(value: str, name: str, source: str | None) -> None:
+    if len(value) > MAX_REPORT_CHARS:
+        raise ReportParseError(f"{_where(source)}: {name} is {len(value):,} characters long; a report is expected to "
+                               f"be under {MAX_REPORT_CHARS:,} (is this the right column or file?)")
+
+
 def _column_text(value: object, name: str, header_kind: str, source: str | None) -> str:
     """Normalise one export column; a pandas NaN (empty cell) counts as empty."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if not isinstance(value, str):
         raise ReportParseError(f"{_where(source)}: {name} must be a str or None, got {type(value).__name__} {value!r}")
+    _check_length(value, name, source)
     text = normalize_report_text(value)
+    if not re.search(r"\w", text):  # only punctuation: nothing to read
+        return ""
     header = _HEADER_PATTERN.match(text)
     if header is not None:
         word = header.group("bracket") or header.group("square") or header.group("colon") or header.group("line")
@@ -645,9 +655,10 @@ def parse_report(
     if text is not None or (findings is None and impression is None):
         if text is not None and not isinstance(text, str):
             raise ReportParseError(f"{where}: text must be a str, got {type(text).__name__} {text!r}")
+        _check_length(text or "", "the report text", source)
         normalized = normalize_report_text(text or "")
-        if not normalized:
-            raise ReportParseError(f"{where}: empty report (no text)")
+        if not re.search(r"\w", normalized):
+            raise ReportParseError(f"{where}: empty report (no text{', only punctuation' if normalized else ''})")
         findings_text, impression_text, other_sections = _split_sections(normalized, source, notes)
     else:
         findings_text = _column_text(findings, "findings (影像所见)", "findings", source)
