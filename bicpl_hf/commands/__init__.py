@@ -1,0 +1,1 @@
+"""The `bicpl` command line, the demo and publishing: imports the layers above, imported by none."""
