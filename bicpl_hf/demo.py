@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import logging as hf_logging
 
-from .data.builder import build_dataset
+from .data.builder import DEFAULT_MAX_SLICE_THICKNESS_MM, build_dataset
 from .data.deidentify import salted_key
 from .data.splits import class_counts, load_built_dataset, setting_view
 from .experiments import (
@@ -33,7 +33,7 @@ from .metrics.plots import plot_confusion_matrix, plot_roc_curves
 from .modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from .processing import BiCPLProcessor, BiCPLVolumeProcessor
 from .reporting import ReportSection, write_report
-from .synthetic.export import make_synthetic_export
+from .synthetic.export import SIZES, make_synthetic_export
 from .tokenization import build_char_tokenizer
 from .visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
 from .zero_shot import diagnose
@@ -102,8 +102,10 @@ def run_demo(output_dir: str = "bicpl_demo_output", seed: int = 0, quick: bool =
     _say("2/6 building the de-identified dataset (series choice, ear ROIs, report parsing, patient-level split)")
     t = time.time()
     volume_processor = BiCPLVolumeProcessor(roi_shape=[plan["roi"]] * 3, roi_size_mm=[plan["roi_mm"]] * 3)
+    # The synthetic "tiny" size has 2 mm slices; the build accepts the slices its own export writes.
+    slice_limit = max(DEFAULT_MAX_SLICE_THICKNESS_MM, SIZES[plan["size"]].slice_mm or 0.0)
     built = build_dataset(export.xlsx_path, export.dicom_root, out / "built", processor=volume_processor,
-                          salt=DEMO_SALT, seed=seed, num_proc=num_proc)
+                          salt=DEMO_SALT, seed=seed, num_proc=num_proc, max_slice_thickness_mm=slice_limit)
     dataset = load_built_dataset(built.dataset_dir)
     timings["build"] = time.time() - t
     views = {"A": setting_view(dataset, "A"), "B": setting_view(dataset, "B")}

@@ -50,10 +50,11 @@ from .exam_conversion import ExamJob, atomic_write_bytes, convert_exam, load_cac
 from .export_table import DEFAULT_SHEET_NAME, ExportColumns, ExportRow, read_export_table
 from .splits import IGNORE_INDEX, SPLIT_NAMES, assign_patient_splits
 
-__all__ = ["BuildResult", "DatasetBuildError", "build_dataset", "dataset_features"]
+__all__ = ["DEFAULT_MAX_SLICE_THICKNESS_MM", "BuildResult", "DatasetBuildError", "build_dataset", "dataset_features"]
 
 logger = logging.getLogger(__name__)
 WORK_FORMAT = 1
+DEFAULT_MAX_SLICE_THICKNESS_MM = 1.25  # temporal-bone CT is read at <= 1 mm; 2-5 mm soft-tissue series hide 1-3 mm findings
 _PROCESSOR_BOOKKEEPING = ("image_processor_type", "auto_map", "_processor_class")
 
 
@@ -85,6 +86,8 @@ class _RowDecision:
     folder: str = ""
     patient_key: str = ""
     notes: list[str] = field(default_factory=list)
+    not_ear_report: bool = False
+    thick_slices: bool = False
 
     def skip(self, code: str, reason: str) -> None:
         self.status, self.reason_code, self.reason = "skipped", code, reason
@@ -153,6 +156,8 @@ def _parse(row: ExportRow, source: str):
 
 def _ear_codes(row: ExportRow, parsed) -> tuple[tuple[int, int], tuple[str, str], list[str]]:
     codes, sources, notes = [], [], []
+    if parsed is not None and not parsed.is_ear_report:
+        notes.append("the report is not an ear report (it names no ear or temporal-bone structure); it gives no code")
     for side, label in (("left", row.left_code), ("right", row.right_code)):
         weak = parsed.weak_codes.get(side) if parsed is not None else None
         if label is not None:
@@ -215,15 +220,21 @@ def _unscanned_series(folder: ExamFolder, label: str, reason: str) -> list[dict]
 
 
 def _plan_exams(candidates: dict[str, _RowDecision], tree: DicomTree, columns: ExportColumns, source_name: str, salt: str,
-                store_volumes: bool) -> tuple[list[ExamJob], dict[str, Any], list[dict]]:
+                store_volumes: bool, thickness: tuple[float | None, bool] = (None, False),
+                ) -> tuple[list[ExamJob], dict[str, Any], list[dict]]:
     """Skip rows with no code at all or no images, choose each exam's folder, and make the jobs."""
     jobs, parsed_by_key, series_entries = [], {}, []
     for exam_id, decision in candidates.items():
         where = f"{source_name} row {decision.row.row_number}"
         parsed, unusable = _parse(decision.row, where)
         decision.codes, decision.sources, decision.notes = _ear_codes(decision.row, parsed)
+        if parsed is None and unusable:
+            decision.notes.append(f"report not used: {unusable.replace(where + ': ', '')}")
+        decision.not_ear_report = parsed is not None and not parsed.is_ear_report
         if decision.sources == ("none", "none"):
             why = unusable.replace(where + ": ", "") if parsed is None else "the report names no code for either ear"
+            if decision.not_ear_report:
+                why = "the report is not about the ear: it names no ear or temporal-bone structure"
             decision.skip("no_label_no_report", f"no label in {columns.left_label}/{columns.right_label} and no "
                                                 f"usable report ({why})")
             continue
@@ -243,10 +254,12 @@ def _plan_exams(candidates: dict[str, _RowDecision], tree: DicomTree, columns: E
                     f"exam also under date {choice.chosen.date_folder}, which was used ({choice.reason})")
         files, size = _folder_signature(choice.chosen)
         signature = {"folder": decision.folder, "files": files, "bytes": size, "store_volume": bool(store_volumes),
-                     "text": salted_key(salt, "text", f"{decision.row.findings}\x00{decision.row.impression}")}
+                     "text": salted_key(salt, "text", f"{decision.row.findings}\x00{decision.row.impression}"),
+                     "max_slice_thickness_mm": thickness[0], "allow_thick_slices": thickness[1]}
         parsed_by_key[decision.exam_key] = parsed
         jobs.append(ExamJob(decision.exam_key, exam_id, str(choice.chosen.path), decision.folder, str(tree.root),
-                            decision.row.findings, decision.row.impression, bool(store_volumes), salt, signature))
+                            decision.row.findings, decision.row.impression, bool(store_volumes), salt, signature,
+                            *thickness))
     return jobs, parsed_by_key, series_entries
 
 
@@ -280,7 +293,8 @@ def _collect_results(decisions: list[_RowDecision], results: dict[str, dict], pa
         series_entries += result["series"]
         decision.notes += result["notes"]
         if result["status"] != "kept":
-            code = "unreadable_series" if result["reason"].startswith("unreadable") else "ears_not_found"
+            code = result.get("reason_code") or (
+                "unreadable_series" if result["reason"].startswith("unreadable") else "ears_not_found")
             decision.skip(code, result["reason"])
             continue
         parsed = parsed_by_key[decision.exam_key]
@@ -294,6 +308,7 @@ def _collect_results(decisions: list[_RowDecision], results: dict[str, dict], pa
                                                     "identifiers were removed from it")
                 continue
         decision.status, decision.reason_code, decision.reason = "kept", "kept", "kept"
+        decision.thick_slices = bool(result.get("thick_slices"))
         decision.patient_key = result["patient_key"]
         kept.append((decision, result, parsed))
     return kept
@@ -421,6 +436,8 @@ def build_dataset(
     progress: bool = True,
     clean_work: bool = False,
     on_exam_done: Callable[[str, dict], None] | None = None,
+    max_slice_thickness_mm: float | None = DEFAULT_MAX_SLICE_THICKNESS_MM,
+    allow_thick_slices: bool = False,
 ) -> BuildResult:
     """Build the dataset, the processor config and the build report under ``output_dir``.
 
@@ -438,6 +455,10 @@ def build_dataset(
         progress: show tqdm progress bars.
         clean_work: delete ``.work/`` after a successful build (a rerun then converts everything again).
         on_exam_done: called as ``on_exam_done(exam_key, result)`` after each exam is converted and cached.
+        max_slice_thickness_mm: a series with thicker slices (SliceThickness or slice step) is not used
+            (``None``: any thickness); an exam with no thin enough series is skipped as ``thick_slices``.
+        allow_thick_slices: use a too-thick series when an exam has no thin one, with a note; the build
+            report counts these rows (``rows_kept_thick_slices``).
 
     Raises:
         ExportTableError, DicomTreeError: bad sheet or DICOM root (named, with what was expected).
@@ -448,6 +469,8 @@ def build_dataset(
         ...               salt="a-long-secret-salt-0001", num_proc=4)  # doctest: +SKIP
     """
     salt = check_salt(salt)
+    if max_slice_thickness_mm is not None and not float(max_slice_thickness_mm) > 0:
+        raise ValueError(f"max_slice_thickness_mm must be positive (mm) or None, got {max_slice_thickness_mm}")
     if int(num_proc) < 1:
         raise ValueError(f"num_proc must be at least 1, got {num_proc}")
     columns = columns or ExportColumns()
@@ -456,6 +479,9 @@ def build_dataset(
     if output.resolve() == root.resolve() or root.resolve() in output.resolve().parents:
         raise DatasetBuildError(f"the output folder {output} lies inside the DICOM root {root}; choose another one")
     table = read_export_table(export_path, columns=columns, sheet_name=sheet_name, encoding=encoding)
+    if not table.rows:
+        sheet = f" (sheet {table.sheet_name})" if table.sheet_name else ""
+        raise DatasetBuildError(f"{export_path}{sheet}: a header row but no exam rows; nothing to build")
     tree = index_dicom_tree(root)
     output.mkdir(parents=True, exist_ok=True)
     work = _prepare_work_dir(output, processor, salt)
@@ -463,7 +489,9 @@ def build_dataset(
     source_name = Path(export_path).name
 
     decisions, candidates = _decide_rows(table.rows, exam_key, columns)
-    jobs, parsed_by_key, series_entries = _plan_exams(candidates, tree, columns, source_name, salt, store_volumes)
+    thickness = (None if max_slice_thickness_mm is None else float(max_slice_thickness_mm), bool(allow_thick_slices))
+    jobs, parsed_by_key, series_entries = _plan_exams(candidates, tree, columns, source_name, salt, store_volumes,
+                                                      thickness)
     series_entries += _unread_folder_series(tree, {job.exam_id for job in jobs}, decisions, exam_key, columns)
     cached, pending = {}, []
     for job in jobs:
@@ -485,6 +513,7 @@ def build_dataset(
     dataset_dir = _write_dataset(output, by_split, work, features, store_volumes, progress)
     processor.save_pretrained(str(output))
     settings = {"seed": seed, "num_proc": int(num_proc), "store_volumes": bool(store_volumes),
+                "max_slice_thickness_mm": thickness[0], "allow_thick_slices": thickness[1],
                 "split_fractions": [0.7, 0.1, 0.2], "processor": "preprocessor_config.json",
                 "export_file": source_name, "export_encoding": table.encoding, "sheet": table.sheet_name,
                 "export_trailing_blank_rows": table.trailing_blank_rows,

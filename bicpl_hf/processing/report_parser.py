@@ -667,7 +667,9 @@ def parse_report(
             f"{header}：{body}" for header, body in (("影像所见", findings_text), ("检查结论", impression_text)) if body
         )
     if not findings_text and not impression_text:
-        raise ReportParseError(f"{where}: empty report (both 影像所见 and 检查结论 are empty)")
+        written = any(isinstance(v, str) and v.strip() for v in (findings, impression))
+        raise ReportParseError(f"{where}: empty report (both 影像所见 and 检查结论 are empty"
+                               f"{'; they hold only punctuation' if written else ''})")
 
     analyses: list[_SentenceAnalysis] = []
     for section, body in (("findings", findings_text), ("impression", impression_text)):
