@@ -23,7 +23,6 @@ import numpy as np
 import SimpleITK as sitk
 
 from .ear_plausibility import (
-    HEAD_THRESHOLD_HU,
     HEAD_WIDTH_RANGE_MM,
     EarLocalizationError,
     check_header_hints,
@@ -112,10 +111,6 @@ def _coarse_bone_map(image: sitk.Image, spacing_mm: float) -> sitk.Image:
     if min(coarse.GetSize()) < 4:
         return coarse
     return sitk.SmoothingRecursiveGaussian(coarse, 1.0)
-
-
-def _head_midline_x(coarse: sitk.Image, source: str) -> float:
-    return head_body(coarse, source).midline_x
 
 
 def _dense_candidates(coarse: sitk.Image, threshold: float, midline_x: float) -> dict[str, tuple]:

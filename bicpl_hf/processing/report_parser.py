@@ -26,7 +26,16 @@ Rules the rest of the package relies on (see also `report_lexicon.py` for the wo
   never mentioned stays ``None``. A disease named without a side is not assigned to either ear; a
   normal statement without a side counts for both ears only when the impression names no side at all
   (the whole exam is normal). Several codes on one side: `CODE_PRIORITY` (2 > 4 > 6 > 1 > 3 > 5) picks
-  the more specific one and the choice is written to `weak_code_notes`.
+  the more specific one and the choice is written to `weak_code_notes`, except that a differential with no
+  side of its own (左侧慢性中耳乳突炎，胆脂瘤待排) yields to the diagnosis it qualifies.
+* **Only ear text** gives codes: a report naming no ear or temporal-bone structure (`EAR_TERM_PATTERN`)
+  gets none (`is_ear_report` False, with a note), and in an ear report a clause about another organ
+  (颅内未见异常) or a sentence about the history (既往…病史) gives none.
+* **Explicitly normal side**: an ear the impression leaves unnamed is code 5 when the findings call it
+  normal (右侧中耳乳突未见异常, 左侧未见明确异常, 对侧颞骨未见异常, or 清晰/气化良好/完整 on two middle-ear
+  structures) and show no lesion on it; 余颞骨未见异常 in the impression covers the ears nothing else names.
+* **Header-less** ear text is read as findings (with a note in `notes`); text over `MAX_REPORT_CHARS` or of
+  punctuation only is refused.
 
 Example:
     >>> report = parse_report(findings="左侧鼓室内见软组织影，听小骨骨质吸收。右侧鼓室清晰。",
@@ -46,10 +55,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .report_codes import EAR_SIDES, normal_in_findings, weak_codes_of
 from .report_lexicon import (
     ATTRIBUTE_KEYS,
     BACKWARD_NEGATION_CUES,
-    CODE_PRIORITY,
     DIFFERENTIAL_CUES,
     DISEASE_CODES,
     EAR_TERM_PATTERN,
@@ -62,16 +71,12 @@ from .report_lexicon import (
     HISTORY_PATTERN,
     IMPRESSION_HEADERS,
     INLINE_FINDINGS_CUE,
-    LESION_ATTRIBUTE_KEYS,
-    MIDDLE_EAR_SCOPE_KEYS,
     NEGATION_CUES,
     NEGATION_MASK,
     NON_EAR_ORGAN_PATTERN,
     NON_EAR_SIDE_PATTERN,
-    NORMAL_DESCRIPTOR_KEYS,
     NORMAL_STATEMENT,
     OTHER_HEADERS,
-    REST_NORMAL_CUE,
     SIDE_CUE_PATTERN,
     longest_first_pattern,
     to_simplified,
@@ -79,7 +84,6 @@ from .report_lexicon import (
 
 Side = Literal["left", "right", "bilateral"]
 Section = Literal["findings", "impression"]
-EAR_SIDES: tuple[str, str] = ("left", "right")
 
 
 class ReportParseError(ValueError):
@@ -501,121 +505,6 @@ def _side_texts(sentences: list[ReportSentence]) -> dict[str, str]:
     return texts
 
 
-# A code named only as the differential of another diagnosis of that side yields to it (see DIFFERENTIAL_CUES).
-_STATED, _DIFFERENTIAL = 0, 1
-_NORMAL_DESCRIBED_KEYS = frozenset({"middle_ear", "tympanic_cavity", "epitympanum", "antrum", "mastoid", "ossicles"})
-
-
-def _lesion_sides(analyses: list[_SentenceAnalysis], section: Section) -> set[str]:
-    """Ears with a non-negated lesion or disease in `section`; a side-less one counts for both ears."""
-    sides: set[str] = set()
-    for analysis in analyses:
-        if analysis.sentence.section != section or analysis.history:
-            continue
-        found = [t.side for t in analysis.triples if not t.negated and t.attribute_key in LESION_ATTRIBUTE_KEYS]
-        found += [m.side for m in analysis.mentions if not m.negated and m.code != 5]
-        for side in found:
-            sides.update(EAR_SIDES if side in (None, "bilateral") else (side,))
-    return sides
-
-
-def _is_ear_clause(analysis: _SentenceAnalysis, clause_index: int) -> bool:
-    return not analysis.history and clause_index not in analysis.non_ear_clauses
-
-
-def _weak_codes(
-    analyses: list[_SentenceAnalysis], section: Section
-) -> tuple[dict[str, int | None], dict[str, bool], list[str]]:
-    # (code, rank, term, hedged) per ear
-    candidates: dict[str, list[tuple[int, int, str, bool]]] = {ear: [] for ear in EAR_SIDES}
-    sideless: list[tuple[int, int, str, bool]] = []
-    rest_normal: list[tuple[int, int, str, bool]] = []
-    lesions = _lesion_sides(analyses, section) if section == "findings" else set()
-    for analysis in analyses:
-        if analysis.sentence.section != section:
-            continue
-        for clause_index, clause in enumerate(analysis.sentence.clauses):
-            if not _is_ear_clause(analysis, clause_index):
-                continue
-            clause_mentions = [m for m in analysis.mentions if m.clause_index == clause_index]
-            found = [(m.code, _DIFFERENTIAL if m.differential else _STATED, m.term, m.uncertain)
-                     for m in clause_mentions if not m.negated]
-            keys = analysis.entity_keys[clause_index]
-            if clause.normal_statement and not clause_mentions and (not keys or keys & MIDDLE_EAR_SCOPE_KEYS):
-                normal = (5, _STATED, clause.text, clause.uncertain)
-                if REST_NORMAL_CUE.search(clause.text):  # 余颞骨未见异常: the ears nothing else names
-                    rest_normal.append(normal)
-                    continue
-                ears = EAR_SIDES if clause.side in (None, "bilateral") else (clause.side,)
-                if not any(ear in lesions for ear in ears):  # findings: a side with a lesion is not normal
-                    found.append(normal)
-            if clause.side is None:
-                sideless.extend(found)
-            else:
-                for ear in EAR_SIDES if clause.side == "bilateral" else (clause.side,):
-                    candidates[ear].extend(found)
-
-    notes: list[str] = []
-    if sideless:
-        names_a_side = any(
-            c.side is not None for a in analyses if a.sentence.section == section for c in a.sentence.clauses
-        )
-        if not names_a_side and all(c[0] == 5 for c in sideless):
-            notes.append(f"{section} states the exam is normal without naming a side; both ears get code 5")
-            for ear in EAR_SIDES:
-                candidates[ear].extend(sideless)
-        else:
-            terms = "、".join(c[2] for c in sideless)
-            notes.append(f"{section} names {terms!r} without a side; not assigned to either ear")
-    for ear in EAR_SIDES:
-        if rest_normal and not candidates[ear]:
-            notes.append(f"{ear}: code 5 from {rest_normal[0][2]!r} (the rest of the exam is normal)")
-            candidates[ear].extend(rest_normal)
-
-    codes: dict[str, int | None] = {}
-    uncertain: dict[str, bool] = {}
-    for ear in EAR_SIDES:
-        if not candidates[ear]:
-            codes[ear], uncertain[ear] = None, False
-            continue
-        best = min(c[1] for c in candidates[ear])
-        present = {c[0] for c in candidates[ear] if c[1] == best}
-        chosen = min(present, key=CODE_PRIORITY.index)
-        codes[ear] = chosen
-        uncertain[ear] = all(c[3] for c in candidates[ear] if c[0] == chosen and c[1] == best)
-        if len(present) > 1:
-            priority = " > ".join(str(c) for c in CODE_PRIORITY)
-            notes.append(f"{ear}: codes {sorted(present)} mentioned; chose {chosen} by priority {priority}")
-        differentials = {c[0] for c in candidates[ear]} - present
-        if differentials:
-            notes.append(f"{ear}: chose {chosen}; {sorted(differentials)} named only as a differential diagnosis")
-    return codes, uncertain, notes
-
-
-def _normal_in_findings(analyses: list[_SentenceAnalysis], ear: str) -> str | None:
-    """Why the findings call `ear` normal, or None: a 未见异常-style statement about that side (or both
-    sides) of the middle ear, or normal descriptors (清晰, 气化良好, 完整) on two middle-ear structures;
-    in both cases with no lesion on that side."""
-    if ear in _lesion_sides(analyses, "findings"):
-        return None
-    described: set[str] = set()
-    for analysis in analyses:
-        if analysis.sentence.section != "findings" or analysis.history:
-            continue
-        for clause_index, clause in enumerate(analysis.sentence.clauses):
-            if clause.side not in (ear, "bilateral") or not _is_ear_clause(analysis, clause_index):
-                continue
-            keys = analysis.entity_keys[clause_index]
-            if clause.normal_statement and (not keys or keys & MIDDLE_EAR_SCOPE_KEYS):
-                return f"the findings state {clause.text!r}"
-        described |= {t.entity_key for t in analysis.triples
-                      if t.side in (ear, "bilateral") and not t.negated and t.attribute_key in NORMAL_DESCRIPTOR_KEYS
-                      and t.entity_key in _NORMAL_DESCRIBED_KEYS}
-    if len(described) >= 2:
-        return f"the findings describe its {'、'.join(sorted(described))} as normal and no lesion"
-    return None
-
-
 # --------------------------------------------------------------------------------------------------
 def parse_report(
     text: str | None = None,
@@ -683,7 +572,7 @@ def parse_report(
     code_section: Section = "impression" if impression_text else "findings"
     is_ear_report = EAR_TERM_PATTERN.search(f"{findings_text}\n{impression_text}") is not None
     if is_ear_report:
-        weak_codes, weak_uncertain, code_notes = _weak_codes(analyses, code_section)
+        weak_codes, weak_uncertain, code_notes = weak_codes_of(analyses, code_section)
     else:
         weak_codes, weak_uncertain = dict.fromkeys(EAR_SIDES, None), dict.fromkeys(EAR_SIDES, False)
         code_notes = ["not an ear report: it names no ear or temporal-bone structure (such as 中耳, 鼓室, 乳突, "
@@ -692,7 +581,7 @@ def parse_report(
         code_notes.insert(0, "impression is empty; weak codes read from the findings")
     elif is_ear_report:
         for ear in EAR_SIDES:
-            why = _normal_in_findings(analyses, ear) if weak_codes[ear] is None else None
+            why = normal_in_findings(analyses, ear) if weak_codes[ear] is None else None
             if why is not None:
                 weak_codes[ear], weak_uncertain[ear] = 5, False
                 code_notes.append(f"{ear}: the impression does not name this side; code 5 because {why}")
