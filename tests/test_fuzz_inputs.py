@@ -114,6 +114,20 @@ def test_thick_slices_are_refused_or_kept_with_a_warning(tmp_path):
     assert read_volume(nifti).image.GetSpacing()[2] == pytest.approx(3.2)  # no limit unless asked
 
 
+def test_bone_series_with_a_missing_slice_does_not_fall_back_to_a_thick_one(head, tmp_path):
+    exam = tmp_path / "exam"
+    bone = series(head, exam / "bone", uid="1.2.826.0.1.3680043.8.498.91")
+    (bone / "IM0006.dcm").unlink()
+    thick = make_head_phantom(size_xyz=(80, 70, 12), spacing=(2.0, 2.0, 3.2), seed=9).to_sitk()
+    write_dicom(thick, exam / "soft", series="SOFT TISSUE", uid="1.2.826.0.1.3680043.8.498.92")
+    with pytest.raises(VolumeReadError) as caught:
+        read_volume(exam, max_slice_thickness_mm=1.25)
+    assert "missing slice(s)" in str(caught.value) and "3.20 mm thick" in str(caught.value)
+    kept = read_volume(exam, max_slice_thickness_mm=1.25, allow_thick_slices=True)
+    assert kept.series_uid.endswith(".92") and any(w.startswith("thick slices:") for w in kept.warnings)
+    assert read_volume(exam).series_uid.endswith(".92")  # no limit: the old silent fallback
+
+
 # --------------------------------------------------------------------------------------------------
 # Sheets and the builder
 def workbook(path: Path, rows, *, merge: str | None = None) -> Path:

@@ -437,13 +437,9 @@ def choose_series(
         raise VolumeReadError(f"no usable CT series in {folder}{hint}: {details}")
     chosen = min(usable, key=lambda s: (bool(thick[id(s)]), *_rank_key(s)))
     others = [s for s in infos if s is not chosen]
-    rejections = []
-    for s in others:
-        why = "; ".join(s.problems) or thick[id(s)]
-        if not why and thick[id(chosen)]:
-            why = _why_lower(s, chosen)
-        rejections.append(SeriesRejection(s, why or _why_lower(s, chosen)))
-    return SeriesChoice(chosen, rejections)
+    thinner_chosen = not thick[id(chosen)]
+    return SeriesChoice(chosen, [SeriesRejection(s, "; ".join(s.problems) or (thick[id(s)] if thinner_chosen else "")
+                                                 or _why_lower(s, chosen)) for s in others])
 
 
 def _checked_float_image(image: sitk.Image, where: str) -> sitk.Image:
