@@ -185,8 +185,9 @@ MIDDLE_EAR_SCOPE_KEYS = frozenset(
 # Words that make a text about the ear and temporal bone. Weak codes come only from an ear report and,
 # in it, never from a sentence about another organ (NON_EAR_ORGAN_PATTERN) or the patient's history.
 EAR_TERM_PATTERN = re.compile(
-    "|".join(re.escape(t) for t in sorted(set(ENTITY_KEYS) - {"前庭", "岩部", "乙状窦"}, key=len, reverse=True))
-    + r"|前庭(?!大腺)|颞骨岩部|乙状窦(?!结肠)|耳(?!鼻|后淋巴)|胆脂瘤|胆固醇(?:性)?肉芽肿|颈静脉球瘤|鼓室球瘤"
+    "(?<!胸锁)(?:"  # 胸锁乳突肌 (sternocleidomastoid) is a neck muscle
+    + "|".join(re.escape(t) for t in sorted(set(ENTITY_KEYS) - {"前庭", "岩部", "乙状窦"}, key=len, reverse=True))
+    + r"|前庭(?!大腺)|颞骨岩部|乙状窦(?!结肠)|耳(?!鼻|后淋巴)|胆脂瘤|胆固醇(?:性)?肉芽肿|颈静脉球瘤|鼓室球瘤)"
 )
 NON_EAR_ORGAN_PATTERN = re.compile(
     r"颅内|颅脑|脑实质|脑室|脑沟|脑白质|鼻窦|鼻腔|鼻咽|眼眶|眼球|口咽|喉部|甲状腺|颈部淋巴|淋巴结|肺|胸部|胸腔|纵隔|"
