@@ -26,7 +26,7 @@ import os
 import sys
 from pathlib import Path
 
-from bicpl_hf.data.builder import build_dataset
+from bicpl_hf.data.builder import DEFAULT_MAX_SLICE_THICKNESS_MM, build_dataset
 from bicpl_hf.data.deidentify import DEMO_SALT
 from bicpl_hf.data.export_table import DEFAULT_SHEET_NAME, ExportColumns
 from bicpl_hf.data.splits import load_built_dataset
@@ -57,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     salts.add_argument("--demo-salt", action="store_true", help="public salt; only for the synthetic export")
     parser.add_argument("--seed", type=int, default=0, help="seed of the patient-level split (default: 0)")
     parser.add_argument("--num-proc", type=int, default=1, help="processes converting exams (default: 1)")
+    parser.add_argument("--max-slice-thickness-mm", type=float, default=DEFAULT_MAX_SLICE_THICKNESS_MM,
+                        help="refuse series with thicker slices (default %(default)s mm, for temporal-bone work)")
+    parser.add_argument("--allow-thick-slices", action="store_true",
+                        help="use a too-thick series when an exam has no thin one (counted in the build report)")
     parser.add_argument("--store-volumes", action="store_true", help="also keep each whole CT (datasets.Nifti)")
     parser.add_argument("--clean-work", action="store_true", help="delete the resume cache <output>/.work after success")
     parser.add_argument("--push-to-hub", metavar="REPO", help="push the dataset (private) and its processor to REPO")
@@ -104,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         args.export, args.dicom_root, args.output, processor=_processor(args), salt=salt, seed=args.seed,
         columns=columns, sheet_name=args.sheet, encoding=args.encoding, num_proc=args.num_proc,
         store_volumes=args.store_volumes, progress=not args.no_progress, clean_work=args.clean_work,
+        max_slice_thickness_mm=args.max_slice_thickness_mm, allow_thick_slices=args.allow_thick_slices,
     )
     totals = result.totals
     print(f"kept {totals['rows_kept']} of {totals['rows_in']} rows ({totals['rows_skipped']} skipped: "
@@ -119,4 +124,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from bicpl_hf.commands.errors import run_command
+
+    sys.exit(run_command(main))

@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 from pathlib import Path
 
@@ -138,4 +139,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from bicpl_hf.commands.errors import run_command
+
+    sys.exit(run_command(main))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from bicpl_hf.synthetic import SIZES, make_synthetic_export
 
@@ -52,4 +53,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from bicpl_hf.commands.errors import run_command
+
+    sys.exit(run_command(main))

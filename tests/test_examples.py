@@ -22,7 +22,7 @@ def built_dataset(tmp_path_factory):
     export = make_synthetic_export(root / "export", n_exams=14, size="tiny", seed=3, min_ears_per_code={2: 2})
     processor = BiCPLVolumeProcessor(roi_shape=(16, 16, 16), roi_size_mm=(36.0, 36.0, 36.0))
     build_dataset(export.xlsx_path, export.dicom_root, root / "built", processor=processor,
-                  salt="example-test-salt-0123456789", progress=False)
+                  salt="example-test-salt-0123456789", progress=False, max_slice_thickness_mm=2.0)  # tiny: 2 mm
     return root / "built"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .errors import run_command
 from .push import add_push_parser
 
 
@@ -26,7 +27,8 @@ def _experiments(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bicpl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="bicpl", description=__doc__,
+                                     epilog="add --debug anywhere to see the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="end-to-end demo on the built-in synthetic data")
     demo.add_argument("--output-dir", default="bicpl_demo_output", help="where data, checkpoints and the report go")
@@ -53,9 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `bicpl` console script: one `error: ...` line and status 2 on bad input (`--debug`: traceback)."""
+    return run_command(_run, argv)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ def write_build_report(
         "unexpected_paths": len(odd),
         "exams_per_split": dict(dataset_sizes),
         "patients_per_split": patients,
+        "rows_kept_thick_slices": sum(bool(getattr(d, "thick_slices", False)) and d.status == "kept" for d in decisions),
+        "rows_report_not_ear": sum(bool(getattr(d, "not_ear_report", False)) for d in decisions),
         "ear_code_sources": dict(sorted(Counter(s for r in rows if r["status"] == "kept"
                                                 for s in (r["left_code_source"], r["right_code_source"])).items())),
     }

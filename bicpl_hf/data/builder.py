@@ -54,8 +54,12 @@ from .report_columns import parsed_report_columns, report_features
 from .sources import ExamSource, SheetAndDicomTreeSource
 from .splits import IGNORE_INDEX, SPLIT_FRACTIONS, SPLIT_NAMES, assign_patient_splits
 
+__all__ = ["DEFAULT_MAX_SLICE_THICKNESS_MM", "BuildResult", "DatasetBuildError", "build_dataset",
+           "build_dataset_from_source", "dataset_features"]
+
 logger = logging.getLogger(__name__)
 WORK_FORMAT = 1
+DEFAULT_MAX_SLICE_THICKNESS_MM = 1.25  # temporal-bone CT is read at <= 1 mm; 2-5 mm soft-tissue series hide 1-3 mm findings
 
 
 class DatasetBuildError(RuntimeError):
@@ -86,6 +90,8 @@ class _RowDecision:
     folder: str = ""
     patient_key: str = ""
     notes: list[str] = field(default_factory=list)
+    not_ear_report: bool = False
+    thick_slices: bool = False
 
     def skip(self, code: str, reason: str) -> None:
         self.status, self.reason_code, self.reason = "skipped", code, reason
@@ -143,6 +149,8 @@ def _parse(row: ExportRow, source: str):
 
 def _ear_codes(row: ExportRow, parsed) -> tuple[tuple[int, int], tuple[str, str], list[str]]:
     codes, sources, notes = [], [], []
+    if parsed is not None and not parsed.is_ear_report:
+        notes.append("the report is not an ear report (it names no ear or temporal-bone structure); it gives no code")
     for side, label in (("left", row.left_code), ("right", row.right_code)):
         weak = parsed.weak_codes.get(side) if parsed is not None else None
         if label is not None:
@@ -194,8 +202,9 @@ def _decide_rows(rows: list[ExportRow], exam_key: Callable[[str], str], columns:
     return decisions, candidates
 
 
-def _plan_exams(candidates: dict[str, _RowDecision], source: ExamSource, salt: str,
-                store_volumes: bool) -> tuple[list[ExamJob], dict[str, Any], list[dict]]:
+def _plan_exams(candidates: dict[str, _RowDecision], source: ExamSource, salt: str, store_volumes: bool,
+                thickness: tuple[float | None, bool] = (None, False),
+                ) -> tuple[list[ExamJob], dict[str, Any], list[dict]]:
     """Skip rows with no code at all or no images, ask the source where each exam is, and make the jobs."""
     jobs, parsed_by_key, series_entries = [], {}, []
     columns = source.columns
@@ -203,8 +212,13 @@ def _plan_exams(candidates: dict[str, _RowDecision], source: ExamSource, salt: s
         where = f"{source.name} row {decision.row.row_number}"
         parsed, unusable = _parse(decision.row, where)
         decision.codes, decision.sources, decision.notes = _ear_codes(decision.row, parsed)
+        if parsed is None and unusable:
+            decision.notes.append(f"report not used: {unusable.replace(where + ': ', '')}")
+        decision.not_ear_report = parsed is not None and not parsed.is_ear_report
         if decision.sources == ("none", "none"):
             why = unusable.replace(where + ": ", "") if parsed is None else "the report names no code for either ear"
+            if decision.not_ear_report:
+                why = "the report is not about the ear: it names no ear or temporal-bone structure"
             decision.skip("no_label_no_report", f"no label in {columns.left_label}/{columns.right_label} and no "
                                                 f"usable report ({why})")
             continue
@@ -216,10 +230,12 @@ def _plan_exams(candidates: dict[str, _RowDecision], source: ExamSource, salt: s
         decision.notes += location.notes
         series_entries += location.series
         signature = {**location.signature, "store_volume": bool(store_volumes),
-                     "text": salted_key(salt, "text", f"{decision.row.findings}\x00{decision.row.impression}")}
+                     "text": salted_key(salt, "text", f"{decision.row.findings}\x00{decision.row.impression}"),
+                     "max_slice_thickness_mm": thickness[0], "allow_thick_slices": thickness[1]}
         parsed_by_key[decision.exam_key] = parsed
         jobs.append(ExamJob(decision.exam_key, exam_id, location.path, location.label, location.root,
-                            decision.row.findings, decision.row.impression, bool(store_volumes), salt, signature))
+                            decision.row.findings, decision.row.impression, bool(store_volumes), salt, signature,
+                            *thickness))
     return jobs, parsed_by_key, series_entries
 
 
@@ -243,7 +259,8 @@ def _collect_results(decisions: list[_RowDecision], results: dict[str, dict], pa
         series_entries += result["series"]
         decision.notes += result["notes"]
         if result["status"] != "kept":
-            code = "unreadable_series" if result["reason"].startswith("unreadable") else "ears_not_found"
+            code = result.get("reason_code") or (
+                "unreadable_series" if result["reason"].startswith("unreadable") else "ears_not_found")
             decision.skip(code, result["reason"])
             continue
         parsed = parsed_by_key[decision.exam_key]
@@ -257,6 +274,7 @@ def _collect_results(decisions: list[_RowDecision], results: dict[str, dict], pa
                                                     "identifiers were removed from it")
                 continue
         decision.status, decision.reason_code, decision.reason = "kept", "kept", "kept"
+        decision.thick_slices = bool(result.get("thick_slices"))
         decision.patient_key = result["patient_key"]
         kept.append((decision, result, parsed))
     return kept
@@ -383,6 +401,8 @@ def build_dataset(
     progress: bool = True,
     clean_work: bool = False,
     on_exam_done: Callable[[str, dict], None] | None = None,
+    max_slice_thickness_mm: float | None = DEFAULT_MAX_SLICE_THICKNESS_MM,
+    allow_thick_slices: bool = False,
 ) -> BuildResult:
     """Build the dataset, the processor config and the build report of a hospital export under ``output_dir``.
 
@@ -403,6 +423,10 @@ def build_dataset(
         progress: show tqdm progress bars.
         clean_work: delete ``.work/`` after a successful build (a rerun then converts everything again).
         on_exam_done: called as ``on_exam_done(exam_key, result)`` after each exam is converted and cached.
+        max_slice_thickness_mm: a series with thicker slices (SliceThickness or slice step) is not used
+            (``None``: any thickness); an exam with no thin enough series is skipped as ``thick_slices``.
+        allow_thick_slices: use a too-thick series when an exam has no thin one, with a note; the build
+            report counts these rows (``rows_kept_thick_slices``).
 
     Raises:
         ExportTableError, DicomTreeError: bad sheet or DICOM root (named, with what was expected).
@@ -416,7 +440,9 @@ def build_dataset(
                                      encoding=encoding)
     return build_dataset_from_source(source, output_dir, processor=processor, salt=salt, seed=seed,
                                      num_proc=num_proc, store_volumes=store_volumes, progress=progress,
-                                     clean_work=clean_work, on_exam_done=on_exam_done)
+                                     clean_work=clean_work, on_exam_done=on_exam_done,
+                                     max_slice_thickness_mm=max_slice_thickness_mm,
+                                     allow_thick_slices=allow_thick_slices)
 
 
 def build_dataset_from_source(
@@ -431,6 +457,8 @@ def build_dataset_from_source(
     progress: bool = True,
     clean_work: bool = False,
     on_exam_done: Callable[[str, dict], None] | None = None,
+    max_slice_thickness_mm: float | None = DEFAULT_MAX_SLICE_THICKNESS_MM,
+    allow_thick_slices: bool = False,
 ) -> BuildResult:
     """Build the dataset of any :class:`~.sources.ExamSource` under ``output_dir`` (arguments as in
     :func:`build_dataset`); every row of the source is kept or skipped with a reason in the build report.
@@ -441,6 +469,8 @@ def build_dataset_from_source(
         ...                           processor=BiCPLVolumeProcessor())  # doctest: +SKIP
     """
     salt = check_salt(salt)
+    if max_slice_thickness_mm is not None and not float(max_slice_thickness_mm) > 0:
+        raise ValueError(f"max_slice_thickness_mm must be positive (mm) or None, got {max_slice_thickness_mm}")
     if int(num_proc) < 1:
         raise ValueError(f"num_proc must be at least 1, got {num_proc}")
     if not isinstance(source, ExamSource):
@@ -451,12 +481,15 @@ def build_dataset_from_source(
     except ValueError as error:
         raise DatasetBuildError(str(error)) from error
     rows = source.read_rows()
+    if not rows:
+        raise DatasetBuildError(f"{source.name}: a header row but no exam rows; nothing to build")
     output.mkdir(parents=True, exist_ok=True)
     work = _prepare_work_dir(output, processor, salt)
     exam_key = lambda exam_id: salted_key(salt, "exam", exam_id)  # noqa: E731
 
     decisions, candidates = _decide_rows(rows, exam_key, source.columns)
-    jobs, parsed_by_key, series_entries = _plan_exams(candidates, source, salt, store_volumes)
+    thickness = (None if max_slice_thickness_mm is None else float(max_slice_thickness_mm), bool(allow_thick_slices))
+    jobs, parsed_by_key, series_entries = _plan_exams(candidates, source, salt, store_volumes, thickness)
     series_entries += source.unread_series({job.exam_id for job in jobs}, _skipped_rows_by_exam(decisions), exam_key)
     cached, pending = {}, []
     for job in jobs:
@@ -478,6 +511,7 @@ def build_dataset_from_source(
     dataset_dir = _write_dataset(output, by_split, work, features, store_volumes, progress)
     processor.save_pretrained(str(output))
     settings = {"seed": seed, "num_proc": int(num_proc), "store_volumes": bool(store_volumes),
+                "max_slice_thickness_mm": thickness[0], "allow_thick_slices": thickness[1],
                 "split_fractions": list(SPLIT_FRACTIONS), "processor": "preprocessor_config.json",
                 **source.settings()}
     totals = write_build_report(output, decisions=decisions, series=series_entries, unexpected=source.unexpected(),

@@ -60,6 +60,8 @@ class ExamJob:
     store_volume: bool
     salt: str
     input_signature: dict
+    max_slice_thickness_mm: float | None = None
+    allow_thick_slices: bool = False
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -219,7 +221,8 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
     loaded, failure, pixel_values = None, None, None
     identifiers = {"name": "", "id": "", "birth_date": "", "other_ids": ""}
     try:
-        loaded = read_volume(job.exam_folder)
+        loaded = read_volume(job.exam_folder, max_slice_thickness_mm=job.max_slice_thickness_mm,
+                             allow_thick_slices=job.allow_thick_slices)
         undecodable = []
         if loaded.series_choice is not None:  # DICOM: the header names the patient (a volume file does not)
             identifiers, undecodable = _read_identifiers(loaded.series_choice.chosen.files[0])
@@ -235,6 +238,8 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
         failure = sanitize(failure)
         what = "could not locate both ears" if isinstance(error, EarLocalizationError) else "unreadable series"
         result["reason"] = f"{what}: {failure}"
+        if "thick for temporal-bone work" in failure or "above the maximum of" in failure:
+            result["reason_code"] = "thick_slices"
     result["series"] = _series_entries(job, sanitize, loaded if failure is None else None, failure)
     if failure is None:
         # The report text is kept only for usable exams: only then are the identifiers to scrub known.
@@ -247,6 +252,10 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
         for meta in ear_metadata:
             meta["warnings"] = [sanitize(w) for w in meta["warnings"]]
         result.update(status="kept", reason="kept", ear_metadata=ear_metadata)
+        thick = [sanitize(w) for w in loaded.warnings if w.startswith("thick slices:")]
+        if thick:
+            result["thick_slices"] = True
+            result["notes"] += thick
         if identifiers["id"]:
             result["patient_key"] = salted_key(job.salt, "patient", identifiers["id"])
         else:

@@ -22,10 +22,20 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from .ear_plausibility import (
+    HEAD_WIDTH_RANGE_MM,
+    EarLocalizationError,
+    check_header_hints,
+    fmt_mm,
+    head_body,
+    implausible_pair,
+)
+
 __all__ = [
     "EarLocalization",
     "EarLocalizationError",
     "EarRoiPair",
+    "check_header_hints",
     "RegistrationResult",
     "RoiGrid",
     "ear_roi_grid",
@@ -40,17 +50,10 @@ __all__ = [
 
 AIR_HU = -1024.0
 _AXIS_LETTERS = {"L": (1, 0, 0), "R": (-1, 0, 0), "P": (0, 1, 0), "A": (0, -1, 0), "S": (0, 0, 1), "I": (0, 0, -1)}
-_HEAD_THRESHOLD_HU = -400.0
 _MIN_COMPONENT_MM3 = 20.0
 _MAX_COMPONENT_EXTENT_MM = 60.0
 _MIN_LEFT_RIGHT_EXTENT_MM = 60.0
 _METAL_CLAMP_HU = 3000.0
-
-
-class EarLocalizationError(ValueError):
-    """The two temporal bones could not be found; the message names the source and the side."""
-
-
 def orientation_matrix(code: str) -> np.ndarray:
     """3x3 matrix whose column ``n`` is the LPS direction array axis ``n`` (x, y, z) increases toward.
 
@@ -110,16 +113,6 @@ def _coarse_bone_map(image: sitk.Image, spacing_mm: float) -> sitk.Image:
     return sitk.SmoothingRecursiveGaussian(coarse, 1.0)
 
 
-def _head_midline_x(coarse: sitk.Image, source: str) -> float:
-    head = sitk.ConnectedComponent(sitk.BinaryThreshold(coarse, _HEAD_THRESHOLD_HU, 1e9, 1, 0))
-    head = sitk.RelabelComponent(head)  # label 1 = largest, i.e. the head rather than table or noise
-    shape = sitk.LabelShapeStatisticsImageFilter()
-    shape.Execute(head)
-    if 1 not in shape.GetLabels():
-        raise EarLocalizationError(f"no head found in {source}: no voxel above {_HEAD_THRESHOLD_HU:.0f} HU")
-    return float(shape.GetCentroid(1)[0])
-
-
 def _dense_candidates(coarse: sitk.Image, threshold: float, midline_x: float) -> dict[str, tuple]:
     """Best compact dense component per side: ``side -> (score, centre of gravity)``."""
     labels = sitk.ConnectedComponent(sitk.BinaryThreshold(coarse, threshold, 1e9, 1, 0), True)
@@ -167,6 +160,7 @@ def localize_temporal_bones(
     align_yaw: bool = True,
     max_yaw_deg: float = 15.0,
     source: str = "image",
+    header_hints: dict[str, str] | None = None,
 ) -> EarLocalization:
     """Find the left and right otic capsules and the two ROI centres.
 
@@ -175,13 +169,21 @@ def localize_temporal_bones(
     skull) is taken on each side. The yaw of the line joining the two capsules is estimated and,
     when ``align_yaw`` and it is below ``max_yaw_deg``, used for the lateral direction and the ROIs.
 
+    Nothing else than a temporal-bone CT is accepted: a header (``header_hints``, see
+    :func:`check_header_hints`) that names another body region, a body with no slice narrow enough
+    to be a head, or a pair of dense components unlike two otic capsules (their distance, height,
+    mirror symmetry, depth inside a head of plausible width: the ``*_RANGE_MM`` constants) is refused.
+
     Raises:
-        EarLocalizationError: the volume is too small for both ears, or a side has no candidate.
+        EarLocalizationError: naming ``source`` and what was missing: the volume is too small for both
+            ears, the header or the body outline is not a head's, a side has no candidate, or the pair
+            found is not a pair of temporal bones.
 
     Example:
         >>> loc = localize_temporal_bones(read_volume("ct.nii.gz").image)  # doctest: +SKIP
         >>> loc.left_capsule_lps  # doctest: +SKIP
     """
+    check_header_hints(header_hints, source)
     coarse = _coarse_bone_map(image, localization_spacing_mm)
     width = coarse.GetSize()[0] * coarse.GetSpacing()[0]
     if width < _MIN_LEFT_RIGHT_EXTENT_MM or min(coarse.GetSize()) < 4:
@@ -189,7 +191,15 @@ def localize_temporal_bones(
             f"volume too small to hold both ears in {source}: it spans {width:.0f} mm left-right and "
             f"{coarse.GetSize()} coarse voxels; expected at least {_MIN_LEFT_RIGHT_EXTENT_MM:.0f} mm"
         )
-    midline_x = _head_midline_x(coarse, source)
+    body = head_body(coarse, source)
+    midline_x = body.midline_x
+    narrowest = body.narrowest_width()
+    if narrowest > HEAD_WIDTH_RANGE_MM[1]:
+        raise EarLocalizationError(
+            f"not a head CT in {source}: the body is at least {narrowest:.0f} mm wide in every axial slice, wider "
+            f"than a head ({HEAD_WIDTH_RANGE_MM[0]:.0f}-{HEAD_WIDTH_RANGE_MM[1]:.0f} mm at the skull base); "
+            "expected a CT of the temporal bones"
+        )
     found: dict[str, tuple] = {}
     for threshold in (dense_bone_threshold_hu, dense_bone_threshold_hu + 300, dense_bone_threshold_hu + 600):
         for side, candidate in _dense_candidates(coarse, threshold, midline_x).items():
@@ -204,6 +214,13 @@ def localize_temporal_bones(
                 f"side of the mid-sagittal plane x = {midline_x:.1f} mm (LPS)"
             )
     left, right = (_refine_capsule_centre(image, found[side][1]) for side in ("left", "right"))
+    problems = implausible_pair(body, left, right)
+    if problems:
+        raise EarLocalizationError(
+            f"no pair of temporal bones found in {source}: the densest compact bone on each side (left at "
+            f"{fmt_mm(left)}, right at {fmt_mm(right)} mm LPS) is not a pair of otic capsules: "
+            + "; ".join(problems)
+        )
     interaural = left - right
     yaw = math.degrees(math.atan2(interaural[1], interaural[0]))
     warnings = []
@@ -212,9 +229,6 @@ def localize_temporal_bones(
     used_yaw = yaw if align_yaw and abs(yaw) <= max_yaw_deg else 0.0
     if abs(interaural[2]) > 15.0:
         warnings.append(f"the two ears differ by {interaural[2]:.1f} mm in height: head roll or mislocalisation")
-    distance = float(np.linalg.norm(interaural))
-    if not 40.0 <= distance <= 160.0:
-        warnings.append(f"the two otic capsules are {distance:.0f} mm apart; expected 40-160 mm")
     lateral = np.array([math.cos(math.radians(used_yaw)), math.sin(math.radians(used_yaw)), 0.0])
     return EarLocalization(
         left_capsule_lps=tuple(left.tolist()),

@@ -186,6 +186,7 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
             localization_spacing_mm=self.localization_spacing_mm,
             align_yaw=self.align_yaw,
             source=source,
+            header_hints=loaded.header_hints,
         )
         pair = extract_ear_pair(
             loaded.image,

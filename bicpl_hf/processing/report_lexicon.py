@@ -107,7 +107,14 @@ NEGATION_CUES: tuple[str, ...] = (
 BACKWARD_NEGATION_CUES: tuple[str, ...] = ("不明显", "可能性小", "可能性较小", "可能性不大")
 NEGATION_MASK = re.compile(r"有无")
 # A clause stating that something is unremarkable (a "normal" statement).
-NORMAL_STATEMENT = re.compile(r"未见(?:明显|确切)?(?:异常|病变|病灶)|无(?:明显)?异常|(?<![不欠非])正常")
+NORMAL_STATEMENT = re.compile(
+    r"未见(?:明显|确切|明确)?(?:异常|病变|病灶|特殊)|无(?:明显)?异常|无特殊|(?<![不欠非])正常|(?<![不欠非])对称"
+)
+# Normal statements that refer to "the rest" (余颞骨未见异常): they cover the ears no other code names.
+REST_NORMAL_CUE = re.compile(r"^余|(?<=[，、])余|其余|余(?:所见|部分|结构)")
+# Attributes that describe a normal middle ear; an ear the findings describe with these on two or more
+# middle-ear structures, and with no lesion, is normal even without a 未见异常 statement.
+NORMAL_DESCRIPTOR_KEYS = frozenset({"pneumatized", "clear", "patent", "intact"})
 
 # --------------------------------------------------------------------------------------------------
 # Hedges. CLAUSE cues hedge their own clause (左侧胆脂瘤可能); FORWARD cues hedge their clause and the
@@ -115,7 +122,11 @@ NORMAL_STATEMENT = re.compile(r"未见(?:明显|确切)?(?:异常|病变|病灶)
 # (左侧胆脂瘤，请结合临床). 符合 alone is a confident statement; 符合…？ is hedged by the question mark.
 HEDGE_CLAUSE_CUES: tuple[str, ...] = (
     "不能除外", "不除外", "待除外", "待排除", "待排", "未除外", "可能", "疑似", "可疑", "怀疑", "疑", "似", "？",
+    "鉴别",
 )
+# Among hedges, these name a differential diagnosis (胆脂瘤待排, 鉴别诊断：…): a side whose impression
+# also names a diagnosis stated plainly or merely hedged (可能, 考虑) takes that one.
+DIFFERENTIAL_CUES: tuple[str, ...] = ("不能除外", "不除外", "待除外", "待排除", "待排", "未除外", "鉴别")
 HEDGE_FORWARD_CUES: tuple[str, ...] = ("考虑", "倾向于", "倾向", "拟诊")
 HEDGE_SENTENCE_PATTERN = re.compile(r"结合临床|随诊|随访|建议.{0,12}?(?:检查|复查|MRI|增强)")
 HEDGE_MASK = re.compile(r"类似|相似|近似")
@@ -172,6 +183,20 @@ ENTITY_KEYS: dict[str, str] = {
 MIDDLE_EAR_SCOPE_KEYS = frozenset(
     {"middle_ear", "tympanic_cavity", "epitympanum", "antrum", "mastoid", "temporal_bone"}
 )
+
+# Words that make a text about the ear and temporal bone. Weak codes come only from an ear report and,
+# in it, never from a sentence about another organ (NON_EAR_ORGAN_PATTERN) or the patient's history.
+EAR_TERM_PATTERN = re.compile(
+    "(?<!胸锁)(?:"  # 胸锁乳突肌 (sternocleidomastoid) is a neck muscle
+    + "|".join(re.escape(t) for t in sorted(set(ENTITY_KEYS) - {"前庭", "岩部", "乙状窦"}, key=len, reverse=True))
+    + r"|前庭(?!大腺)|颞骨岩部|乙状窦(?!结肠)|耳(?!鼻|后淋巴)|胆脂瘤|胆固醇(?:性)?肉芽肿|颈静脉球瘤|鼓室球瘤)"
+)
+NON_EAR_ORGAN_PATTERN = re.compile(
+    r"颅内|颅脑|脑实质|脑室|脑沟|脑白质|鼻窦|鼻腔|鼻咽|眼眶|眼球|口咽|喉部|甲状腺|颈部淋巴|淋巴结|肺|胸部|胸腔|纵隔|"
+    r"心脏|心包|乳腺|乳房|肝|胆囊|胆管|胰|脾|肾|肾上腺|胃|肠|腹腔|腹膜|腹部|盆腔|子宫|宫颈|宫腔|附件|卵巢|输卵管|"
+    r"膀胱|前列腺|精囊|椎体|脊柱|骨盆|髋|脉管|癌栓"
+)
+HISTORY_PATTERN = re.compile(r"既往|病史|曾于|入院|主诉")
 
 # Attributes (surface term -> canonical key).
 ATTRIBUTE_KEYS: dict[str, str] = {

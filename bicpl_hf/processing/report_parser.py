@@ -26,7 +26,16 @@ Rules the rest of the package relies on (see also `report_lexicon.py` for the wo
   never mentioned stays ``None``. A disease named without a side is not assigned to either ear; a
   normal statement without a side counts for both ears only when the impression names no side at all
   (the whole exam is normal). Several codes on one side: `CODE_PRIORITY` (2 > 4 > 6 > 1 > 3 > 5) picks
-  the more specific one and the choice is written to `weak_code_notes`.
+  the more specific one and the choice is written to `weak_code_notes`, except that a differential with no
+  side of its own (左侧慢性中耳乳突炎，胆脂瘤待排) yields to the diagnosis it qualifies.
+* **Only ear text** gives codes: a report naming no ear or temporal-bone structure (`EAR_TERM_PATTERN`)
+  gets none (`is_ear_report` False, with a note), and in an ear report a clause about another organ
+  (颅内未见异常) or a sentence about the history (既往…病史) gives none.
+* **Explicitly normal side**: an ear the impression leaves unnamed is code 5 when the findings call it
+  normal (右侧中耳乳突未见异常, 左侧未见明确异常, 对侧颞骨未见异常, or 清晰/气化良好/完整 on two middle-ear
+  structures) and show no lesion on it; 余颞骨未见异常 in the impression covers the ears nothing else names.
+* **Header-less** ear text is read as findings (with a note in `notes`); text over `MAX_REPORT_CHARS` or of
+  punctuation only is refused.
 
 Example:
     >>> report = parse_report(findings="左侧鼓室内见软组织影，听小骨骨质吸收。右侧鼓室清晰。",
@@ -47,22 +56,25 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .ear_classes import NORMAL_CODE
+from .report_codes import EAR_SIDES, normal_in_findings, weak_codes_of
 from .report_lexicon import (
     ATTRIBUTE_KEYS,
     BACKWARD_NEGATION_CUES,
-    CODE_PRIORITY,
+    DIFFERENTIAL_CUES,
     DISEASE_CODES,
+    EAR_TERM_PATTERN,
     ENTITY_KEYS,
     FINDINGS_HEADERS,
     HEDGE_CLAUSE_CUES,
     HEDGE_FORWARD_CUES,
     HEDGE_MASK,
     HEDGE_SENTENCE_PATTERN,
+    HISTORY_PATTERN,
     IMPRESSION_HEADERS,
     INLINE_FINDINGS_CUE,
-    MIDDLE_EAR_SCOPE_KEYS,
     NEGATION_CUES,
     NEGATION_MASK,
+    NON_EAR_ORGAN_PATTERN,
     NON_EAR_SIDE_PATTERN,
     NORMAL_STATEMENT,
     OTHER_HEADERS,
@@ -73,7 +85,6 @@ from .report_lexicon import (
 
 Side = Literal["left", "right", "bilateral"]
 Section = Literal["findings", "impression"]
-EAR_SIDES: tuple[str, str] = ("left", "right")
 
 
 class ReportParseError(ValueError):
@@ -135,6 +146,7 @@ class DiseaseMention:
     section: Section
     sentence_index: int
     clause_index: int
+    differential: bool = False
 
 
 @dataclass
@@ -154,6 +166,8 @@ class ParsedReport:
     weak_code_notes: list[str]
     other_sections: dict[str, str]
     source: str | None = None
+    is_ear_report: bool = True
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -165,6 +179,7 @@ _CJK = "\u4e00-\u9fff，。；：！？、（）【】“”"
 _CIRCLED_NUMBER = re.compile("[\u2460-\u2473\u2776-\u277f]")  # ①..⑳, ❶..❿ start a list item
 _LIST_NUMBER = re.compile(r"(^|[\n。；;：:】\]])[ \t]*[（(]?\d{1,2}[ \t]*[)）、.](?!\d)")
 _TERMINATORS = "。；！？"
+MAX_REPORT_CHARS = 100_000  # a radiology report is a few hundred characters; far more is a wrong column or file
 
 
 def normalize_report_text(text: str) -> str:
@@ -213,18 +228,25 @@ def _where(source: str | None) -> str:
     return source if source else "report"
 
 
-def _split_sections(text: str, source: str | None) -> tuple[str, str, dict[str, str]]:
-    """Split a normalised single-text report into (findings, impression, other sections)."""
+def _split_sections(text: str, source: str | None, notes: list[str]) -> tuple[str, str, dict[str, str]]:
+    """Split a normalised single-text report into (findings, impression, other sections).
+
+    Text with no header and no inline cue is read as findings when it is about the ear (a note says so).
+    """
     headers = list(_HEADER_PATTERN.finditer(text))
     other: dict[str, str] = {}
     if not headers:
         cue = INLINE_FINDINGS_CUE.search(text)
         if cue is None:
-            raise ReportParseError(
-                f"{_where(source)}: no report section found; looked for the findings headers "
-                f"{list(FINDINGS_HEADERS)} and the impression headers {list(IMPRESSION_HEADERS)} (written as "
-                f"'影像所见：', '【影像所见】' or '[影像所见]') and for an inline cue such as '颞骨CT示'"
-            )
+            if EAR_TERM_PATTERN.search(text) is None:
+                raise ReportParseError(
+                    f"{_where(source)}: no report section found, and the text is not about the ear (no word such "
+                    f"as 中耳, 鼓室, 乳突, 听小骨 or 颞骨); looked for the findings headers {list(FINDINGS_HEADERS)} "
+                    f"and the impression headers {list(IMPRESSION_HEADERS)} (written as '影像所见：', '【影像所见】' "
+                    f"or '[影像所见]') and for an inline cue such as '颞骨CT示'"
+                )
+            notes.append("no section header found; the whole text was read as findings (影像所见)")
+            return text, "", other
         preamble = text[: cue.start()].strip("，。；\n ")
         if preamble:
             other["preamble"] = preamble
@@ -252,13 +274,22 @@ def _split_sections(text: str, source: str | None) -> tuple[str, str, dict[str, 
     return "\n".join(bodies["findings"]).strip(), "\n".join(bodies["impression"]).strip(), other
 
 
+def _check_length(value: str, name: str, source: str | None) -> None:
+    if len(value) > MAX_REPORT_CHARS:
+        raise ReportParseError(f"{_where(source)}: {name} is {len(value):,} characters long; a report is expected to "
+                               f"be under {MAX_REPORT_CHARS:,} (is this the right column or file?)")
+
+
 def _column_text(value: object, name: str, header_kind: str, source: str | None) -> str:
     """Normalise one export column; a pandas NaN (empty cell) counts as empty."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if not isinstance(value, str):
         raise ReportParseError(f"{_where(source)}: {name} must be a str or None, got {type(value).__name__} {value!r}")
+    _check_length(value, name, source)
     text = normalize_report_text(value)
+    if not re.search(r"\w", text):  # only punctuation: nothing to read
+        return ""
     header = _HEADER_PATTERN.match(text)
     if header is not None:
         word = header.group("bracket") or header.group("square") or header.group("colon") or header.group("line")
@@ -326,6 +357,8 @@ class _SentenceAnalysis:
     triples: list[Finding]
     mentions: list[DiseaseMention]
     entity_keys: list[set[str]]  # entity keys per clause, for the normal-statement rule
+    non_ear_clauses: set[int] = field(default_factory=set)  # clauses about another organ (颅内未见异常)
+    history: bool = False  # a sentence about the patient's history (既往左耳中耳炎病史) gives no code
 
 
 def _analyse_sentence(
@@ -340,14 +373,20 @@ def _analyse_sentence(
     triples: list[Finding] = []
     mentions: list[DiseaseMention] = []
     entity_keys: list[set[str]] = []
+    non_ear_clauses: set[int] = set()
 
     for comma_clause in filter(None, (c.strip("、 ") for c in text.split("，"))):
         hedge_text = _mask(comma_clause, HEDGE_MASK)
         forward_hedge_seen |= any(cue in hedge_text for cue in HEDGE_FORWARD_CUES)
         clause_hedged = sentence_hedged or forward_hedge_seen or any(cue in hedge_text for cue in HEDGE_CLAUSE_CUES)
+        # A differential with no side of its own (左侧中耳乳突炎，胆脂瘤待排) qualifies the diagnosis before it.
+        differential = any(cue in hedge_text for cue in DIFFERENTIAL_CUES) and not SIDE_CUE_PATTERN.search(
+            _mask(comma_clause, NON_EAR_SIDE_PATTERN))
         for segment, side in _split_by_side(comma_clause, carried_side, reference_side):
             carried_side = side
             clause_index = len(clauses)
+            if NON_EAR_ORGAN_PATTERN.search(segment) and not EAR_TERM_PATTERN.search(segment):
+                non_ear_clauses.add(clause_index)
             negation_text = _mask(segment, NEGATION_MASK)
             forward = [m.start() for m in _NEGATION_PATTERN.finditer(negation_text)]
             backward = [m.start() for m in _BACKWARD_NEGATION_PATTERN.finditer(negation_text)]
@@ -390,6 +429,7 @@ def _analyse_sentence(
                         section=section,
                         sentence_index=sentence_index,
                         clause_index=clause_index,
+                        differential=differential,
                     )
                 )
 
@@ -409,7 +449,8 @@ def _analyse_sentence(
         uncertain=any(c.uncertain for c in clauses),
         clauses=clauses,
     )
-    return _SentenceAnalysis(sentence, triples, mentions, entity_keys)
+    history = HISTORY_PATTERN.search(text) is not None
+    return _SentenceAnalysis(sentence, triples, mentions, entity_keys, non_ear_clauses, history)
 
 
 def _pairs(
@@ -465,55 +506,6 @@ def _side_texts(sentences: list[ReportSentence]) -> dict[str, str]:
     return texts
 
 
-def _weak_codes(
-    analyses: list[_SentenceAnalysis], section: Section
-) -> tuple[dict[str, int | None], dict[str, bool], list[str]]:
-    candidates: dict[str, list[tuple[int, bool, str]]] = {ear: [] for ear in EAR_SIDES}
-    sideless: list[tuple[int, bool, str]] = []
-    for analysis in analyses:
-        if analysis.sentence.section != section:
-            continue
-        for clause_index, clause in enumerate(analysis.sentence.clauses):
-            clause_mentions = [m for m in analysis.mentions if m.clause_index == clause_index]
-            found = [(m.code, m.uncertain, m.term) for m in clause_mentions if not m.negated]
-            keys = analysis.entity_keys[clause_index]
-            if clause.normal_statement and not clause_mentions and (not keys or keys & MIDDLE_EAR_SCOPE_KEYS):
-                found.append((NORMAL_CODE, clause.uncertain, clause.text))
-            if clause.side is None:
-                sideless.extend(found)
-            else:
-                for ear in EAR_SIDES if clause.side == "bilateral" else (clause.side,):
-                    candidates[ear].extend(found)
-
-    notes: list[str] = []
-    if sideless:
-        names_a_side = any(
-            c.side is not None for a in analyses if a.sentence.section == section for c in a.sentence.clauses
-        )
-        if not names_a_side and all(code == NORMAL_CODE for code, _, _ in sideless):
-            notes.append(f"{section} states the exam is normal without naming a side; both ears get code {NORMAL_CODE}")
-            for ear in EAR_SIDES:
-                candidates[ear].extend(sideless)
-        else:
-            terms = "、".join(term for _, _, term in sideless)
-            notes.append(f"{section} names {terms!r} without a side; not assigned to either ear")
-
-    codes: dict[str, int | None] = {}
-    uncertain: dict[str, bool] = {}
-    for ear in EAR_SIDES:
-        if not candidates[ear]:
-            codes[ear], uncertain[ear] = None, False
-            continue
-        present = {code for code, _, _ in candidates[ear]}
-        chosen = min(present, key=CODE_PRIORITY.index)
-        codes[ear] = chosen
-        uncertain[ear] = all(hedged for code, hedged, _ in candidates[ear] if code == chosen)
-        if len(present) > 1:
-            priority = " > ".join(str(c) for c in CODE_PRIORITY)
-            notes.append(f"{ear}: codes {sorted(present)} mentioned; chose {chosen} by priority {priority}")
-    return codes, uncertain, notes
-
-
 # --------------------------------------------------------------------------------------------------
 def parse_report(
     text: str | None = None,
@@ -549,13 +541,15 @@ def parse_report(
     if text is not None and (findings is not None or impression is not None):
         raise ReportParseError(f"{where}: pass either `text` or the `findings`/`impression` columns, not both")
     other_sections: dict[str, str] = {}
+    notes: list[str] = []
     if text is not None or (findings is None and impression is None):
         if text is not None and not isinstance(text, str):
             raise ReportParseError(f"{where}: text must be a str, got {type(text).__name__} {text!r}")
+        _check_length(text or "", "the report text", source)
         normalized = normalize_report_text(text or "")
-        if not normalized:
-            raise ReportParseError(f"{where}: empty report (no text)")
-        findings_text, impression_text, other_sections = _split_sections(normalized, source)
+        if not re.search(r"\w", normalized):
+            raise ReportParseError(f"{where}: empty report (no text{', only punctuation' if normalized else ''})")
+        findings_text, impression_text, other_sections = _split_sections(normalized, source, notes)
     else:
         findings_text = _column_text(findings, "findings (影像所见)", "findings", source)
         impression_text = _column_text(impression, "impression (检查结论)", "impression", source)
@@ -563,7 +557,9 @@ def parse_report(
             f"{header}：{body}" for header, body in (("影像所见", findings_text), ("检查结论", impression_text)) if body
         )
     if not findings_text and not impression_text:
-        raise ReportParseError(f"{where}: empty report (both 影像所见 and 检查结论 are empty)")
+        written = any(isinstance(v, str) and v.strip() for v in (findings, impression))
+        raise ReportParseError(f"{where}: empty report (both 影像所见 and 检查结论 are empty"
+                               f"{'; they hold only punctuation' if written else ''})")
 
     analyses: list[_SentenceAnalysis] = []
     for section, body in (("findings", findings_text), ("impression", impression_text)):
@@ -575,9 +571,21 @@ def parse_report(
             last_side = named[-1] if named else last_side
     sentences = [a.sentence for a in analyses]
     code_section: Section = "impression" if impression_text else "findings"
-    weak_codes, weak_uncertain, notes = _weak_codes(analyses, code_section)
+    is_ear_report = EAR_TERM_PATTERN.search(f"{findings_text}\n{impression_text}") is not None
+    if is_ear_report:
+        weak_codes, weak_uncertain, code_notes = weak_codes_of(analyses, code_section)
+    else:
+        weak_codes, weak_uncertain = dict.fromkeys(EAR_SIDES, None), dict.fromkeys(EAR_SIDES, False)
+        code_notes = ["not an ear report: it names no ear or temporal-bone structure (such as 中耳, 鼓室, 乳突, "
+                      "听小骨, 内耳 or 颞骨); no weak code is given"]
     if code_section == "findings":
-        notes.insert(0, "impression is empty; weak codes read from the findings")
+        code_notes.insert(0, "impression is empty; weak codes read from the findings")
+    elif is_ear_report:
+        for ear in EAR_SIDES:
+            why = normal_in_findings(analyses, ear) if weak_codes[ear] is None else None
+            if why is not None:
+                weak_codes[ear], weak_uncertain[ear] = NORMAL_CODE, False
+                code_notes.append(f"{ear}: the impression does not name this side; code {NORMAL_CODE} because {why}")
     return ParsedReport(
         findings=findings_text,
         impression=impression_text,
@@ -589,7 +597,9 @@ def parse_report(
         weak_codes=weak_codes,
         weak_code_uncertain=weak_uncertain,
         weak_code_source=code_section,
-        weak_code_notes=notes,
+        weak_code_notes=code_notes,
         other_sections=other_sections,
         source=source,
+        is_ear_report=is_ear_report,
+        notes=notes,
     )

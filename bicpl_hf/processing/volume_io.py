@@ -50,6 +50,10 @@ _TAGS = {
     "columns": "0028|0011",
     "pixel_spacing": "0028|0030",
     "frames": "0028|0008",
+    "slice_thickness": "0018|0050",
+    "body_part": "0018|0015",
+    "study_description": "0008|1030",
+    "protocol": "0018|1030",
 }
 _BONE_WORDS = ("BONE", "SHARP", "EDGE", "LUNG", "DETAIL", "ULTRA", "HIGH", "YC", "YD", "YE", "IAC", "EAR")
 _SOFT_WORDS = ("STANDARD", "STD", "SOFT", "SMOOTH", "BRAIN", "SOFT_TISSUE", "BODY")
@@ -79,10 +83,28 @@ class SeriesInfo:
     slice_normal: tuple[float, float, float]
     problems: tuple[str, ...] = ()
     gantry_tilt_deg: float = 0.0
+    slice_thickness_tag_mm: float | None = None
+    body_part: str = ""
+    study_description: str = ""
+    protocol_name: str = ""
 
     @property
     def num_slices(self) -> int:
         return len(self.files)
+
+    @property
+    def slice_thickness_mm(self) -> float | None:
+        """The thicker of SliceThickness and the step between slice positions (None when neither is known)."""
+        steps = np.diff(self.slice_positions_mm)
+        step = float(np.median(steps)) if len(steps) else None
+        known = [v for v in (self.slice_thickness_tag_mm, step) if v is not None and v > 0]
+        return max(known) if known else None
+
+    @property
+    def header_hints(self) -> dict[str, str]:
+        """What the header says the series shows (see ``ear_localization.check_header_hints``)."""
+        return {"BodyPartExamined": self.body_part, "StudyDescription": self.study_description,
+                "SeriesDescription": self.description, "ProtocolName": self.protocol_name}
 
     @property
     def kernel_class(self) -> str:
@@ -161,6 +183,7 @@ class LoadedVolume:
     kernel: str | None = None
     warnings: list[str] = field(default_factory=list)
     series_choice: SeriesChoice | None = None
+    header_hints: dict[str, str] = field(default_factory=dict)
 
 
 def classify_kernel(kernel: str, description: str = "") -> str:
@@ -286,6 +309,7 @@ def _describe_series(folder: str, uid: str, files: Sequence[str]) -> SeriesInfo:
     travel = ipps[order[-1]] - ipps[order[0]]
     cosine = abs(float(np.dot(travel, normal))) / max(float(np.linalg.norm(travel)), 1e-12)
     tilt = float(np.degrees(np.arccos(min(cosine, 1.0)))) if len(files) > 1 else 0.0
+    thickness = _parse_floats(first["slice_thickness"])
     if len(files) == 1:
         problems.append("only 1 slice (a scout/localizer or single image, not a volume)")
     elif not problems:
@@ -302,6 +326,10 @@ def _describe_series(folder: str, uid: str, files: Sequence[str]) -> SeriesInfo:
         slice_normal=normal,
         problems=tuple(problems),
         gantry_tilt_deg=tilt,
+        slice_thickness_tag_mm=thickness[0] if thickness else None,
+        body_part=first["body_part"],
+        study_description=first["study_description"],
+        protocol_name=first["protocol"],
     )
 
 
@@ -374,8 +402,21 @@ def _why_lower(info: SeriesInfo, chosen: SeriesInfo) -> str:
     return "same rank as the chosen series; tie broken by folder and series UID"
 
 
-def choose_series(infos: Sequence[SeriesInfo]) -> SeriesChoice:
+def _too_thick(info: SeriesInfo, max_slice_thickness_mm: float | None) -> str:
+    thickness = info.slice_thickness_mm
+    if max_slice_thickness_mm is None or thickness is None or thickness <= max_slice_thickness_mm + 1e-3:
+        return ""
+    return (f"slices {thickness:.2f} mm thick, above the maximum of {max_slice_thickness_mm:.2f} mm for "
+            "temporal-bone work")
+
+
+def choose_series(
+    infos: Sequence[SeriesInfo], *, max_slice_thickness_mm: float | None = None, allow_thick_slices: bool = False
+) -> SeriesChoice:
     """Pick the series to use: usable CT, then axial, then bone kernel, then most slices.
+
+    A series thicker than ``max_slice_thickness_mm`` (the thicker of SliceThickness and the slice step)
+    is refused, or, with ``allow_thick_slices``, used only when no thin series is usable.
 
     Returns ``(chosen, rejected)`` where ``rejected`` gives a reason for every other series.
     Raises :class:`VolumeReadError` listing each series' problems when none is usable.
@@ -386,14 +427,19 @@ def choose_series(infos: Sequence[SeriesInfo]) -> SeriesChoice:
     """
     if not infos:
         raise VolumeReadError("no DICOM series to choose from")
-    usable = [s for s in infos if s.usable]
+    thick = {id(s): _too_thick(s, max_slice_thickness_mm) for s in infos}
+    usable = [s for s in infos if s.usable and not (thick[id(s)] and not allow_thick_slices)]
     if not usable:
-        details = "; ".join(f"{s.summary()}: {' | '.join(s.problems)}" for s in infos)
+        details = "; ".join(f"{s.summary()}: {' | '.join(s.problems + ((thick[id(s)],) if thick[id(s)] else ()))}"
+                            for s in infos)
         folder = os.path.commonpath([s.folder for s in infos])
-        raise VolumeReadError(f"no usable CT series in {folder}: {details}")
-    chosen = min(usable, key=_rank_key)
+        hint = " (allow thick slices to use such a series anyway)" if any(thick.values()) else ""
+        raise VolumeReadError(f"no usable CT series in {folder}{hint}: {details}")
+    chosen = min(usable, key=lambda s: (bool(thick[id(s)]), *_rank_key(s)))
     others = [s for s in infos if s is not chosen]
-    return SeriesChoice(chosen, [SeriesRejection(s, "; ".join(s.problems) or _why_lower(s, chosen)) for s in others])
+    thinner_chosen = not thick[id(chosen)]
+    return SeriesChoice(chosen, [SeriesRejection(s, "; ".join(s.problems) or (thick[id(s)] if thinner_chosen else "")
+                                                 or _why_lower(s, chosen)) for s in others])
 
 
 def _checked_float_image(image: sitk.Image, where: str) -> sitk.Image:
@@ -468,7 +514,8 @@ def _first_line(error: Exception) -> str:
     return (useful or lines or ["unknown error"])[-1]
 
 
-def _read_dicom_folder(folder: Path, series_selection: str) -> LoadedVolume:
+def _read_dicom_folder(folder: Path, series_selection: str, max_slice_thickness_mm: float | None,
+                       allow_thick_slices: bool) -> LoadedVolume:
     scan = scan_dicom_folder(folder)
     if not scan.series:
         what = f"{len(scan.ignored_files)} non-DICOM file(s)" if scan.ignored_files else "nothing"
@@ -476,7 +523,8 @@ def _read_dicom_folder(folder: Path, series_selection: str) -> LoadedVolume:
             what = "; ".join(scan.unreadable_files)
         raise VolumeReadError(f"no DICOM series found in {folder} (it holds {what})")
     if series_selection == "auto":
-        choice = choose_series(scan.series)
+        choice = choose_series(scan.series, max_slice_thickness_mm=max_slice_thickness_mm,
+                               allow_thick_slices=allow_thick_slices)
     else:
         matches = [s for s in scan.series if s.series_uid == series_selection]
         if not matches:
@@ -491,6 +539,11 @@ def _read_dicom_folder(folder: Path, series_selection: str) -> LoadedVolume:
         warnings.append(f"no axial series; using {chosen.summary()}")
     if chosen.kernel_class != "bone":
         warnings.append(f"no bone-kernel series; using {chosen.kernel_class} kernel '{chosen.kernel}'")
+    too_thick = _too_thick(chosen, max_slice_thickness_mm)
+    if too_thick and series_selection != "auto" and not allow_thick_slices:
+        raise VolumeReadError(f"series {series_selection} in {folder} has {too_thick}")
+    if too_thick:
+        warnings.append(f"thick slices: {too_thick}; used because thick slices are allowed")
     if chosen.gantry_tilt_deg > 0.5:
         warnings.append(f"gantry tilt of {chosen.gantry_tilt_deg:.1f} degrees: the slices are sheared "
                         "and the image geometry ignores the shear")
@@ -504,6 +557,7 @@ def _read_dicom_folder(folder: Path, series_selection: str) -> LoadedVolume:
         kernel=chosen.kernel,
         warnings=warnings + _hu_warnings(image),
         series_choice=choice,
+        header_hints=chosen.header_hints,
     )
 
 
@@ -547,7 +601,26 @@ def numpy_volume(
     return LoadedVolume(image=image, source=source, warnings=_hu_warnings(image))
 
 
-def read_volume(source: VolumeSource, *, series_selection: str = "auto") -> LoadedVolume:
+def _check_file_thickness(image: sitk.Image, where: str, max_slice_thickness_mm: float | None,
+                          allow_thick_slices: bool) -> list[str]:
+    """Volume files have no slice thickness tag: their coarsest voxel spacing stands for it."""
+    thickest = max(image.GetSpacing())
+    if max_slice_thickness_mm is None or thickest <= max_slice_thickness_mm + 1e-3:
+        return []
+    message = (f"voxels {thickest:.2f} mm thick along one axis, above the maximum of {max_slice_thickness_mm:.2f} mm "
+               "for temporal-bone work")
+    if not allow_thick_slices:
+        raise VolumeReadError(f"{where}: {message} (allow thick slices to use it anyway)")
+    return [f"thick slices: {message}; used because thick slices are allowed"]
+
+
+def read_volume(
+    source: VolumeSource,
+    *,
+    series_selection: str = "auto",
+    max_slice_thickness_mm: float | None = None,
+    allow_thick_slices: bool = False,
+) -> LoadedVolume:
     """Read a CT volume as float32 HU with its geometry and provenance.
 
     Args:
@@ -555,6 +628,10 @@ def read_volume(source: VolumeSource, *, series_selection: str = "auto") -> Load
             ``.nii.gz``/``.nrrd``/``.nhdr``/``.mha``/``.mhd`` file, a 3-D :class:`SimpleITK.Image`,
             or a :class:`LoadedVolume` (returned as is). Wrap numpy arrays with :func:`numpy_volume`.
         series_selection: ``"auto"`` (see :func:`choose_series`) or the SeriesInstanceUID to read.
+        max_slice_thickness_mm: refuse a series (or a volume file whose coarsest spacing is) thicker than
+            this; ``None`` accepts any thickness.
+        allow_thick_slices: keep a too-thick volume (only when no thin series exists) with a warning
+            starting ``"thick slices:"`` instead of refusing it.
 
     Returns:
         :class:`LoadedVolume`; for DICOM, ``series_choice`` records the kept and skipped series.
@@ -583,7 +660,7 @@ def read_volume(source: VolumeSource, *, series_selection: str = "auto") -> Load
     if not path.exists():
         raise VolumeReadError(f"{path} does not exist")
     if path.is_dir():
-        return _read_dicom_folder(path, series_selection)
+        return _read_dicom_folder(path, series_selection, max_slice_thickness_mm, allow_thick_slices)
     name = path.name.lower()
     if name.endswith(VOLUME_FILE_SUFFIXES):
         try:
@@ -593,7 +670,8 @@ def read_volume(source: VolumeSource, *, series_selection: str = "auto") -> Load
         if name.endswith((".nii", ".nii.gz")):
             _refuse_nifti_nan(path)
         image = _checked_float_image(raw, str(path))
-        return LoadedVolume(image=image, source=str(path), warnings=_hu_warnings(image))
+        thick = _check_file_thickness(image, str(path), max_slice_thickness_mm, allow_thick_slices)
+        return LoadedVolume(image=image, source=str(path), warnings=thick + _hu_warnings(image))
     if _looks_like_dicom(path):
         raise VolumeReadError(f"{path} is a single DICOM file; pass the folder holding the whole series")
     raise VolumeReadError(f"unsupported file type {path}: expected a DICOM folder or one of "

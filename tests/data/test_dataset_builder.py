@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import importlib.util
 import json
 from collections import Counter
@@ -17,7 +18,8 @@ import SimpleITK as sitk
 from datasets import Dataset, DatasetDict
 
 from bicpl_hf.data import builder as builder_module
-from bicpl_hf.data.builder import build_dataset, build_dataset_from_source
+from bicpl_hf.data.builder import build_dataset as _build_dataset
+from bicpl_hf.data.builder import build_dataset_from_source as _build_dataset_from_source
 from bicpl_hf.data.deidentify import DEMO_SALT, identifier_variants, salted_key, scrub_text
 from bicpl_hf.data.dicom_tree import DicomTreeError, choose_exam_folder, index_dicom_tree
 from bicpl_hf.data.export_table import ExportColumns, ExportTableError, parse_label_cell, read_export_table
@@ -31,6 +33,11 @@ from bicpl_hf.processing.report_parser import parse_report
 from _phantoms import make_head_phantom
 
 SALT = "test-salt-0123456789abcdef"
+# The phantoms here have 3 mm slices and the synthetic "tiny" export 2 mm; the default limit (1.25 mm) is
+# tested in tests/data/test_fuzz_inputs.py.
+build_dataset = functools.partial(_build_dataset, max_slice_thickness_mm=3.0)
+build_dataset_from_source = functools.partial(_build_dataset_from_source, max_slice_thickness_mm=3.0)
+THICK_OK = ["--max-slice-thickness-mm", "3"]
 HEADER = ["检查号", "检查时间", "左侧诊断-训练", "右侧诊断-训练", "影像所见", "检查结论"]
 NORMAL = ("双侧外耳道通畅，鼓室及乳突气化良好，听骨链完整。", "双侧中耳未见明显异常。")
 # name, PatientID, birth date: must never reach any output file.
@@ -494,7 +501,7 @@ def test_cli_builds_and_pushes(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_upload_file", lambda path, repo: pushed.append((repo, Path(path).name)))
     cli.main(["--export", str(export), "--dicom-root", str(root), "--output", str(tmp_path / "o"), "--salt", SALT,
               "--roi-shape", "16", "16", "16", "--roi-size-mm", "40", "40", "40", "--seed", "1", "--no-progress",
-              "--push-to-hub", "me/private-ears"])
+              "--push-to-hub", "me/private-ears", *THICK_OK])
     assert (tmp_path / "o" / "preprocessor_config.json").is_file()
     assert pushed[0] == ("me/private-ears", {"private": True}, 3)
     assert ("me/private-ears", "preprocessor_config.json") in pushed
@@ -509,7 +516,7 @@ def test_cli_builds_the_synthetic_export_end_to_end(tmp_path):
     output = tmp_path / "built"
     _cli().main(["--export", str(export.xlsx_path), "--dicom-root", str(export.dicom_root), "--output", str(output),
                  "--demo-salt", "--roi-shape", "16", "16", "16", "--roi-size-mm", "40", "40", "40", "--num-proc", "2",
-                 "--no-progress"])
+                 "--no-progress", *THICK_OK])
     report = _report(output)
     totals = report["totals"]
     assert totals["rows_in"] == totals["rows_kept"] + totals["rows_skipped"] == sum(r["in_sheet"] for r in truth["exams"]) + \

@@ -83,7 +83,7 @@ def test_columns_drop_a_repeated_own_header_and_build_normalized_text():
         pytest.param({"findings": "", "impression": "  "}, "empty report", id="error-empty-columns"),
         pytest.param({"findings": float("nan"), "impression": None}, "empty report", id="error-nan-columns"),
         pytest.param({"text": "【检查方法】颞骨CT平扫"}, "empty report", id="error-only-other-section"),
-        pytest.param({"text": "双侧鼓室清晰，听骨链完整"}, "影像所见", id="error-no-section"),
+            pytest.param({"text": "肝脏形态大小正常，实质回声均匀"}, "影像所见", id="error-no-section-not-ear-text"),
         pytest.param({"text": "影像所见：x", "findings": "y"}, "not both", id="error-text-and-columns"),
         pytest.param({"findings": 17, "impression": None}, "must be a str", id="error-non-text-column"),
     ],
@@ -97,7 +97,7 @@ def test_errors_name_the_source(kwargs, message):
 
 def test_no_section_error_lists_the_headers_it_looked_for():
     with pytest.raises(ReportParseError) as caught:
-        parse_report("双侧鼓室清晰", source="exam 123")
+        parse_report("双乳腺对称，腺体回声均匀", source="exam 123")
     for header in ("影像所见", "检查所见", "检查结论", "诊断意见", "印象", "颞骨CT示"):
         assert header in str(caught.value)
 
