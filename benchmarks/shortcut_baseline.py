@@ -21,9 +21,13 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bicpl_hf.data.splits import load_built_dataset, setting_view
-
 SUPERVISED = (1, 2, 3, 5)
+
+
+def histogram_features(ear_volume: np.ndarray, bins: int = 32) -> np.ndarray:
+    """The shortcut's features of one ear ROI `(C, D, H, W)` (windows in [0, 1]): `C * bins` normalised counts."""
+    return np.concatenate([np.histogram(ear_volume[c], bins=bins, range=(0.0, 1.0))[0] / ear_volume[c].size
+                           for c in range(ear_volume.shape[0])])
 
 
 def ear_histograms(dataset, bins: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -34,9 +38,7 @@ def ear_histograms(dataset, bins: int = 32) -> tuple[np.ndarray, np.ndarray]:
         for ear, code in enumerate((int(example["left_code"]), int(example["right_code"]))):
             if code not in SUPERVISED:
                 continue
-            hist = [np.histogram(volume[ear, c], bins=bins, range=(0.0, 1.0))[0] / volume[ear, c].size
-                    for c in range(volume.shape[1])]
-            features.append(np.concatenate(hist))
+            features.append(histogram_features(volume[ear], bins))
             codes.append(code)
     return np.asarray(features), np.asarray(codes)
 
@@ -46,6 +48,8 @@ def main() -> None:
     parser.add_argument("dataset", help="output folder of build_dataset.py")
     parser.add_argument("--cnn-predictions", help="predictions_vision_cnn_A.npz written by `bicpl experiments`")
     args = parser.parse_args()
+    from bicpl_hf.data.splits import load_built_dataset, setting_view
+
     view = setting_view(load_built_dataset(args.dataset), "A")
     x_train, y_train = ear_histograms(view["train"])
     x_test, y_test = ear_histograms(view["test"])

@@ -8,8 +8,21 @@ Example::
 """
 
 from .anatomy import EarGeometry, HeadPose, sample_ear_geometry
-from .attributes import CLASS_NAMES_ZH, EAR_CODE_FREQUENCIES, EarAttributes, sample_ear_attributes
-from .cohort import ExamSpec, Patient, ScannerProfile, exam_pair_probabilities, sample_cohort
+from .attributes import (
+    CLASS_NAMES_ZH,
+    EAR_CODE_FREQUENCIES,
+    EarAttributes,
+    sample_ear_attributes,
+)
+from .benchmark_preset import BENCHMARK_ROI, BenchmarkROI
+from .cohort import (
+    ExamSpec,
+    Patient,
+    ScannerProfile,
+    exam_pair_probabilities,
+    sample_cohort,
+)
+from .constitution import ANATOMY_RATES, PatientAnatomy, sample_patient_anatomy
 from .export import (
     COLUMNS,
     SHEET_NAME,
@@ -20,24 +33,32 @@ from .export import (
     make_synthetic_export,
     render_exam,
 )
+from .findings import DEFINING_FINDINGS, FINDING_RATES, draw_findings
 from .lesions import paint_lesions, remodel_geometry
 from .reports import write_report, write_synthetic_report
 
 __all__ = [
+    "ANATOMY_RATES",
+    "BENCHMARK_ROI",
     "CLASS_NAMES_ZH",
     "COLUMNS",
+    "DEFINING_FINDINGS",
     "EAR_CODE_FREQUENCIES",
+    "FINDING_RATES",
+    "SHEET_NAME",
+    "SIZES",
+    "BenchmarkROI",
     "EarAttributes",
     "EarGeometry",
     "ExamSpec",
     "HeadPose",
     "Patient",
+    "PatientAnatomy",
     "RenderedExam",
-    "SHEET_NAME",
-    "SIZES",
     "ScannerProfile",
     "SyntheticExport",
     "VolumeSize",
+    "draw_findings",
     "exam_pair_probabilities",
     "make_synthetic_export",
     "paint_lesions",
@@ -46,6 +67,7 @@ __all__ = [
     "sample_cohort",
     "sample_ear_attributes",
     "sample_ear_geometry",
+    "sample_patient_anatomy",
     "write_report",
     "write_synthetic_report",
 ]

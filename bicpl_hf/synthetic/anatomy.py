@@ -165,6 +165,10 @@ class EarGeometry:
     ossicle_defects: tuple[tuple[tuple[float, float, float], float], ...] = ()
     capsule_hu: float = 2000.0
     petrous_hu: float = 1150.0
+    bone_density: float = 1.0  # multiplies the mastoid bone HU (the patient's bone density)
+    pneumatisation: float = 1.0  # scales the mastoid's cell-bearing region (the ear's cell-system extent)
+    jugular_rise: float = 0.0  # a high-riding jugular bulb sits this many mm higher
+    tegmen_mm: float = 9.5  # tegmen height over the vestibule; above it the middle fossa (brain)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -185,6 +189,7 @@ def sample_ear_geometry(mastoid: str, rng: np.random.Generator) -> EarGeometry:
         sigmoid_forward=float(rng.uniform(-1.5, 2.5)),
         capsule_hu=float(rng.uniform(1950.0, 2200.0)),
         petrous_hu=float(rng.uniform(1050.0, 1250.0)),
+        tegmen_mm=float(rng.uniform(6.8, 9.5)),
     )
 
 
@@ -240,8 +245,14 @@ def epitympanum() -> Ellipsoid:
     return Ellipsoid(EPITYMPANUM_CENTRE, (2.5, 4.5, 2.5))
 
 
+def mastoid_shape(geometry: EarGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and semi-axes of the cell-bearing mastoid: its type's shape scaled by the ear's extent."""
+    centre, semi = (np.asarray(v, dtype=np.float64) for v in MASTOID_SHAPES[geometry.mastoid])
+    return centre, semi * float(geometry.pneumatisation)
+
+
 def mastoid_region(geometry: EarGeometry) -> Shape:
-    centre, semi = MASTOID_SHAPES[geometry.mastoid]
+    centre, semi = mastoid_shape(geometry)
     return Intersection(Ellipsoid(centre, semi), Offset(temporal_block(), -1.5))
 
 
@@ -249,7 +260,7 @@ def mastoid_cells(geometry: EarGeometry) -> AirCells:
     """Air cells: a dense honeycomb (pneumatised), a few near the antrum (diploic) or almost none."""
     rng = np.random.default_rng(geometry.cells_seed)
     region = mastoid_region(geometry)
-    centre, semi = (np.asarray(v) for v in MASTOID_SHAPES[geometry.mastoid])
+    centre, semi = mastoid_shape(geometry)
     spacing = geometry.cell_spacing
     axes = [np.arange(c - s, c + s + spacing, spacing) for c, s in zip(centre, semi)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
@@ -269,17 +280,23 @@ def facial_canal(geometry: EarGeometry, extra: float = 0.0) -> Tube:
     return Tube(FACIAL_CANAL_PATH, np.asarray(geometry.facial_radii) + extra)
 
 
+def jugular_bulb(geometry: EarGeometry) -> np.ndarray:
+    """Dome of the jugular bulb; a high-riding bulb climbs toward the hypotympanum."""
+    return JUGULAR_BULB + np.array([0.0, 0.0, geometry.jugular_rise])
+
+
 def jugular_foramen(geometry: EarGeometry, extra: float = 0.0) -> Union:
-    k = geometry.jugular_scale
+    k, bulb = geometry.jugular_scale, jugular_bulb(geometry)
     return Union(
-        Ellipsoid(JUGULAR_BULB, (3.8 * k + extra, 3.5 * k + extra, 3.5 * k + extra)),
-        Tube([JUGULAR_BULB, (-1.0, 4.0, -40.0)], 3.4 * k + extra),
+        Ellipsoid(bulb, (3.8 * k + extra, 3.5 * k + extra, 3.5 * k + extra)),
+        Tube([bulb, (-1.0, 4.0, -40.0)], 3.4 * k + extra),
     )
 
 
 def sigmoid_sinus(geometry: EarGeometry, extra: float = 0.0) -> Tube:
     f = geometry.sigmoid_forward
-    path = [(3.0, 30.0 - f, 8.0), (3.0, 22.0 - f, 0.0), (2.5, 16.0 - f, -6.0), (1.0, 10.0, -11.0), JUGULAR_BULB]
+    bulb = jugular_bulb(geometry)
+    path = [(3.0, 30.0 - f, 8.0), (3.0, 22.0 - f, 0.0), (2.5, 16.0 - f, -6.0), (1.0, 10.0, -11.0 + 0.5 * geometry.jugular_rise), bulb]
     return Tube(path, 3.3 + extra)
 
 
@@ -311,8 +328,13 @@ def paint_ear(canvas: Canvas, geometry: EarGeometry) -> None:
     canvas.paint(Ellipsoid((12.0, -14.0, -8.0), (3.8, 3.3, 5.3)), 380.0)
 
     region = mastoid_region(geometry)
-    canvas.paint(region, {"pneumatized": 950.0, "diploic": 320.0, "sclerotic": 1250.0}[geometry.mastoid])
+    bone = {"pneumatized": 950.0, "diploic": 320.0, "sclerotic": 1250.0}[geometry.mastoid] * geometry.bone_density
+    canvas.paint(region, bone)
     canvas.paint(mastoid_cells(geometry), -1000.0)
+    # Tegmen: a cortical plate at the ear's tegmen height, the middle cranial fossa above it.
+    roof = HalfSpace((0.0, 0.0, geometry.tegmen_mm), (0.0, 0.0, -1.0))
+    canvas.paint(Intersection(block, roof), 1450.0)
+    canvas.paint(Intersection(block, HalfSpace((0.0, 0.0, geometry.tegmen_mm + 1.0), (0.0, 0.0, -1.0))), 35.0)
 
     for vessel in (sigmoid_sinus(geometry), jugular_foramen(geometry)):
         canvas.paint(Offset(vessel, 1.0), 1300.0)  # sinus plate / foramen rim

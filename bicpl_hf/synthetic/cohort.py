@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .anatomy import HeadPose
-from .attributes import CLASS_NAMES_ZH, EAR_CODE_FREQUENCIES, EarAttributes, sample_ear_attributes
+from .attributes import (
+    CLASS_NAMES_ZH,
+    EAR_CODE_FREQUENCIES,
+    EarAttributes,
+    sample_ear_attributes,
+)
+from .constitution import CHRONIC_CODES, PatientAnatomy, sample_patient_anatomy
 
 # Share of exams with (disease, normal) in ONE given order; (normal, disease) has the same share.
 UNILATERAL_PAIR_SHARE = {1: 0.14, 2: 0.08, 3: 0.02, 4: 0.003, 6: 0.025}
@@ -92,7 +98,10 @@ class ExamSpec:
     """Everything needed to render and export one exam; ``seed`` drives the rendering randomness.
 
     ``decoy`` is ``None``, ``"soft_tissue"`` (a soft-kernel series of the same geometry) or
-    ``"scout"`` (a 1-2 image localizer series).
+    ``"scout"`` (a 1-2 image localizer series). ``anatomy`` is what the patient's two ears share
+    (``None``: drawn from ``seed`` at render time); its ``normal_variant`` list names the normal
+    variants that mimic disease on one-side inspection (bilateral diploic / sclerotic mastoids,
+    a dominant or high jugular bulb, an anterior sigmoid sinus).
     """
 
     exam_id: str
@@ -104,6 +113,11 @@ class ExamSpec:
     scanner: ScannerProfile
     seed: int
     decoy: str | None = None
+    anatomy: PatientAnatomy | None = None
+
+    @property
+    def normal_variant(self) -> list[str]:
+        return [] if self.anatomy is None else self.anatomy.normal_variant
 
     @property
     def codes(self) -> tuple[int, int]:
@@ -120,6 +134,8 @@ class ExamSpec:
             "scanner": self.scanner.to_dict(),
             "seed": self.seed,
             "decoy": self.decoy,
+            "anatomy": None if self.anatomy is None else self.anatomy.to_dict(),
+            "normal_variant": self.normal_variant,
         }
 
 
@@ -228,6 +244,7 @@ def sample_cohort(n_exams: int, seed: int, min_ears_per_code: dict[int, int] | N
     rng.shuffle(owner)
     first_seen: dict[int, dt.datetime] = {}
     patients: dict[int, Patient] = {}
+    anatomies: dict[int, PatientAnatomy] = {}
     used_ids: set[str] = set()
     used_exam_ids: set[str] = set()
     exams = []
@@ -240,6 +257,8 @@ def sample_cohort(n_exams: int, seed: int, min_ears_per_code: dict[int, int] | N
             first_seen[person] = when
             young = 3 in (left_code, right_code) and rng.random() < 0.5  # secretory otitis: often children
             patients[person] = _sample_patient(rng, used_ids, young, when.date())
+            chronic = bool(set(CHRONIC_CODES) & {int(left_code), int(right_code)})
+            anatomies[person] = sample_patient_anatomy(rng, chronic=chronic)
         while True:
             exam_id = f"CT{when.year}{rng.integers(10**6):06d}"
             if exam_id not in used_exam_ids:
@@ -253,12 +272,13 @@ def sample_cohort(n_exams: int, seed: int, min_ears_per_code: dict[int, int] | N
                 exam_id=exam_id,
                 patient=patients[person],
                 exam_datetime=when,
-                left=sample_ear_attributes(int(left_code), rng),
-                right=sample_ear_attributes(int(right_code), rng),
+                left=sample_ear_attributes(int(left_code), rng, anatomies[person]),
+                right=sample_ear_attributes(int(right_code), rng, anatomies[person]),
                 pose=sample_pose(rng),
                 scanner=_sample_scanner(rng),
                 seed=int(rng.integers(2**62)),
                 decoy=decoy,
+                anatomy=anatomies[person],
             )
         )
     return exams

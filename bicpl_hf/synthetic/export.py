@@ -32,10 +32,10 @@ from .anatomy import (
     paint_ear,
     paint_head,
     paint_ossicles,
-    sample_ear_geometry,
 )
 from .attributes import CLASS_NAMES_ZH
 from .cohort import ExamSpec, sample_cohort
+from .constitution import ear_geometry, sample_patient_anatomy
 from .lesions import paint_lesions, remodel_geometry
 from .solids import Canvas
 
@@ -64,6 +64,9 @@ SIZES = {
     "tiny": VolumeSize("tiny", 1.25, 2.0, (128, 96), 48.0, (0.0, 10.0, 0.0), 0.0),
     "small": VolumeSize("small", 0.8, 1.0, (224, 184), 64.0, (0.0, 10.0, 0.0), 0.04),
     "full": VolumeSize("full", 0.4, None, (512, 512), 102.0, (0.0, 5.0, 0.0), 0.06),
+    # The benchmark's acquisition: voxels <= 0.78 mm in all three axes (small's 1 mm slices would blur
+    # the 1-3 mm scutum / ossicle / aditus findings), a 180 x 147 x 60 mm field of view.
+    "benchmark": VolumeSize("benchmark", 0.75, 0.75, (240, 196), 60.0, (0.0, 10.0, 0.0), 0.04),
 }
 
 
@@ -127,11 +130,13 @@ def render_exam(spec: ExamSpec, size: str | VolumeSize = "small") -> RenderedExa
     # Otic capsule centres (head frame): x = +-(43..47), y = 7..13, z = -1..1; the ears differ slightly.
     left_centre = np.array([head_rng.uniform(43, 47), head_rng.uniform(7, 13), head_rng.uniform(-1, 1)])
     right_centre = left_centre * [-1, 1, 1] + head_rng.uniform(-0.8, 0.8, 3) * [1, 1, 0.6]
-    scale = float(head_rng.uniform(0.94, 1.06))
+    anatomy = spec.anatomy if spec.anatomy is not None else sample_patient_anatomy(head_rng, chronic=False)
+    scale = anatomy.head_scale
     truth: dict = {"capsule_centres_world": {}, "lesions": {}, "geometry": {}}
     ears = (("left", spec.left, left_centre, left_rng), ("right", spec.right, right_centre, right_rng))
     for side, ear, centre, rng in ears:
-        geometry = remodel_geometry(sample_ear_geometry(ear.mastoid, rng), ear, rng)
+        normal = ear_geometry(anatomy, side, ear.mastoid, ear.pneumatisation, rng)
+        geometry = remodel_geometry(normal, ear, rng)
         canvas = ear_canvas(phantom, origin, spacing, spec.pose, side, centre, scale * float(rng.uniform(0.985, 1.015)))
         paint_ear(canvas, geometry)
         truth["lesions"][side] = paint_lesions(canvas, geometry, ear, rng)
@@ -139,6 +144,8 @@ def render_exam(spec: ExamSpec, size: str | VolumeSize = "small") -> RenderedExa
         truth["capsule_centres_world"][side] = [round(float(v), 3) for v in canvas.frame_to_world(CAPSULE_CENTRE)]
         truth["geometry"][side] = {"scale": round(canvas.scale, 4), **geometry.to_dict()}
 
+    if anatomy.calibration_gain != 1.0 or anatomy.calibration_offset_hu != 0.0:  # the scanner's HU calibration
+        phantom = phantom * np.float32(anatomy.calibration_gain) + np.float32(anatomy.calibration_offset_hu)
     soft = None
     if spec.decoy == "soft_tissue":
         soft_rng = np.random.default_rng(np.random.SeedSequence(spec.seed).spawn(5)[4])
@@ -146,7 +153,7 @@ def render_exam(spec: ExamSpec, size: str | VolumeSize = "small") -> RenderedExa
     hu = apply_scanner_model(phantom, noise_sigma=spec.scanner.noise_sigma, rng=scan_rng)
     truth.update(
         spacing=[float(v) for v in spacing], origin=[float(v) for v in origin], shape_xyz=[int(v) for v in shape_xyz],
-        size=size.name,
+        size=size.name, anatomy=anatomy.to_dict(),
     )
     return RenderedExam(hu=hu, spacing=tuple(truth["spacing"]), origin=tuple(truth["origin"]), soft_tissue_hu=soft,
                         ground_truth=truth)

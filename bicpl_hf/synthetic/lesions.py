@@ -25,19 +25,30 @@ import numpy as np
 from .anatomy import (
     ANTRUM_CENTRE,
     FACIAL_CANAL_PATH,
-    JUGULAR_BULB,
     PETROUS_APEX_SITE,
     PROMONTORY,
     SCUTUM,
     EarGeometry,
     facial_canal,
+    jugular_bulb,
     jugular_foramen,
     mastoid_region,
     middle_ear_space,
     otic_capsule,
 )
 from .attributes import EarAttributes
-from .solids import Canvas, Difference, Ellipsoid, HalfSpace, Intersection, Offset, Shell, Sphere, Union, air_weight
+from .solids import (
+    Canvas,
+    Difference,
+    Ellipsoid,
+    HalfSpace,
+    Intersection,
+    Offset,
+    Shell,
+    Sphere,
+    Union,
+    air_weight,
+)
 
 GRAVITY_WORLD = (0.0, 1.0, 0.0)  # supine patient: posterior is down
 PRUSSAK_SPACE = np.array([7.0, -0.3, 2.4])  # lateral epitympanum, where attic cholesteatomas start
@@ -51,13 +62,15 @@ def remodel_geometry(geometry: EarGeometry, attributes: EarAttributes, rng: np.r
 
         geometry = remodel_geometry(sample_ear_geometry("sclerotic", rng), attributes, rng)
     """
-    sev = float(attributes.severity)
+    extent = attributes.extent
     changes: dict = {}
     if attributes.aditus_widened:
+        sev = extent("aditus_widening")
         changes["aditus_radius"] = geometry.aditus_radius * (1.5 + 0.8 * sev)
         changes["antrum_semi"] = tuple(s * (1.0 + 0.35 * sev) for s in geometry.antrum_semi)
     if attributes.scutum_erosion:
-        changes["scutum_defect"] = 1.0 + 2.2 * sev
+        changes["scutum_defect"] = 1.0 + 2.2 * extent("scutum_erosion")
+    sev = extent("ossicular_erosion")
     if attributes.ossicles == "partial_erosion":
         defects = [((5.3, 1.25, -0.6), 0.9 + 0.8 * sev)]  # lenticular / long process of the incus
         if rng.random() < 0.5:
@@ -72,9 +85,10 @@ def remodel_geometry(geometry: EarGeometry, attributes: EarAttributes, rng: np.r
     if attributes.facial_canal_widened:
         peak = int(rng.integers(1, 5))  # geniculate, tympanic or mastoid segment
         profile = np.exp(-0.5 * ((np.arange(len(FACIAL_CANAL_PATH)) - peak) / 0.9) ** 2)
-        changes["facial_radii"] = tuple(np.asarray(geometry.facial_radii) + (0.8 + 2.0 * sev) * profile)
+        widening = 0.8 + 2.0 * extent("facial_canal_widening")
+        changes["facial_radii"] = tuple(np.asarray(geometry.facial_radii) + widening * profile)
     if attributes.jugular_foramen_erosion:
-        changes["jugular_scale"] = geometry.jugular_scale * (1.25 + 0.5 * sev)
+        changes["jugular_scale"] = geometry.jugular_scale * (1.25 + 0.5 * extent("jugular_foramen_erosion"))
     return dataclasses.replace(geometry, **changes)
 
 
@@ -120,7 +134,7 @@ def paint_lesions(
     volume of what was painted; landmarks of bone changes have ``volume_mm3=None``). Normal ears give
     ``{}``.
     """
-    sev = float(attributes.severity)
+    extent = attributes.extent
     gravity = canvas.world_direction_in_frame(GRAVITY_WORLD)
     cavity = middle_ear_space(geometry)
     fluid_hu = float(rng.uniform(5.0, 35.0))
@@ -130,12 +144,13 @@ def paint_lesions(
     if attributes.mastoid_opacified:
         # Cells fill outward from the antrum; severe disease fills the whole mastoid.
         antrum = Ellipsoid(ANTRUM_CENTRE, geometry.antrum_semi)
-        filled = Intersection(Union(mastoid_region(geometry), antrum), Sphere(ANTRUM_CENTRE, 8.0 + 30.0 * sev))
+        filled = Intersection(Union(mastoid_region(geometry), antrum),
+                              Sphere(ANTRUM_CENTRE, 8.0 + 30.0 * extent("mastoid_opacification")))
         value = fluid_hu if attributes.effusion else float(rng.uniform(15.0, 50.0))
         found["mastoid_opacification"] = _record(canvas, canvas.paint(filled, value, air_weight, measure=True))
 
     if attributes.mucosal_thickening:
-        lining = Shell(cavity, 0.6 + 1.4 * sev)
+        lining = Shell(cavity, 0.6 + 1.4 * extent("mucosal_thickening"))
         found["mucosal_thickening"] = _record(canvas, canvas.paint(lining, tissue_hu + 10.0, air_weight, measure=True))
 
     fluid_region = None
@@ -166,7 +181,8 @@ def paint_lesions(
 
     if attributes.epitympanic_mass:
         # Attic cholesteatoma: lobulated soft tissue from Prussak's space back toward the antrum;
-        # it erodes the walls it touches by up to ~1.5 mm when severe.
+        # it erodes the walls it touches by up to ~1.5 mm when severe (non-eroding when mild, as in CSOM).
+        sev = extent("attic_soft_tissue")
         n_lobes = 1 + int(round(3 * sev))
         path = [PRUSSAK_SPACE + (ADITUS_MIDPOINT - PRUSSAK_SPACE) * t for t in np.linspace(0, 1.0 + 0.6 * sev, n_lobes)]
         centres = [c + rng.normal(0.0, 0.5, 3) for c in path]
@@ -174,9 +190,9 @@ def paint_lesions(
         mass = Intersection(_lobulated(centres, radii), Offset(cavity, 0.2 + 1.3 * sev))
         found["epitympanic_mass"] = _record(canvas, canvas.paint(mass, float(rng.uniform(25.0, 50.0)), measure=True))
 
-    if attributes.tumour_site == "tympanic":
+    if attributes.tympanic_mass or attributes.tumour_site == "tympanic":
         centres = [PROMONTORY + rng.normal(0.0, 0.6, 3) for _ in range(3)]
-        radii = rng.uniform(0.8, 1.1, 3) * (1.5 + 2.5 * sev)
+        radii = rng.uniform(0.8, 1.1, 3) * (1.5 + 2.5 * extent("tympanic_mass"))
         mass = Intersection(_lobulated(centres, radii), Offset(cavity, 0.4))
         found["tympanic_mass"] = _record(canvas, canvas.paint(mass, float(rng.uniform(40.0, 70.0)), measure=True))
 
@@ -190,17 +206,21 @@ def paint_lesions(
 
     if attributes.jugular_foramen_erosion:
         # Moth-eaten erosion: irregular lobules around the bulb climbing toward the hypotympanum.
+        sev = extent("jugular_foramen_erosion")
+        bulb = jugular_bulb(geometry)
         n_lobes = 4 + int(round(6 * sev))
         toward = np.array([0.35, -0.2, 0.9])
-        centres = [JUGULAR_BULB + toward * rng.uniform(0, 3 + 7 * sev) + rng.normal(0, 1.6, 3) for _ in range(n_lobes)]
+        centres = [bulb + toward * rng.uniform(0, 3 + 7 * sev) + rng.normal(0, 1.6, 3) for _ in range(n_lobes)]
         radii = rng.uniform(1.5, 3.0, n_lobes) * (0.7 + sev)
         mass = Difference(Union(jugular_foramen(geometry), _lobulated(centres, radii)), otic_capsule())
         stats = canvas.paint(mass, float(rng.uniform(35.0, 60.0)), measure=True)
         found["jugular_foramen_mass"] = _record(canvas, stats)
 
     if attributes.expansile_cyst:
-        site = PETROUS_APEX_SITE if rng.random() < 0.55 else ANTRUM_CENTRE + np.array([0.5, 1.5, 0.0])
-        cyst = Sphere(site, 2.8 + 4.0 * sev)
+        recorded = attributes.extras.get("cyst_site")
+        apex = recorded == "petrous_apex" if recorded is not None else rng.random() < 0.55
+        site = PETROUS_APEX_SITE if apex else ANTRUM_CENTRE + np.array([0.5, 1.5, 0.0])
+        cyst = Sphere(site, 2.8 + 4.0 * extent("expansile_lesion"))
         rim, rim_hu = (0.5, 800.0) if attributes.bone_thinning else (1.1, 1250.0)
         # The rim bulges past the old bone contour (mild expansion) but stays closed (bone intact).
         canvas.paint(Difference(Offset(cyst, rim), otic_capsule()), rim_hu)

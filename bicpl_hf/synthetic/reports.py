@@ -42,6 +42,7 @@ TUMOUR_NAMES = {
 }
 # Where the cyst of code 4 is; without a recorded site the text names the temporal bone only.
 CYST_SITE_WORDS = {"petrous_apex": "岩尖区", "antrum": "鼓窦区", None: "颞骨内"}
+ATTIC_WIDENING_EXTENT = 0.3  # an attic mass this large (severity x extent) widens the attic in the text
 NORMAL_IMPRESSIONS = ("中耳未见明显异常", "中耳乳突未见明显异常", "中耳乳突未见异常")
 
 # Noise: swaps between words of the same meaning (never a side word, never a disease name).
@@ -62,9 +63,15 @@ def _tympanic_descriptor(ear: EarAttributes) -> tuple:
     facts: list = []
     if ear.expansile_cyst:
         facts.append(("expansile_cyst", ear.bone_thinning, _cyst_site(ear)))
-    if ear.epitympanic_mass:
-        facts.append(("epitympanic_mass", ear.scutum_erosion, ear.aditus_widened))
-    if ear.tumour_site == "tympanic":
+    if ear.epitympanic_mass:  # a small (non-expanding) attic mass does not widen the attic
+        facts.append(("epitympanic_mass", ear.scutum_erosion, ear.aditus_widened,
+                      ear.extent("attic_soft_tissue") >= ATTIC_WIDENING_EXTENT))
+    else:  # scutum / aditus changes without an attic mass (chronic otitis, granuloma, tumours)
+        if ear.scutum_erosion:
+            facts.append(("scutum_erosion",))
+        if ear.aditus_widened:
+            facts.append(("aditus_widening",))
+    if ear.tympanic_mass or ear.tumour_site == "tympanic":
         facts.append(("tympanic_tumour",))
     if ear.effusion:
         facts.append(("effusion", ear.air_fluid_level, ear.bubbles))
@@ -108,11 +115,17 @@ def _tympanic_clauses(ear: EarAttributes, rng: np.random.Generator) -> list[str]
             if fact[1]:
                 clauses += [_pick(rng, ("邻近骨壁变薄但完整", "周围骨质变薄但完整")), "未见骨质侵蚀性破坏"]
         elif kind == "epitympanic_mass":
-            clauses += [_pick(rng, ("上鼓室及鼓窦入口区见软组织密度影", "上鼓室内见软组织影")), "上鼓室扩大"]
+            clauses.append(_pick(rng, ("上鼓室及鼓窦入口区见软组织密度影", "上鼓室内见软组织影")))
+            if fact[3]:
+                clauses.append("上鼓室扩大")
             if fact[1]:
                 clauses.append(_pick(rng, ("鼓室盾板骨质吸收变钝", "盾板骨质破坏")))
             if fact[2]:
                 clauses.append(_pick(rng, ("鼓窦入口扩大", "鼓窦入口增宽")))
+        elif kind == "scutum_erosion":
+            clauses.append(_pick(rng, ("鼓室盾板骨质吸收变钝", "盾板骨质吸收")))
+        elif kind == "aditus_widening":
+            clauses.append(_pick(rng, ("鼓窦入口扩大", "鼓窦入口增宽")))
         elif kind == "tympanic_tumour":
             clauses.append(_pick(rng, ("鼓室内见结节状软组织肿块", "下鼓室见软组织肿块")))
         elif kind == "effusion":

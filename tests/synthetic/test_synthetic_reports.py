@@ -15,8 +15,8 @@ from bicpl_hf.synthetic.reports import BILATERAL_WORDS, write_synthetic_report
 # Which attributes of an ear justify a non-negated lesion attribute in the text about it.
 LESION_EVIDENCE = {
     "soft_tissue": lambda e: (e.opacification >= 0.1 and not e.effusion) or e.epitympanic_mass or e.expansile_cyst
-    or e.tumour_site is not None or e.mastoid_opacified,
-    "soft_tissue_mass": lambda e: e.tumour_site == "tympanic",
+    or e.tumour_site is not None or e.tympanic_mass or e.mastoid_opacified,
+    "soft_tissue_mass": lambda e: e.tympanic_mass or e.tumour_site == "tympanic",
     "abnormal_density": lambda e: False,
     "effusion": lambda e: e.effusion,
     "air_fluid_level": lambda e: e.air_fluid_level,

@@ -1,0 +1,361 @@
+"""Does the synthetic benchmark have the properties Bi-CPL's claims need? Checks that use no Bi-CPL model code.
+
+On one generated cohort (rendered at the benchmark size, ear ROIs cut by the package's volume processor with
+``BENCHMARK_ROI``; cached as an .npz and reused) this measures:
+
+1. shortcut still fails: a logistic regression on per-ear intensity histograms (``shortcut_baseline.py``'s features)
+   against a small supervised 3D CNN, both on codes 1, 2, 3, 5, same patient-level split;
+2. bilateral value: classical per-ear features (window histograms + region means) of an ear, alone vs together
+   with its mirrored partner's, on normal-vs-diseased AUC (out-of-fold, patient-grouped), and how often each calls
+   the normal ears of bilateral-normal-variant exams (bilaterally diploic / sclerotic) diseased;
+3. composition: for each class held out in turn, the share of its defining findings that occur in the training
+   classes, from the rate table and measured on generated reports parsed with ``parse_report``;
+4. not trivially easy: the CNN (trained WITH code 2) on code 2 vs CSOM AUC.
+
+    python benchmarks/benchmark_properties.py                      # defaults: 240 exams, size benchmark, seed 0
+    python benchmarks/benchmark_properties.py --n-exams 600 --epochs 30 --num-proc 4 --out outputs/props
+
+Prints a table and writes ``benchmark_properties.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shortcut_baseline import SUPERVISED, histogram_features  # noqa: E402
+
+from bicpl_hf.synthetic.attributes import CLASS_NAMES_ZH  # noqa: E402
+from bicpl_hf.synthetic.benchmark_preset import BENCHMARK_ROI  # noqa: E402
+from bicpl_hf.synthetic.cohort import sample_cohort  # noqa: E402
+from bicpl_hf.synthetic.findings import DEFINING_FINDINGS, class_rate  # noqa: E402
+
+# How each finding reads in a parsed report: (entity keys or None for any, attribute keys).
+REPORT_SIGNATURES = {
+    "mucosal_thickening": (None, {"mucosal_thickening"}),
+    "tympanic_soft_tissue": ({"tympanic_cavity"}, {"soft_tissue", "filling"}),
+    "mastoid_opacification": ({"mastoid"}, {"soft_tissue", "increased_density", "opacified", "effusion"}),
+    "attic_soft_tissue": ({"epitympanum"}, {"soft_tissue"}),
+    "scutum_erosion": ({"scutum"}, {"bone_erosion"}),
+    "ossicular_erosion": ({"ossicles"}, {"bone_erosion"}),
+    "aditus_widening": ({"aditus"}, {"widened"}),
+    "effusion": (None, {"effusion"}),
+    "air_fluid_level": (None, {"air_fluid_level"}),
+    "bubbles": (None, {"bubbles"}),
+    "expansile_lesion": (None, {"expansile"}),
+    "bone_thinning": (None, {"bone_thinning"}),
+    "facial_canal_widening": ({"facial_canal"}, {"widened"}),
+    "jugular_foramen_erosion": ({"jugular_foramen"}, {"widened", "bone_erosion"}),
+    "tympanic_mass": (None, {"soft_tissue_mass"}),
+}
+
+_PROCESSOR = None
+
+
+def _render_job(spec, size: str) -> tuple[np.ndarray, float, float]:
+    """Render one exam and cut both ear ROIs; returns (pixel_values float16 (2, C, D, H, W), render s, cut s)."""
+    global _PROCESSOR
+    import SimpleITK as sitk
+
+    from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
+    from bicpl_hf.synthetic.export import render_exam
+
+    if _PROCESSOR is None:
+        _PROCESSOR = BiCPLVolumeProcessor(**BENCHMARK_ROI.processor_kwargs())
+    started = time.perf_counter()
+    exam = render_exam(spec, size)
+    rendered = time.perf_counter()
+    image = sitk.GetImageFromArray(exam.hu.astype(np.float32))
+    image.SetSpacing(exam.spacing)
+    image.SetOrigin(exam.origin)
+    values, _ = _PROCESSOR.preprocess_image(image)
+    return values.astype(np.float16), rendered - started, time.perf_counter() - rendered
+
+
+def load_cohort(n_exams: int, size: str, seed: int, num_proc: int, cache: Path) -> dict:
+    """The cohort's ROIs and labels, from ``cache`` when it exists (same n, size, seed), else rendered and saved."""
+    specs = sample_cohort(n_exams, seed)
+    if cache.exists():
+        data = dict(np.load(cache, allow_pickle=False))
+        if list(data["exam_ids"]) != [s.exam_id for s in specs]:
+            raise ValueError(f"{cache} holds another cohort than n_exams={n_exams}, seed={seed}; delete it or use --out")
+        return data
+    started = time.perf_counter()
+    if num_proc > 1:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        with ProcessPoolExecutor(max_workers=num_proc, mp_context=context) as pool:
+            results = list(pool.map(_render_job, specs, [size] * len(specs), chunksize=4))
+    else:
+        results = [_render_job(spec, size) for spec in specs]
+    data = {
+        "pixel_values": np.stack([r[0] for r in results]),
+        "codes": np.array([s.codes for s in specs]),
+        "patients": np.array([s.patient.patient_id for s in specs]),
+        "exam_ids": np.array([s.exam_id for s in specs]),
+        "bilateral_variant": np.array([any(v.startswith("bilateral_") for v in s.normal_variant) for s in specs]),
+        "render_s": np.array([r[1] for r in results]),
+        "roi_s": np.array([r[2] for r in results]),
+        "wall_s": np.array(time.perf_counter() - started),
+    }
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **data)
+    return data
+
+
+# ----------------------------------------------------------------------------- classical features
+
+def region_means(ear: np.ndarray, grid=(2, 3, 2)) -> np.ndarray:
+    """Mean of each window channel in a coarse (D, H, W) grid of boxes: where air, fluid and bone sit."""
+    means = []
+    for channel in ear:
+        for d in np.array_split(channel, grid[0], axis=0):
+            for h in np.array_split(d, grid[1], axis=1):
+                for w in np.array_split(h, grid[2], axis=2):
+                    means.append(float(w.mean()))
+    return np.asarray(means)
+
+
+def ear_features(pixel_values: np.ndarray) -> np.ndarray:
+    """(n_exams, 2, F): histogram (the shortcut's) + region means of each ear ROI."""
+    rows = []
+    for exam in pixel_values:
+        rows.append([np.concatenate([histogram_features(ear.astype(np.float32)), region_means(ear.astype(np.float32))])
+                     for ear in exam])
+    return np.asarray(rows)
+
+
+def bilateral_value(features: np.ndarray, codes: np.ndarray, patients: np.ndarray, variant: np.ndarray,
+                    seed: int) -> dict:
+    """Normal-vs-diseased out-of-fold AUC and variant false-positive rates, single-ear vs paired features."""
+    n = len(codes)
+    own = features.reshape(2 * n, -1)
+    partner = features[:, ::-1].reshape(2 * n, -1)
+    ear_codes = codes.reshape(-1)
+    groups = np.repeat(patients, 2)
+    ear_variant = np.repeat(variant, 2)
+    diseased = (ear_codes != 5).astype(int)
+    folds = GroupKFold(n_splits=5)
+    result = {}
+    for name, x in (("single_ear", own), ("ear_plus_partner", np.concatenate([own, partner, own - partner], 1))):
+        scores = np.zeros(2 * n)
+        for train, test in folds.split(x, diseased, groups):
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced"))
+            model.fit(x[train], diseased[train])
+            scores[test] = model.predict_proba(x[test])[:, 1]
+        normal = ear_codes == 5
+        result[name] = {
+            "auc_normal_vs_diseased": round(float(roc_auc_score(diseased, scores)), 4),
+            "normal_called_diseased_bilateral_variant": round(float((scores[normal & ear_variant] >= 0.5).mean()), 4),
+            "normal_called_diseased_other": round(float((scores[normal & ~ear_variant] >= 0.5).mean()), 4),
+            "n_normal_bilateral_variant": int((normal & ear_variant).sum()),
+            "n_normal_other": int((normal & ~ear_variant).sum()),
+        }
+    return result
+
+
+# ----------------------------------------------------------------------------- composition
+
+def composition(n_exams: int, seed: int) -> dict:
+    """Per held-out class: share of its defining findings that training classes show (table and parsed reports)."""
+    from bicpl_hf.processing.report_parser import parse_report
+    from bicpl_hf.synthetic.reports import write_report
+
+    specs = sample_cohort(n_exams, seed)
+    seen: dict[tuple[int, str], int] = {}
+    ears: dict[int, int] = {}
+    for index, spec in enumerate(specs):
+        findings, impression = write_report(spec.left, spec.right, np.random.default_rng([seed, 7, index]))
+        report = parse_report(findings=findings, impression=impression)
+        mentioned: dict[str, set[str]] = {"left": set(), "right": set()}
+        for triple in report.triples:
+            if triple.negated or triple.side is None:
+                continue
+            for name, (entities, attributes) in REPORT_SIGNATURES.items():
+                if triple.attribute_key in attributes and (entities is None or triple.entity_key in entities):
+                    sides = ("left", "right") if triple.side == "bilateral" else (triple.side,)
+                    for side in sides:
+                        mentioned[side].add(name)
+        for side, ear in (("left", spec.left), ("right", spec.right)):
+            ears[ear.code] = ears.get(ear.code, 0) + 1
+            for name in mentioned[side]:
+                seen[(ear.code, name)] = seen.get((ear.code, name), 0) + 1
+    result = {}
+    for held_out, names in DEFINING_FINDINGS.items():
+        if not names:
+            continue
+        train = [c for c in CLASS_NAMES_ZH if c != held_out]
+        rows = {}
+        for name in names:
+            table_rate = max(class_rate(name, c) for c in train)
+            train_mentions = sum(seen.get((c, name), 0) for c in train)
+            train_ears = sum(ears.get(c, 0) for c in train)
+            rows[name] = {
+                "max_training_class_rate_table": round(table_rate, 4),
+                "training_ears_reporting_it": train_mentions,
+                "share_of_training_ears_reporting_it": round(train_mentions / max(train_ears, 1), 4),
+                "own_class_report_rate": round(seen.get((held_out, name), 0) / max(ears.get(held_out, 0), 1), 4),
+            }
+        result[held_out] = {
+            "share_in_training_table": round(np.mean([r["max_training_class_rate_table"] > 0 for r in rows.values()]), 3),
+            "share_in_training_reports": round(np.mean([r["training_ears_reporting_it"] > 0 for r in rows.values()]), 3),
+            "findings": rows,
+        }
+    return result
+
+
+# ----------------------------------------------------------------------------- 3D CNN
+
+def train_cnn(x_train, y_train, x_test, epochs: int, seed: int, threads: int) -> np.ndarray:
+    """A small supervised 3D CNN (3 strided conv blocks, global pooling); returns test-set class probabilities."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    classes = int(y_train.max()) + 1
+
+    def block(cin, cout):
+        return nn.Sequential(nn.Conv3d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm3d(cout), nn.ReLU(inplace=True),
+                             nn.Conv3d(cout, cout, 3, padding=1), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+
+    model = nn.Sequential(block(x_train.shape[1], 12), block(12, 24), block(24, 48), nn.AdaptiveAvgPool3d(1),
+                          nn.Flatten(), nn.Dropout(0.2), nn.Linear(48, classes))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
+    counts = np.bincount(y_train, minlength=classes).astype(np.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(counts.sum() / np.maximum(counts, 1) / classes))
+    xt, yt = torch.from_numpy(x_train.astype(np.float32)), torch.from_numpy(y_train.astype(np.int64))
+    rng = np.random.default_rng(seed)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=epochs * int(np.ceil(len(xt) / 16)))
+    for _ in range(epochs):
+        model.train()
+        order = rng.permutation(len(xt))
+        for start in range(0, len(xt), 16):
+            index = order[start:start + 16]
+            if len(index) < 2:  # batch norm needs two samples
+                continue
+            batch = xt[index]
+            shift = tuple(int(s) for s in rng.integers(-2, 3, 3))  # small translations
+            batch = torch.roll(batch, shifts=shift, dims=(2, 3, 4))
+            optimiser.zero_grad()
+            loss = loss_fn(model(batch), yt[index])
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat([model(torch.from_numpy(x_test[i:i + 32].astype(np.float32))) for i in range(0, len(x_test), 32)])
+    return torch.softmax(logits, -1).numpy()
+
+
+def supervised_checks(data: dict, features: np.ndarray, seed: int, epochs: int, threads: int) -> dict:
+    """Shortcut (histogram LR) vs 3D CNN on codes 1, 2, 3, 5; and code 2 vs CSOM AUC of both."""
+    codes, patients = data["codes"], data["patients"]
+    split = GroupShuffleSplit(n_splits=1, test_size=0.3, random_state=seed)
+    train_exams, test_exams = next(split.split(codes, groups=patients))
+
+    def ears(exams):
+        rows = [(e, s) for e in exams for s in (0, 1) if codes[e, s] in SUPERVISED]
+        return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+
+    (tr_e, tr_s), (te_e, te_s) = ears(train_exams), ears(test_exams)
+    label = {c: i for i, c in enumerate(SUPERVISED)}
+    y_train = np.array([label[c] for c in codes[tr_e, tr_s]])
+    y_test = np.array([label[c] for c in codes[te_e, te_s]])
+    hist = features[..., :32 * data["pixel_values"].shape[2]]  # the shortcut's histogram part (32 bins per window)
+    shortcut = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=1.0))
+    shortcut.fit(hist[tr_e, tr_s], y_train)
+    p_short = shortcut.predict_proba(hist[te_e, te_s])
+    started = time.perf_counter()
+    p_cnn = train_cnn(data["pixel_values"][tr_e, tr_s], y_train, data["pixel_values"][te_e, te_s], epochs, seed, threads)
+    cnn_seconds = time.perf_counter() - started
+
+    def summary(p):
+        predicted = p.argmax(1)
+        two = np.isin(y_test, [label[1], label[2]])
+        if len(set(y_test[two])) < 2:
+            auc = float("nan")
+        else:
+            auc = roc_auc_score(y_test[two] == label[2],
+                                p[two, label[2]] / (p[two, label[1]] + p[two, label[2]] + 1e-9))
+        return {"accuracy": round(float(accuracy_score(y_test, predicted)), 4),
+                "macro_f1": round(float(f1_score(y_test, predicted, average="macro")), 4),
+                "auc_code2_vs_csom": round(float(auc), 4)}
+
+    return {"train_ears": int(len(y_train)), "test_ears": int(len(y_test)),
+            "test_code2_ears": int((y_test == label[2]).sum()), "test_csom_ears": int((y_test == label[1]).sum()),
+            "histogram_logistic_regression": summary(p_short), "cnn_3d": summary(p_cnn),
+            "cnn_epochs": epochs, "cnn_train_seconds": round(cnn_seconds, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-exams", type=int, default=240)
+    parser.add_argument("--size", default=BENCHMARK_ROI.size, help="synthetic size (default: the benchmark's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--num-proc", type=int, default=2, help="render workers")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for the CNN")
+    parser.add_argument("--composition-exams", type=int, default=2000, help="exams whose reports are parsed")
+    parser.add_argument("--out", default="outputs/benchmark_properties")
+    args = parser.parse_args()
+    out = Path(args.out)
+    started = time.perf_counter()
+
+    composed = composition(args.composition_exams, args.seed)
+    cache = out / f"cohort_{args.size}_{args.n_exams}_seed{args.seed}.npz"
+    data = load_cohort(args.n_exams, args.size, args.seed, args.num_proc, cache)
+    features = ear_features(data["pixel_values"])
+    bilateral = bilateral_value(features, data["codes"], data["patients"], data["bilateral_variant"], args.seed)
+    supervised = supervised_checks(data, features, args.seed, args.epochs, args.threads)
+
+    result = {
+        "settings": {"n_exams": args.n_exams, "size": args.size, "seed": args.seed, "roi_shape": BENCHMARK_ROI.roi_shape,
+                     "roi_spacing_mm": BENCHMARK_ROI.spacing_mm, "epochs": args.epochs,
+                     "composition_exams": args.composition_exams},
+        "generation": {"render_s_per_exam": round(float(data["render_s"].mean()), 3),
+                       "roi_s_per_exam": round(float(data["roi_s"].mean()), 3), "wall_s": round(float(data["wall_s"]), 1),
+                       "cache": str(cache)},
+        "shortcut_and_difficulty": supervised,
+        "bilateral_value": bilateral,
+        "composition": composed,
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark_properties.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+
+    s, b = supervised, bilateral
+    print(f"cohort: {args.n_exams} exams, size {args.size}, seed {args.seed}, ROI {BENCHMARK_ROI.roi_shape} at "
+          f"{BENCHMARK_ROI.spacing_mm[0]} mm; test ears (codes 1,2,3,5) {s['test_ears']} "
+          f"(code 2: {s['test_code2_ears']}, CSOM: {s['test_csom_ears']})")
+    print("| check | figure |\n|---|---|")
+    for name, key in (("histogram LR", "histogram_logistic_regression"), ("3D CNN", "cnn_3d")):
+        m = s[key]
+        print(f"| {name}: accuracy / macro-F1 (codes 1,2,3,5) | {m['accuracy']:.3f} / {m['macro_f1']:.3f} |")
+        print(f"| {name}: AUC code 2 vs CSOM | {m['auc_code2_vs_csom']:.3f} |")
+    for name, key in (("single-ear features", "single_ear"), ("ear + mirrored partner", "ear_plus_partner")):
+        m = b[key]
+        print(f"| {name}: normal-vs-diseased AUC | {m['auc_normal_vs_diseased']:.3f} |")
+        print(f"| {name}: normal ears of bilateral-variant exams called diseased | "
+              f"{m['normal_called_diseased_bilateral_variant']:.3f} (n={m['n_normal_bilateral_variant']}; other normal "
+              f"ears {m['normal_called_diseased_other']:.3f}, n={m['n_normal_other']}) |")
+    for code, c in composed.items():
+        print(f"| held out {code}: defining findings present in training classes (table / reports) | "
+              f"{c['share_in_training_table']:.2f} / {c['share_in_training_reports']:.2f} |")
+    print(f"total {result['total_seconds']} s; JSON: {out / 'benchmark_properties.json'}")
+
+
+if __name__ == "__main__":
+    main()
