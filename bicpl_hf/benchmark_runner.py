@@ -198,6 +198,26 @@ def seeds_table(aggregate: dict, seeds: Sequence[int], metrics=SUMMARY_METRICS) 
     return "\n".join(lines) + "\n"
 
 
+def side_by_side(results, variants: Sequence[str] = ("single_ear_clip", "bicpl"), setting: str = SETTING,
+                 metrics=SUMMARY_METRICS[:-1]) -> tuple[str, list[str]]:
+    """Setting B zero-shot metrics of `variants` (single runs, `RunResult`s) side by side: a markdown table with one
+    column per variant, and one summary line per metric. A variant that was not run shows "not run"."""
+    by_variant = {r.variant: r.metrics for r in results if r.setting == setting}
+    lines = ["| metric | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    summary = []
+    for key, title in metrics:
+        cells = []
+        for variant in variants:
+            value = by_variant.get(variant, {}).get(key) if variant in by_variant else None
+            cells.append("not run" if variant not in by_variant else "–" if value is None else f"{value:.3f}")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+        summary.append(f"{title}: " + ", ".join(f"{v} {c}" for v, c in zip(variants, cells)))
+    held_out = next((m.get("zs/held_out") for m in by_variant.values() if "zs/held_out" in m), None)
+    note = next((m["zs/normal_variant_note"] for m in by_variant.values() if "zs/normal_variant_note" in m), None)
+    header = f"Setting {setting}, held-out class {held_out}: " + " vs ".join(variants)
+    return "\n".join(lines) + ("\n\n" + note if note else "") + "\n", [header, *summary]
+
+
 def run_seeds(dataset_dict, processor, base_config: dict, output_dir: str | Path, *, variants: Sequence[str],
               seeds: Sequence[int], budget, held_out: int = HELD_OUT_CODE,
               normal_variant_column: str | None = "normal_variant", progress=print, extra: dict | None = None) -> dict:
@@ -231,4 +251,4 @@ def run_seeds(dataset_dict, processor, base_config: dict, output_dir: str | Path
 
 
 __all__ = ["BENCHMARK_SALT", "BenchmarkData", "aggregate_seeds", "attach_truth_flag", "cached_build",
-           "data_cache_key", "enrich_test_split", "run_seeds", "seeds_table"]
+           "data_cache_key", "enrich_test_split", "run_seeds", "seeds_table", "side_by_side"]

@@ -34,6 +34,13 @@ class DatasetPredictions:
         return exp / exp.sum(-1, keepdims=True)
 
 
+def _rows(dataset, indices: range) -> list[dict]:
+    """The rows at `indices` as dicts: one batched Arrow read when the dataset offers it (as the Trainer's loader)."""
+    if hasattr(dataset, "__getitems__"):
+        return dataset.__getitems__(list(indices))
+    return [dataset[i] for i in indices]
+
+
 @torch.no_grad()
 def predict_dataset(model, processor, dataset, batch_size: int = 8, with_text: bool = True,
                     class_prototypes: torch.Tensor | None = None, text_mode: str = "raw") -> DatasetPredictions:
@@ -44,7 +51,7 @@ def predict_dataset(model, processor, dataset, batch_size: int = 8, with_text: b
     prototypes = model.get_prototypes() if class_prototypes is None else F.normalize(class_prototypes, dim=-1)
     prototypes = prototypes.float().cpu().numpy()
     for start in range(0, len(dataset), batch_size):
-        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        batch = collator(_rows(dataset, range(start, min(start + batch_size, len(dataset)))))
         labels.append(batch.pop("labels").numpy())
         inputs = {k: v.to(model.device) for k, v in batch.items() if k.startswith("side_") or k == "pixel_values"}
         out = model(**inputs, class_prototypes=class_prototypes, output_asymmetry_maps=False)

@@ -145,3 +145,18 @@ def test_generation_and_build_are_cached(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="generated again"):
         cached_build(BenchmarkData(n_exams=6, size="tiny", data_seed=1, min_ears_per_code={}, roi=16, num_proc=1),
                      tmp_path, progress=lambda _: None)
+
+
+def test_side_by_side_shows_single_ear_clip_and_bicpl():
+    from bicpl_hf.benchmark_runner import side_by_side
+    from bicpl_hf.experiments import RunResult
+
+    metrics = {"zs/held_out": 2, "zs/auc_probability": 0.61, "zs/auc_cosine": 0.7, "zs/ausuc": 0.25,
+               "zs/normal_variant_note": "no boolean column 'normal_variant'"}
+    results = [RunResult("bicpl", "B", metrics, 1.0, 10), RunResult("bicpl", "A", {"zs/auc_cosine": 0.1}, 1.0, 10),
+               RunResult("vision_cnn", "B", {**metrics, "zs/auc_cosine": 0.2}, 1.0, 10)]
+    table, lines = side_by_side(results)
+    assert "| AUC (cosine) | not run | 0.700 |" in table and "| AUSUC | not run | 0.250 |" in table
+    assert "no boolean column" in table
+    assert lines[0] == "Setting B, held-out class 2: single_ear_clip vs bicpl"
+    assert "AUC (prob.): single_ear_clip not run, bicpl 0.610" in lines
