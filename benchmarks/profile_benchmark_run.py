@@ -103,9 +103,10 @@ def main() -> None:
     default_threads = torch.get_num_threads()
     rounds: dict[str, list[dict]] = {}
     for _ in range(args.repeats):
-        for name, threads, channels_last in (("default threads", default_threads, False),
+        for name, threads, channels_last in ((f"torch default ({default_threads} threads)", default_threads, False),
                                              ("1 thread", 1, False),
-                                             ("channels_last_3d", default_threads, False or True)):
+                                             ("1 thread + channels_last_3d", 1, True),
+                                             (f"{default_threads} threads + channels_last_3d", default_threads, True)):
             torch.set_num_threads(threads)
             if channels_last:
                 model.to(memory_format=torch.channels_last_3d)
@@ -119,11 +120,12 @@ def main() -> None:
     predict = _median_time(lambda: predict_dataset(model, processor, test, batch_size=bs), args.repeats)
 
     n = len(indices)
-    print(f"\n### One training step, batch {bs} exams (median of {args.repeats}; seconds per step)\n")
+    print(f"\n### One training step, batch {bs} exams, torch default threads (median of {args.repeats}; "
+          "seconds per step)\n")
     print("| part | seconds / step | share |")
     print("|---|---|---|")
-    base = {k: statistics.median(r[k] for r in rounds["default threads"]) / n for k in ("forward", "backward",
-                                                                                      "optimizer")}
+    first = next(iter(rounds))
+    base = {k: statistics.median(r[k] for r in rounds[first]) / n for k in ("forward", "backward", "optimizer")}
     parts = {"fetch from Arrow (batched)": fetch_batched / n, "collate (stack + tokenise)": collate / n, **base}
     total = sum(parts.values())
     for name, value in parts.items():

@@ -34,9 +34,21 @@ def _say(message: str) -> None:
 
 
 def _set_threads(num_threads: int | None) -> None:
-    if num_threads:
-        import torch
+    """torch intra-op threads: `num_threads`, or (None) one thread when the CPUs are already busy.
 
+    On a shared 2-core machine, torch's default (one thread per core) made a training step 5x slower than one
+    thread (benchmarks/README.md): the threads wait on cores other processes hold."""
+    import os
+
+    import torch
+
+    if num_threads is None:
+        cpus = os.cpu_count() or 1
+        busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= cpus - 0.5
+        num_threads = 1 if busy else None
+        if num_threads:
+            _say(f"the {cpus} CPUs are busy (load {os.getloadavg()[0]:.1f}): training with 1 torch thread")
+    if num_threads:
         torch.set_num_threads(int(num_threads))
 
 
@@ -161,7 +173,8 @@ def add_seed_arguments(parser: argparse.ArgumentParser, *, default_seeds=None) -
                         help="the class Setting B holds out of training (every exam with such an ear leaves training)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
                         help="training device (default: a GPU when there is one)")
-    parser.add_argument("--num-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--num-threads", type=int, default=None,
+                        help="torch intra-op threads (default: 1 when the CPUs are already busy, else torch's)")
     parser.add_argument("--dataloader-workers", type=int, default=0)
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--normal-variant-column", default="normal_variant",

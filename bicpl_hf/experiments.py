@@ -102,6 +102,9 @@ class ExperimentBudget:
     unseen_false_positive_rate: float | None = 0.05
     device: str | None = None  # "cpu" or "cuda"; None = what the Trainer picks (a GPU when there is one)
     dataloader_num_workers: int = 0
+    # Train the vision tower's 3D convolutions in channels_last_3d (measured 24% faster per step on CPU,
+    # benchmarks/README.md); None = on CPU only. Weights go back to the contiguous layout after training.
+    channels_last: bool | None = None
 
 
 @dataclass
@@ -196,7 +199,13 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
     start = time.time()
     view = views[setting]
     model = make_variant_model(variant, base_config, processor.tokenizer, seed)
+    channels_last = budget.channels_last
+    if channels_last is None:
+        channels_last = budget.device == "cpu" or (budget.device is None and not torch.cuda.is_available())
+    if channels_last:
+        model.to(memory_format=torch.channels_last_3d)  # only 5-D conv weights change layout
     train_variant(variant, model, processor, view["train"], output_dir / f"{variant.name}_{setting}", budget, seed)
+    model.to(memory_format=torch.contiguous_format)  # safetensors saves contiguous tensors
     unseen, offset = codes_absent_from(view["train"], model.config.class_codes), None
     if budget.unseen_false_positive_rate is not None and unseen:
         try:
