@@ -194,9 +194,9 @@ def add_benchmark_parser(commands) -> None:
     parser.add_argument("--data-seed", type=int, default=0, help="cohort, images and split (fixed across seeds)")
     parser.add_argument("--vary-data-seed", action="store_true",
                         help="use each seed as data seed too (one cached build per seed)")
-    parser.add_argument("--min-held-out-ears", type=int, default=170,
+    parser.add_argument("--min-held-out-ears", type=int, default=190,
                         help="ears of the held-out class guaranteed in the cohort (>= 100 land in test)")
-    parser.add_argument("--min-code4-ears", type=int, default=45, help="code-4 ears guaranteed (>= 25 land in test)")
+    parser.add_argument("--min-code4-ears", type=int, default=55, help="code-4 ears guaranteed (>= 25 land in test)")
     parser.add_argument("--enriched-test-fraction", type=float, default=0.6,
                         help="share of the patients with a held-out-class or code-4 ear that go to test")
     parser.add_argument("--roi", type=int, default=32)
@@ -211,5 +211,12 @@ def add_benchmark_parser(commands) -> None:
     parser.set_defaults(func=lambda args: run_benchmark(args) and 0)
 
 
-__all__ = ["BENCHMARK_VARIANTS", "add_benchmark_parser", "add_seed_arguments", "processor_and_config",
+def build_parser_defaults() -> argparse.Namespace:
+    """The `bicpl benchmark` defaults (the benchmark configuration), as parsed from an empty command line."""
+    parser = argparse.ArgumentParser()
+    add_benchmark_parser(parser.add_subparsers())
+    return parser.parse_args(["benchmark"])
+
+
+__all__ = ["BENCHMARK_VARIANTS", "add_benchmark_parser", "build_parser_defaults", "add_seed_arguments", "processor_and_config",
            "run_benchmark", "run_seeds_on_built_dataset"]

@@ -160,3 +160,20 @@ def test_side_by_side_shows_single_ear_clip_and_bicpl():
     assert "no boolean column" in table
     assert lines[0] == "Setting B, held-out class 2: single_ear_clip vs bicpl"
     assert "AUC (prob.): single_ear_clip not run, bicpl 0.610" in lines
+
+
+def test_benchmark_configuration_has_the_power_it_promises():
+    """600 exams with the command's minimums, enriched split: >= 100 held-out (code 2) and >= 25 code-4 test ears."""
+    from bicpl_hf.benchmark_command import build_parser_defaults
+    from bicpl_hf.synthetic.cohort import sample_cohort
+
+    defaults = build_parser_defaults()
+    exams = sample_cohort(defaults.n_exams, seed=0,
+                          min_ears_per_code={2: defaults.min_held_out_ears, 4: defaults.min_code4_ears})
+    codes = {}
+    for exam in exams:
+        codes.setdefault(exam.patient.patient_id, set()).update([exam.left.code, exam.right.code])
+    fraction = defaults.enriched_test_fraction
+    splits = enriched_patient_splits(codes, seed=0, enrich_codes=[2, 4], enrich_fractions=(0.9 - fraction, 0.1, fraction))
+    test_ears = [c for e in exams if splits[e.patient.patient_id] == "test" for c in (e.left.code, e.right.code)]
+    assert test_ears.count(2) >= 100 and test_ears.count(4) >= 25
