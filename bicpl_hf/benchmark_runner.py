@@ -246,6 +246,8 @@ def run_seeds(dataset_dict, processor, base_config: dict, output_dir: str | Path
                                              encoding="utf-8")
     header = (f"Setting B, held-out class {held_out}, seeds {list(seeds)}: mean ± sd over seeds (sample sd). "
               f"Test ears per code: {document['test_ears']}.\n\n")
+    notes = sorted({row["zs/normal_variant_note"] for row in rows if "zs/normal_variant_note" in row})
+    header += "".join(f"Note: {note}.\n\n" for note in notes)
     (output_dir / "results.md").write_text(header + seeds_table(aggregate, seeds), encoding="utf-8")
     return document
 
