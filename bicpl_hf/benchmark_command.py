@@ -33,7 +33,7 @@ def _say(message: str) -> None:
     print(f"[bicpl benchmark {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _set_threads(num_threads: int | None) -> None:
+def set_torch_threads(num_threads: int | None) -> None:
     """torch intra-op threads: `num_threads`, or (None) one thread when the CPUs are already busy.
 
     On a shared 2-core machine, torch's default (one thread per core) made a training step 5x slower than one
@@ -101,7 +101,7 @@ def run_seeds_on_built_dataset(args) -> dict:
     from .processing import BiCPLVolumeProcessor
 
     hf_logging.set_verbosity_error()
-    _set_threads(args.num_threads)
+    set_torch_threads(args.num_threads)
     dataset = load_built_dataset(args.dataset)
     if args.enrich_test:
         dataset = enrich_test_split(dataset, args.held_out, seed=args.split_seed)
@@ -122,7 +122,7 @@ def run_benchmark(args) -> dict:
     from .processing import BiCPLVolumeProcessor
 
     hf_logging.set_verbosity_error()
-    _set_threads(args.num_threads)
+    set_torch_threads(args.num_threads)
     started = time.time()
     out = Path(args.output_dir)
     data_seeds = args.seeds if args.vary_data_seed else [args.data_seed]
@@ -218,5 +218,5 @@ def build_parser_defaults() -> argparse.Namespace:
     return parser.parse_args(["benchmark"])
 
 
-__all__ = ["BENCHMARK_VARIANTS", "add_benchmark_parser", "build_parser_defaults", "add_seed_arguments", "processor_and_config",
-           "run_benchmark", "run_seeds_on_built_dataset"]
+__all__ = ["BENCHMARK_VARIANTS", "add_benchmark_parser", "add_seed_arguments", "build_parser_defaults",
+           "processor_and_config", "run_benchmark", "run_seeds_on_built_dataset", "set_torch_threads"]

@@ -18,6 +18,7 @@ import torch
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import logging as hf_logging
 
+from .benchmark_command import set_torch_threads
 from .benchmark_runner import side_by_side
 from .data.builder import build_dataset
 from .data.deidentify import salted_key
@@ -88,6 +89,7 @@ def run_demo(output_dir: str = "bicpl_demo_output", seed: int = 0, quick: bool =
     started = time.time()
     hf_logging.set_verbosity_error()
     logging.getLogger("bicpl_hf").setLevel(logging.WARNING)
+    set_torch_threads(None)  # one thread when the CPUs are already busy (5x faster steps, benchmarks/README.md)
     torch.manual_seed(seed)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
