@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.splits import HELD_OUT_CODE, class_counts, enriched_patient_splits, patient_codes, resplit_by_patient
+from .data.splits import (
+    HELD_OUT_CODE,
+    class_counts,
+    enriched_patient_splits,
+    patient_codes,
+    resplit_by_patient,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +121,8 @@ def attach_truth_flag(dataset_dict, truth_path: str | Path, salt: str, column: s
 
     An exam record may hold `column` as one boolean (both ears) or as `{"left": bool, "right": bool}`. Returns the
     dataset unchanged when no record has the flag (an older generator)."""
-    from datasets import DatasetDict, Sequence as FeatureSequence, Value
+    from datasets import DatasetDict, Value
+    from datasets import Sequence as FeatureSequence
 
     from .data.deidentify import salted_key
 

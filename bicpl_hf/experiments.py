@@ -30,7 +30,12 @@ from transformers import TrainingArguments
 
 from .calibration import calibrate_unseen_class_offset
 from .data.splits import HELD_OUT_CODE
-from .evaluation import DatasetPredictions, predict_dataset, score_held_out, score_predictions
+from .evaluation import (
+    DatasetPredictions,
+    predict_dataset,
+    score_held_out,
+    score_predictions,
+)
 from .modeling import BiCPLConfig, BiCPLModel
 from .training import build_trainer, codes_absent_from
 

@@ -22,7 +22,12 @@ from bicpl_hf.benchmark_runner import (
     seeds_table,
 )
 from bicpl_hf.data.deidentify import salted_key
-from bicpl_hf.data.splits import class_counts, enriched_patient_splits, resplit_by_patient, setting_view
+from bicpl_hf.data.splits import (
+    class_counts,
+    enriched_patient_splits,
+    resplit_by_patient,
+    setting_view,
+)
 from bicpl_hf.evaluation import predict_dataset, score_held_out
 from bicpl_hf.experiments import zero_shot_codes
 
@@ -133,7 +138,7 @@ def test_generation_and_build_are_cached(tmp_path, monkeypatch):
     folder, reused = cached_build(data, tmp_path, progress=lambda _: None)
     assert not reused and (folder / "complete.json").is_file() and (folder / "built").is_dir()
 
-    import bicpl_hf.synthetic.export as export
+    from bicpl_hf.synthetic import export
 
     def fail(*args, **kwargs):
         raise AssertionError("the cached export was generated again")

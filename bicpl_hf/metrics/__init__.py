@@ -20,7 +20,12 @@ import evaluate
 import numpy as np
 
 from .bicpl_ear_metrics import BOOTSTRAP_KEYS, retrieval_recall_at_k
-from .zero_shot_metrics import area_under_seen_unseen_curve, binary_auc, generalized_zero_shot_accuracy, zero_shot_metrics
+from .zero_shot_metrics import (
+    area_under_seen_unseen_curve,
+    binary_auc,
+    generalized_zero_shot_accuracy,
+    zero_shot_metrics,
+)
 
 METRIC_SCRIPT_PATH = Path(__file__).resolve().with_name("bicpl_ear_metrics.py")
 

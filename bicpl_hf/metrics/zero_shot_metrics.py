@@ -173,7 +173,7 @@ def zero_shot_metrics(
     if cosine is not None:
         scores["cosine"] = np.asarray(cosine, dtype=np.float64)[:, column]
     result: dict[str, float | int] = {"held_out": held_out, "n_held_out_ears": int(positive.sum()),
-                                      "n_ears": int(len(labels))}
+                                      "n_ears": len(labels)}
     diseased = labels != normal_code
     for name, score in scores.items():
         for key, mask in [("auc", np.ones_like(positive)), ("auc_vs_diseased", diseased)] + [
