@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..data.splits import HELD_OUT_CODE
+from .benchmark import add_benchmark_parser, add_seed_arguments
 from .errors import run_command
 from .push import add_push_parser
 
@@ -17,6 +19,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _experiments(args: argparse.Namespace) -> int:
+    if args.seeds or args.held_out != HELD_OUT_CODE or args.device or args.enrich_test:  # the multi-seed Setting B runner
+        from .benchmark import run_seeds_on_built_dataset
+
+        args.seeds = args.seeds or [args.seed]
+        run_seeds_on_built_dataset(args)
+        return 0
     from .experiments import run_experiment_command
 
     run_experiment_command(args.dataset, args.output_dir, variants=args.variants, settings=args.settings,
@@ -50,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
                              help="calibrated stacking: share of validation ears of trained classes that may fall to "
                                   "a class absent from training")
     experiments.add_argument("--no-calibration", action="store_true", help="score with the raw prototype logits")
+    add_seed_arguments(experiments)  # --seeds / --held-out / --device: Setting B over seeds, mean ± sd
+    experiments.add_argument("--enrich-test", action="store_true",
+                             help="re-split by patient with the held-out class and code 4 enriched in test")
+    experiments.add_argument("--split-seed", type=int, default=0, help="seed of --enrich-test's patient split")
     experiments.set_defaults(func=_experiments)
+    add_benchmark_parser(commands)
     add_push_parser(commands)
     return parser
 

@@ -18,6 +18,8 @@ import torch
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import logging as hf_logging
 
+from ..training.benchmark_runner import side_by_side
+from .benchmark import set_torch_threads
 from ..data.builder import DEFAULT_MAX_SLICE_THICKNESS_MM, build_dataset
 from ..data.deidentify import DEMO_SALT, salted_key
 from ..data.splits import class_counts, load_built_dataset, setting_view
@@ -81,6 +83,7 @@ def run_demo(output_dir: str = "bicpl_demo_output", seed: int = 0, quick: bool =
     started = time.time()
     hf_logging.set_verbosity_error()
     logging.getLogger("bicpl_hf").setLevel(logging.WARNING)
+    set_torch_threads(None)  # one thread when the CPUs are already busy (5x faster steps, benchmarks/README.md)
     torch.manual_seed(seed)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -208,6 +211,7 @@ def _report(out, plan, export, built, dataset, results, exam, diagnosis, files, 
           + ", ".join(f"{c}: {p:.2f}" for c, p in e.probabilities.items()) + " |" for e in (left, right)],
     ])
     bar = _bar(results)
+    zero_shot_table, zero_shot_lines = side_by_side(results)
     seconds = time.time() - started
     sections = [
         ReportSection("Data", "\n".join([
@@ -220,6 +224,7 @@ def _report(out, plan, export, built, dataset, results, exam, diagnosis, files, 
         ])),
         ReportSection("Results (test split, ears with a known label)", results_table(results) + "\n\n"
                       + "\n".join(f"- {line}" for line in bar), images=[f for f in figures if "overlay" not in f[0]]),
+        ReportSection("Zero-shot: single-ear CLIP vs Bi-CPL (Setting B)", zero_shot_table),
         ReportSection("Saved and reloaded", f"`{out / 'bicpl-model'}` holds: " + ", ".join(f"`{f}`" for f in files)
                       + ". Reloaded with `AutoModel.from_pretrained` / `AutoProcessor.from_pretrained`."),
         ReportSection("Diagnosis of one exam from its DICOM folder", diag_md,
@@ -233,8 +238,9 @@ def _report(out, plan, export, built, dataset, results, exam, diagnosis, files, 
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "results": [r.row() for r in results],
         "bar": bar,
+        "zero_shot_side_by_side": zero_shot_lines,
         "diagnosis": diagnosis.to_dict(),
-        "headline": "\n".join(["", "Summary", "-------", *bar,
+        "headline": "\n".join(["", "Summary", "-------", *bar, *zero_shot_lines,
                                f"diagnosed exam: left -> {left.top_code} {left.top_name} ({left.top_probability:.2f}), "
                                f"right -> {right.top_code} {right.top_name} ({right.top_probability:.2f}); true "
                                f"{exam['codes']['left']}/{exam['codes']['right']}",

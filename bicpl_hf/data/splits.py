@@ -7,8 +7,9 @@
   - **Setting A**: supervised on codes 1, 2, 3, 5. In ``train`` and ``validation`` every ear whose code
     is not one of these (4 cholesterol granuloma, 6 other) gets ``-100`` (ignored by the losses), and
     every exam with a code-4 ear leaves ``train``, so code 4 stays zero/few-shot.
-  - **Setting B**: as A, and in addition every exam with a code-2 (cholesteatoma) ear leaves ``train``
-    and ``validation``: code 2 must be recognised zero-shot from its text prototype.
+  - **Setting B**: as A, and in addition every exam with an ear of the held-out class (code 2, cholesteatoma,
+    unless ``held_out`` says otherwise) leaves ``train`` and ``validation``: that class must be recognised
+    zero-shot from its text prototype.
   - ``test`` is never altered: it keeps every exam and every code, so both settings are scored on the
     same exams. Exams whose two ears are both ``-100`` stay (they still align images with reports);
     ``*_code_source`` keeps where the original code came from.
@@ -29,21 +30,27 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from ..modeling import IGNORE_INDEX
+from ..processing.ear_classes import CLASS_CODES
 
 __all__ = [
+    "HELD_OUT_CODE",
     "IGNORE_INDEX",
     "SETTING_A_CODES",
     "SPLIT_FRACTIONS",
     "SPLIT_NAMES",
     "assign_patient_splits",
     "class_counts",
+    "enriched_patient_splits",
     "load_built_dataset",
+    "patient_codes",
+    "resplit_by_patient",
     "setting_view",
 ]
 
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 SETTING_A_CODES = (1, 2, 3, 5)
+HELD_OUT_CODE = 2  # the class Setting B holds out of training, unless told otherwise
 _CODE_COLUMNS = ("left_code", "right_code")
 
 
@@ -71,6 +78,70 @@ def assign_patient_splits(
     for rank, index in enumerate(order):
         splits[keys[index]] = "train" if rank < n_train else "validation" if rank < n_train + n_validation else "test"
     return splits
+
+
+def enriched_patient_splits(
+    patient_codes: Mapping[str, Iterable[int]],
+    *,
+    seed: int,
+    enrich_codes: Iterable[int],
+    enrich_fractions: tuple[float, float, float] = (0.3, 0.1, 0.6),
+    fractions: tuple[float, float, float] = SPLIT_FRACTIONS,
+) -> dict[str, str]:
+    """A patient-level split whose test split is enriched in rare classes, for statistical power.
+
+    Patients with at least one ear coded in ``enrich_codes`` are split with ``enrich_fractions`` (default 30 / 10 /
+    60 %), every other patient with ``fractions``; each group as in :func:`assign_patient_splits`. A patient is still
+    in exactly one split.
+
+    Example:
+        >>> codes = {f"p{i}": {2} if i < 10 else {5} for i in range(20)}
+        >>> splits = enriched_patient_splits(codes, seed=0, enrich_codes=[2])
+        >>> sum(splits[f"p{i}"] == "test" for i in range(10)), sum(splits[f"p{i}"] == "test" for i in range(10, 20))
+        (6, 2)
+    """
+    enrich = {int(c) for c in enrich_codes}
+    enriched = {p for p, codes in patient_codes.items() if enrich & {int(c) for c in codes}}
+    splits = assign_patient_splits(enriched, seed=seed, fractions=enrich_fractions)
+    splits.update(assign_patient_splits(set(patient_codes) - enriched, seed=seed, fractions=fractions))
+    return splits
+
+
+def resplit_by_patient(dataset_dict: Mapping, splits_of_patients: Mapping[str, str]):
+    """Re-split a built dataset (all its exams, whatever split they were in) by ``patient_key`` -> split name.
+
+    Exams keep their order within the new splits. Raises if a patient of the dataset has no split.
+
+    Example:
+        >>> dataset = load_built_dataset("built/")  # doctest: +SKIP
+        >>> patients = {p: codes for p, codes in ...}  # doctest: +SKIP
+        >>> enriched = resplit_by_patient(dataset, enriched_patient_splits(patients, seed=0, enrich_codes=[2, 4]))  # doctest: +SKIP
+    """
+    from datasets import DatasetDict, concatenate_datasets
+
+    every = concatenate_datasets([dataset_dict[s] for s in SPLIT_NAMES if len(dataset_dict[s])])
+    patients = every["patient_key"]
+    missing = sorted({p for p in patients if p not in splits_of_patients})
+    if missing:
+        raise ValueError(f"{len(missing)} patient(s) have no split, e.g. {missing[:3]}")
+    unknown = sorted(set(splits_of_patients.values()) - set(SPLIT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown split name(s) {unknown}; expected {list(SPLIT_NAMES)}")
+    target = np.asarray([splits_of_patients[p] for p in patients])
+    return DatasetDict({s: every.select(np.flatnonzero(target == s).tolist()) for s in SPLIT_NAMES})
+
+
+def patient_codes(dataset_dict: Mapping) -> dict[str, set[int]]:
+    """Every patient's known ear codes over all splits of a built dataset (``-100`` left out)."""
+    codes: dict[str, set[int]] = {}
+    for split in SPLIT_NAMES:
+        part = dataset_dict[split]
+        if not len(part):
+            continue
+        left, right = _codes(part)
+        for patient, l_code, r_code in zip(part["patient_key"], left.tolist(), right.tolist()):
+            codes.setdefault(patient, set()).update(c for c in (l_code, r_code) if c != IGNORE_INDEX)
+    return codes
 
 
 def load_built_dataset(path: str | os.PathLike):
@@ -101,8 +172,8 @@ def _codes(dataset) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(table["right_code"], dtype=np.int64).reshape(-1))
 
 
-def _masked_view(dataset, *, drop_codes: tuple[int, ...]):
-    """Codes outside Setting A become -100; exams with an ear coded in ``drop_codes`` leave the split."""
+def _masked_view(dataset, *, drop_codes: tuple[int, ...], trained_codes: tuple[int, ...] = SETTING_A_CODES):
+    """Codes outside ``trained_codes`` become -100; exams with an ear coded in ``drop_codes`` leave the split."""
     from datasets import Value
 
     left, right = _codes(dataset)
@@ -110,18 +181,20 @@ def _masked_view(dataset, *, drop_codes: tuple[int, ...]):
     order = list(dataset.column_names)
     masked = dataset.remove_columns(list(_CODE_COLUMNS))
     for name, codes in zip(_CODE_COLUMNS, (left, right)):
-        values = np.where(np.isin(codes, SETTING_A_CODES), codes, IGNORE_INDEX)
+        values = np.where(np.isin(codes, trained_codes), codes, IGNORE_INDEX)
         masked = masked.add_column(name, values.tolist(), feature=Value("int64"))
     masked = masked.select_columns(order)
     return masked.select(np.flatnonzero(keep).tolist()) if not keep.all() else masked
 
 
-def setting_view(dataset_dict: Mapping, setting: str):
+def setting_view(dataset_dict: Mapping, setting: str, held_out: int = HELD_OUT_CODE):
     """The Setting A or B view of a built dataset (rules in the module docstring).
 
     Args:
         dataset_dict: a ``DatasetDict`` with ``train``, ``validation`` and ``test``.
         setting: ``"A"`` or ``"B"``.
+        held_out: the class Setting B holds out of training (2 in the proposal; any code works the same way: its
+            ears become ``-100`` and every exam with such an ear leaves ``train`` and ``validation``).
 
     Returns:
         A new ``DatasetDict``; the input is not modified and ``test`` is the same object.
@@ -135,7 +208,11 @@ def setting_view(dataset_dict: Mapping, setting: str):
 
     name = str(setting).strip().upper()
     if name not in ("A", "B"):
-        raise ValueError(f"setting must be 'A' (codes 1, 2, 3, 5) or 'B' (A without code 2 in training), got {setting!r}")
+        raise ValueError(f"setting must be 'A' (codes 1, 2, 3, 5) or 'B' (A without the held-out code in training), "
+                         f"got {setting!r}")
+    if isinstance(held_out, bool) or int(held_out) != held_out or int(held_out) not in CLASS_CODES:
+        raise ValueError(f"held_out must be one of the ear codes {list(CLASS_CODES)}, got {held_out!r}")
+    held_out = int(held_out)
     unknown = sorted(set(dataset_dict) - set(SPLIT_NAMES))
     if unknown or any(s not in dataset_dict for s in SPLIT_NAMES):
         raise ValueError(f"expected the splits {list(SPLIT_NAMES)}, got {sorted(dataset_dict)}")
@@ -146,9 +223,11 @@ def setting_view(dataset_dict: Mapping, setting: str):
             view[split] = dataset
             continue
         drop = (4,) if split == "train" else ()
+        trained = SETTING_A_CODES
         if name == "B":
-            drop = drop + (2,)
-        view[split] = _masked_view(dataset, drop_codes=drop)
+            drop = drop + (held_out,)
+            trained = tuple(c for c in SETTING_A_CODES if c != held_out)
+        view[split] = _masked_view(dataset, drop_codes=drop, trained_codes=trained)
     return DatasetDict(view)
 
 

@@ -21,17 +21,27 @@ import numpy as np
 
 from ..modeling import IGNORE_INDEX
 from .bicpl_ear_metrics import BOOTSTRAP_KEYS, retrieval_recall_at_k
+from .zero_shot_metrics import (
+    area_under_seen_unseen_curve,
+    binary_auc,
+    generalized_zero_shot_accuracy,
+    zero_shot_metrics,
+)
 
 METRIC_SCRIPT_PATH = Path(__file__).resolve().with_name("bicpl_ear_metrics.py")
 
 __all__ = [
     "BOOTSTRAP_KEYS",
     "METRIC_SCRIPT_PATH",
+    "area_under_seen_unseen_curve",
+    "binary_auc",
     "compute_ear_metrics",
     "flatten_exam_predictions",
+    "generalized_zero_shot_accuracy",
     "load_ear_metrics",
     "make_compute_metrics",
     "retrieval_recall_at_k",
+    "zero_shot_metrics",
 ]
 
 

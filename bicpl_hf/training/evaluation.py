@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..data.collator import BiCPLDataCollator
 from ..metrics import compute_ear_metrics, flatten_exam_predictions
+from ..metrics.zero_shot_metrics import zero_shot_metrics
 
 
 @dataclass
@@ -21,12 +23,22 @@ class DatasetPredictions:
     image_embeds: np.ndarray  # (N, 2, P)
     side_text_embeds: np.ndarray | None  # (N, 2, P)
     class_codes: list[int]
+    # Raw cosine of each ear embedding to each class prototype (N, 2, K), before logit scale and calibrated offsets;
+    # for a class absent from training the prototype is its (frozen) text prototype.
+    cosine: np.ndarray | None = None
 
     @property
     def probabilities(self) -> np.ndarray:
         shifted = self.logits - self.logits.max(-1, keepdims=True)
         exp = np.exp(shifted)
         return exp / exp.sum(-1, keepdims=True)
+
+
+def _rows(dataset, indices: range) -> list[dict]:
+    """The rows at `indices` as dicts: one batched Arrow read when the dataset offers it (as the Trainer's loader)."""
+    if hasattr(dataset, "__getitems__"):
+        return dataset.__getitems__(list(indices))
+    return [dataset[i] for i in indices]
 
 
 @torch.no_grad()
@@ -36,8 +48,10 @@ def predict_dataset(model, processor, dataset, batch_size: int = 8, with_text: b
     model.eval()
     collator = BiCPLDataCollator(processor, include_labels=True, include_text=with_text, text_mode=text_mode)
     logits, labels, images, texts = [], [], [], []
+    prototypes = model.get_prototypes() if class_prototypes is None else F.normalize(class_prototypes, dim=-1)
+    prototypes = prototypes.float().cpu().numpy()
     for start in range(0, len(dataset), batch_size):
-        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        batch = collator(_rows(dataset, range(start, min(start + batch_size, len(dataset)))))
         labels.append(batch.pop("labels").numpy())
         inputs = {k: v.to(model.device) for k, v in batch.items() if k.startswith("side_") or k == "pixel_values"}
         out = model(**inputs, class_prototypes=class_prototypes, output_asymmetry_maps=False)
@@ -52,6 +66,7 @@ def predict_dataset(model, processor, dataset, batch_size: int = 8, with_text: b
         image_embeds=np.concatenate(images),
         side_text_embeds=np.concatenate(texts) if texts else None,
         class_codes=codes,
+        cosine=np.concatenate(images) @ prototypes.T,  # image embeddings are L2-normalised by the model
     )
 
 
@@ -89,4 +104,40 @@ def score_predictions(
     )
 
 
-__all__ = ["DatasetPredictions", "predict_dataset", "score_predictions"]
+def exam_flags(dataset, column: str | None) -> np.ndarray | None:
+    """`(N, 2)` booleans from the dataset's boolean `column` (one per exam, or a pair left/right per exam); None when
+    the dataset has no such column."""
+    if not column or column not in dataset.column_names:
+        return None
+    values = np.asarray(dataset[column])
+    if values.dtype != bool:
+        raise ValueError(f"column {column!r} must hold booleans (one per exam or [left, right]), got {values.dtype}")
+    if values.ndim == 1:
+        values = np.repeat(values[:, None], 2, axis=1)
+    if values.shape != (len(dataset), 2):
+        raise ValueError(f"column {column!r} must have shape ({len(dataset)},) or ({len(dataset)}, 2), got {values.shape}")
+    return values
+
+
+def score_held_out(predictions: DatasetPredictions, held_out: int, unseen_codes: Sequence[int], dataset=None,
+                   normal_variant_column: str | None = "normal_variant") -> dict:
+    """The held-out class's zero-shot metrics (`bicpl_hf.metrics.zero_shot_metrics`), keys prefixed `zs/`.
+
+    `dataset` is the predicted dataset; when it has the boolean `normal_variant_column`, the rate of its normal ears
+    called diseased is added; otherwise `zs/normal_variant_note` says why not.
+    """
+    codes = predictions.class_codes
+    logits, indices, rows, sides = flatten_exam_predictions(predictions.logits, predictions.labels, codes)
+    labels = np.asarray(codes)[indices]
+    cosine = None if predictions.cosine is None else predictions.cosine[rows, sides]
+    flags = None if dataset is None else exam_flags(dataset, normal_variant_column)
+    result = zero_shot_metrics(logits, labels, codes, held_out=held_out, unseen_codes=list(unseen_codes),
+                               cosine=cosine, normal_variant=None if flags is None else flags[rows, sides])
+    out = {f"zs/{k}": v for k, v in result.items()}
+    if flags is None:
+        out["zs/normal_variant_note"] = (f"no boolean column {normal_variant_column!r} in the test split: "
+                                         "normal-variant rate not computed")
+    return out
+
+
+__all__ = ["DatasetPredictions", "exam_flags", "predict_dataset", "score_held_out", "score_predictions"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -68,6 +69,11 @@ def test_demo_runs_end_to_end_in_a_subprocess(tmp_path):
     settings = {(row["variant"], row["setting"]) for row in summary["results"]}
     assert settings == {("vision_cnn", "A"), ("bicpl", "A"), ("vision_cnn", "B"), ("bicpl", "B")}
     assert set(summary["diagnosis"]) == {"left", "right"}
+    # The zero-shot metrics of single-ear CLIP and Bi-CPL side by side (the quick plan runs no single-ear CLIP).
+    side_by_side = summary["zero_shot_side_by_side"]
+    assert side_by_side[0] == "Setting B, held-out class 2: single_ear_clip vs bicpl"
+    assert any(re.fullmatch(r"AUC \(cosine\): single_ear_clip not run, bicpl [01]\.\d{3}", line) for line in side_by_side)
+    assert "single_ear_clip vs bicpl" in completed.stdout
     model_files = set(os.listdir(out / "bicpl-model"))
     assert {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json"} <= model_files
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in model_files)

@@ -1,0 +1,222 @@
+"""`bicpl benchmark` (synthetic benchmark, cached, over seeds) and the `--seeds` path of `bicpl experiments`.
+
+Example (CPU; add `--device cuda` and larger sizes on a GPU, see benchmarks/README.md):
+
+```
+bicpl benchmark --seeds 0 1 2 --held-out 2 --n-exams 600 --cache-dir bicpl_benchmark_cache --output-dir bench_out
+bicpl experiments built/ --seeds 0 1 2 --held-out 2 --variants vision_cnn single_ear_clip bicpl
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..training.benchmark_runner import (
+    BENCHMARK_SALT,
+    BenchmarkData,
+    attach_truth_flag,
+    cached_build,
+    enrich_test_split,
+    run_seeds,
+    seeds_table,
+)
+from ..data.splits import HELD_OUT_CODE
+from ..processing.ear_classes import CLASS_CODES
+
+BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl")
+
+
+def _say(message: str) -> None:
+    print(f"[bicpl benchmark {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def set_torch_threads(num_threads: int | None) -> None:
+    """torch intra-op threads: `num_threads`, or (None) one thread when the CPUs are already busy.
+
+    On a shared 2-core machine, torch's default (one thread per core) made a training step 5x slower than one
+    thread (benchmarks/README.md): the threads wait on cores other processes hold."""
+    import os
+
+    import torch
+
+    if num_threads is None:
+        cpus = os.cpu_count() or 1
+        busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= cpus - 0.5
+        num_threads = 1 if busy else None
+        if num_threads:
+            _say(f"the {cpus} CPUs are busy (load {os.getloadavg()[0]:.1f}): training with 1 torch thread")
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+
+
+def processor_and_config(dataset, volume_processor, tokenizer_dir: Path, widths=(16, 32, 64)):
+    """The char tokenizer (train reports, class prompts, knowledge texts), the processor and the shared model config
+    of a built dataset, as `bicpl experiments` makes them."""
+    from .demo import base_model_config
+    from ..knowledge import attribute_texts, class_prompts, load_knowledge_base
+    from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
+    from ..processing import BiCPLProcessor
+    from ..text.tokenization import build_char_tokenizer
+
+    corpus = list(dataset["train"]["report"]) + [p for ps in DEFAULT_CLASS_PROMPTS.values() for p in ps]
+    corpus += attribute_texts() + [p for ps in class_prompts(load_knowledge_base(), list(CLASS_CODES)).values()
+                                   for p in ps]
+    tokenizer = build_char_tokenizer(corpus, tokenizer_dir)
+    processor = BiCPLProcessor(volume_processor, tokenizer)
+    config = base_model_config(tokenizer, volume_processor.roi_shape[0], list(widths))
+    config["vision_config"]["image_size"] = list(volume_processor.roi_shape)
+    return processor, config
+
+
+def _budget(args):
+    from ..training.experiments import ExperimentBudget
+
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch sees no CUDA device (install a CUDA build of torch, see Makefile)")
+    return ExperimentBudget(contrastive_epochs=args.contrastive_epochs, prototype_epochs=args.prototype_epochs,
+                            batch_size=args.batch_size, bootstrap=args.bootstrap, device=args.device,
+                            dataloader_num_workers=args.dataloader_workers,
+                            unseen_false_positive_rate=None if args.no_calibration else args.unseen_false_positive_rate)
+
+
+def _variants(names) -> list[str]:
+    from ..training.experiments import BASELINE_VARIANTS, KNOWLEDGE_VARIANTS, VARIANTS
+
+    groups = {"baselines": BASELINE_VARIANTS, "knowledge": KNOWLEDGE_VARIANTS, "all": tuple(VARIANTS),
+              "benchmark": BENCHMARK_VARIANTS}
+    return list(dict.fromkeys(n for v in names for n in groups.get(v, (v,))))
+
+
+def run_seeds_on_built_dataset(args) -> dict:
+    """`bicpl experiments DATASET --seeds ...`: Setting B over the seeds on a dataset built by build_dataset.py."""
+    from transformers.utils import logging as hf_logging
+
+    from ..data.splits import load_built_dataset
+    from ..processing import BiCPLVolumeProcessor
+
+    hf_logging.set_verbosity_error()
+    set_torch_threads(args.num_threads)
+    dataset = load_built_dataset(args.dataset)
+    if args.enrich_test:
+        dataset = enrich_test_split(dataset, args.held_out, seed=args.split_seed)
+    processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(args.dataset),
+                                             Path(args.output_dir) / "tokenizer")
+    document = run_seeds(dataset, processor, config, args.output_dir, variants=_variants(args.variants),
+                         seeds=args.seeds, budget=_budget(args), held_out=args.held_out,
+                         normal_variant_column=args.normal_variant_column, progress=_say)
+    print(seeds_table(document["aggregate"], args.seeds))
+    return document
+
+
+def run_benchmark(args) -> dict:
+    """`bicpl benchmark`: cached synthetic export + build per data seed, enriched patient-level split, seeds."""
+    from transformers.utils import logging as hf_logging
+
+    from ..data.splits import load_built_dataset
+    from ..processing import BiCPLVolumeProcessor
+
+    hf_logging.set_verbosity_error()
+    set_torch_threads(args.num_threads)
+    started = time.time()
+    out = Path(args.output_dir)
+    data_seeds = args.seeds if args.vary_data_seed else [args.data_seed]
+    documents = {}
+    for data_seed in data_seeds:
+        data = BenchmarkData(n_exams=args.n_exams, size=args.size, data_seed=data_seed,
+                             min_ears_per_code={args.held_out: args.min_held_out_ears, 4: args.min_code4_ears},
+                             roi=args.roi, roi_mm=args.roi_mm, num_proc=args.num_proc)
+        t = time.time()
+        folder, reused = cached_build(data, args.cache_dir, progress=_say)
+        data_seconds = time.time() - t
+        dataset = load_built_dataset(folder / "built")
+        dataset = attach_truth_flag(dataset, folder / "export" / "ground_truth.json", BENCHMARK_SALT,
+                                    args.normal_variant_column)
+        dataset = enrich_test_split(dataset, args.held_out, seed=data_seed,
+                                    enrich_fractions=(1 - args.enriched_test_fraction - 0.1, 0.1,
+                                                      args.enriched_test_fraction))
+        processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(folder / "built"),
+                                                 out / "tokenizer", widths=args.widths)
+        seeds = [data_seed] if args.vary_data_seed else args.seeds
+        target = out / f"data_seed_{data_seed}" if args.vary_data_seed else out
+        documents[data_seed] = run_seeds(
+            dataset, processor, config, target, variants=_variants(args.variants), seeds=seeds, budget=_budget(args),
+            held_out=args.held_out, normal_variant_column=args.normal_variant_column, progress=_say,
+            extra={"data": {**vars(data), "cache": str(folder), "cache_reused": reused,
+                            "data_seconds": round(data_seconds, 1)}})
+    if args.vary_data_seed:  # one table over all (data = model) seeds
+        from ..training.benchmark_runner import aggregate_seeds
+
+        rows = [row for d in documents.values() for row in d["runs"]]
+        aggregate = aggregate_seeds(rows)
+        (out / "results.md").write_text(seeds_table(aggregate, args.seeds), encoding="utf-8")
+        documents = {"aggregate": aggregate, "runs": rows, "per_data_seed": documents}
+    else:
+        documents = documents[args.data_seed]
+    documents["seconds"] = round(time.time() - started, 1)
+    print((out / "results.md").read_text(encoding="utf-8"))
+    _say(f"done in {documents['seconds']:.0f} s; {out / 'results.md'}")
+    return documents
+
+
+def add_seed_arguments(parser: argparse.ArgumentParser, *, default_seeds=None) -> None:
+    """The options shared by `bicpl experiments --seeds` and `bicpl benchmark`."""
+    parser.add_argument("--seeds", type=int, nargs="+", default=default_seeds,
+                        help="model seeds (init, training order, bootstrap); Setting B is run once per seed and "
+                             "reported as mean ± sd and per seed")
+    parser.add_argument("--held-out", type=int, default=HELD_OUT_CODE, choices=CLASS_CODES,
+                        help="the class Setting B holds out of training (every exam with such an ear leaves training)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                        help="training device (default: a GPU when there is one)")
+    parser.add_argument("--num-threads", type=int, default=None,
+                        help="torch intra-op threads (default: 1 when the CPUs are already busy, else torch's)")
+    parser.add_argument("--dataloader-workers", type=int, default=0)
+    parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--normal-variant-column", default="normal_variant",
+                        help="boolean column marking exams with a bilateral normal variant (skipped when absent)")
+
+
+def add_benchmark_parser(commands) -> None:
+    parser = commands.add_parser("benchmark", help="the synthetic benchmark's Setting B table over seeds (cached data)")
+    add_seed_arguments(parser, default_seeds=[0, 1, 2])
+    parser.add_argument("--output-dir", default="bicpl_benchmark")
+    parser.add_argument("--cache-dir", default="bicpl_benchmark_cache",
+                        help="generated exports and builds, reused across seeds, variants and runs")
+    parser.add_argument("--variants", nargs="+", default=["benchmark"],
+                        help="variant names, or 'benchmark' (vision_cnn, single_ear_clip, bicpl) / 'baselines' / 'all'")
+    parser.add_argument("--n-exams", type=int, default=600)
+    parser.add_argument("--size", default="small", help="synthetic volume size: tiny, small or full")
+    parser.add_argument("--data-seed", type=int, default=0, help="cohort, images and split (fixed across seeds)")
+    parser.add_argument("--vary-data-seed", action="store_true",
+                        help="use each seed as data seed too (one cached build per seed)")
+    parser.add_argument("--min-held-out-ears", type=int, default=190,
+                        help="ears of the held-out class guaranteed in the cohort (>= 100 land in test)")
+    parser.add_argument("--min-code4-ears", type=int, default=55, help="code-4 ears guaranteed (>= 25 land in test)")
+    parser.add_argument("--enriched-test-fraction", type=float, default=0.6,
+                        help="share of the patients with a held-out-class or code-4 ear that go to test")
+    parser.add_argument("--roi", type=int, default=32)
+    parser.add_argument("--roi-mm", type=float, default=36.0)
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--num-proc", type=int, default=2)
+    parser.add_argument("--contrastive-epochs", type=float, default=6.0)
+    parser.add_argument("--prototype-epochs", type=float, default=8.0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--unseen-false-positive-rate", type=float, default=0.05)
+    parser.add_argument("--no-calibration", action="store_true")
+    parser.set_defaults(func=lambda args: run_benchmark(args) and 0)
+
+
+def build_parser_defaults() -> argparse.Namespace:
+    """The `bicpl benchmark` defaults (the benchmark configuration), as parsed from an empty command line."""
+    parser = argparse.ArgumentParser()
+    add_benchmark_parser(parser.add_subparsers())
+    return parser.parse_args(["benchmark"])
+
+
+__all__ = ["BENCHMARK_VARIANTS", "add_benchmark_parser", "add_seed_arguments", "build_parser_defaults",
+           "processor_and_config", "run_benchmark", "run_seeds_on_built_dataset", "set_torch_threads"]

@@ -1,0 +1,184 @@
+"""The multi-seed benchmark runner's pieces: held-out option, enriched patient-level split, cache, aggregation,
+and the raw cosine in the predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config_kwargs
+from datasets import Dataset, DatasetDict
+from test_training import _dataset
+
+from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
+from bicpl_hf.training.benchmark_runner import (
+    BenchmarkData,
+    aggregate_seeds,
+    attach_truth_flag,
+    cached_build,
+    enrich_test_split,
+    seeds_table,
+)
+from bicpl_hf.data.deidentify import salted_key
+from bicpl_hf.data.splits import (
+    class_counts,
+    enriched_patient_splits,
+    resplit_by_patient,
+    setting_view,
+)
+from bicpl_hf.training.evaluation import predict_dataset, score_held_out
+from bicpl_hf.training.experiments import zero_shot_codes
+
+
+def _exams(pairs, patients=None) -> Dataset:
+    return Dataset.from_dict({"exam_key": [f"e{i}" for i in range(len(pairs))],
+                              "patient_key": patients or [f"p{i}" for i in range(len(pairs))],
+                              "left_code": [p[0] for p in pairs], "right_code": [p[1] for p in pairs]})
+
+
+def test_any_held_out_code_goes_through_the_same_path():
+    pairs = [(1, 5), (2, 5), (4, 1), (6, 3), (5, 5), (3, 3), (2, 1)]
+    dataset = DatasetDict(train=_exams(pairs), validation=_exams(pairs), test=_exams(pairs))
+    b3 = setting_view(dataset, "B", held_out=3)
+    # Exams with a code-3 ear leave train and validation; code 2 is trained; code 4 still leaves train.
+    assert list(b3["train"]["exam_key"]) == ["e0", "e1", "e4", "e6"]
+    assert list(b3["validation"]["exam_key"]) == ["e0", "e1", "e2", "e4", "e6"]
+    assert class_counts(b3["train"]) == {1: 2, 2: 2, 5: 4} and 3 not in class_counts(b3["validation"])
+    assert class_counts(b3["test"])[3] == 3
+    b2 = setting_view(dataset, "B")  # the default stays code 2
+    assert 2 not in class_counts(b2["train"]) and class_counts(b2["train"])[3] == 3
+    assert zero_shot_codes("B", 3) == (3, 4) and zero_shot_codes("A", 3) == (4,) and zero_shot_codes("B") == (2, 4)
+    with pytest.raises(ValueError, match="held_out must be one of the ear codes"):
+        setting_view(dataset, "B", held_out=7)
+
+
+def test_enriched_split_is_patient_level_and_enriches_test():
+    rng = np.random.default_rng(0)
+    # 300 patients with 1-3 exams each; a fifth of them have a code-2 ear.
+    pairs, patients = [], []
+    for p in range(300):
+        for _ in range(rng.integers(1, 4)):
+            pairs.append((2, 5) if p % 5 == 0 else (1, 5) if p % 2 else (5, 5))
+            patients.append(f"patient{p:03d}")
+    built = DatasetDict(train=_exams(pairs[:400], patients[:400]), validation=_exams(pairs[400:500], patients[400:500]),
+                        test=_exams(pairs[500:], patients[500:]))
+    enriched = enrich_test_split(built, held_out=2, seed=0)
+    assert sum(len(enriched[s]) for s in enriched) == len(pairs)
+    owner = {}
+    for split in enriched:
+        for patient in enriched[split]["patient_key"]:
+            assert owner.setdefault(patient, split) == split, f"patient {patient} straddles two splits"
+    rare = {f"patient{p:03d}" for p in range(0, 300, 5)}
+    in_test = [owner[p] == "test" for p in rare]
+    assert sum(in_test) == round(0.6 * len(rare))  # 60 % of the code-2 patients, against 20 % of the others
+    others = [owner[p] == "test" for p in owner if p not in rare]
+    assert sum(others) == round(0.2 * len(others))
+    assert enriched_patient_splits({"a": {4}, "b": {5}}, seed=0, enrich_codes=[4],
+                                   enrich_fractions=(0.0, 0.0, 1.0))["a"] == "test"
+    with pytest.raises(ValueError, match="have no split"):
+        resplit_by_patient(built, {"patient000": "test"})
+
+
+def test_multi_seed_aggregation_of_known_numbers():
+    rows = [{"variant": "bicpl", "setting": "B", "seed": s, "zs/ausuc": a, "macro_f1": f, "zs/normal_variant_note": "x"}
+            for s, a, f in [(0, 0.2, 0.5), (1, 0.4, 0.5), (2, 0.9, float("nan"))]]
+    rows.append({"variant": "vision_cnn", "setting": "B", "seed": 0, "zs/ausuc": 0.3})
+    aggregate = aggregate_seeds(rows)
+    ausuc = aggregate["bicpl"]["zs/ausuc"]
+    assert ausuc["mean"] == pytest.approx(0.5) and ausuc["n"] == 3
+    assert ausuc["sd"] == pytest.approx(np.sqrt(((0.3) ** 2 + 0.1 ** 2 + 0.4 ** 2) / 2))
+    assert ausuc["values"] == {0: 0.2, 1: 0.4, 2: 0.9}
+    assert aggregate["bicpl"]["macro_f1"]["n"] == 2 and aggregate["bicpl"]["macro_f1"]["sd"] == 0.0
+    assert "zs/normal_variant_note" not in aggregate["bicpl"]
+    assert aggregate["vision_cnn"]["zs/ausuc"]["sd"] is None  # one seed: no spread
+    table = seeds_table(aggregate, [0, 1, 2])
+    assert "| bicpl | " in table and "0.500 ± 0.361" in table and "| bicpl | AUSUC | 0.200 | 0.400 | 0.900 |" in table
+    assert "| vision_cnn | AUSUC | 0.300 | – | – |" in table
+
+
+def test_predictions_carry_the_raw_cosine_and_held_out_metrics(tokenizer):
+    processor = BiCPLProcessor(BiCPLVolumeProcessor(roi_shape=(16, 16, 16), roi_size_mm=(40.0, 40.0, 40.0)), tokenizer)
+    torch.manual_seed(0)
+    model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs())).eval()
+    model.config.class_logit_offsets = [0.0, 1.5, 0.0, 1.5, 0.0, 1.5]
+    dataset = _dataset(12)
+    predictions = predict_dataset(model, processor, dataset, with_text=False)
+    prototypes = torch.nn.functional.normalize(model.get_prototypes(), dim=-1).detach().numpy()
+    np.testing.assert_allclose(predictions.cosine, predictions.image_embeds @ prototypes.T, atol=1e-5)
+    scale = model.prototype_head.logit_scale.exp().item()
+    np.testing.assert_allclose(predictions.logits, scale * predictions.cosine + np.array(model.config.class_logit_offsets),
+                               atol=1e-4)
+    assert np.abs(predictions.cosine).max() <= 1.0 + 1e-5
+    metrics = score_held_out(predictions, 2, [2, 4, 6], dataset.add_column("normal_variant", [True] * 12))
+    from sklearn.metrics import roc_auc_score
+
+    known = predictions.labels != -100
+    labels = predictions.labels[known]
+    assert metrics["zs/auc_cosine"] == pytest.approx(roc_auc_score(labels == 2, predictions.cosine[known][:, 1]))
+    assert metrics["zs/n_normal_variant_ears"] == int((labels == 5).sum())
+    assert "zs/normal_variant_note" in score_held_out(predictions, 2, [2, 4, 6], dataset)
+
+
+def test_truth_flag_is_attached_by_salted_exam_key(tmp_path):
+    salt = "a-test-salt-of-enough-length"
+    truth = {"exams": [{"exam_id": "X1", "normal_variant": True}, {"exam_id": "X2", "normal_variant": False},
+                       {"exam_id": "X3", "normal_variant": {"left": False, "right": True}}]}
+    (tmp_path / "truth.json").write_text(json.dumps(truth), encoding="utf-8")
+    keys = [salted_key(salt, "exam", e) for e in ("X1", "X2", "X3", "X4")]
+    dataset = DatasetDict(test=Dataset.from_dict({"exam_key": keys}))
+    flagged = attach_truth_flag(dataset, tmp_path / "truth.json", salt, "normal_variant")
+    assert flagged["test"]["normal_variant"] == [[True, True], [False, False], [False, True], [False, False]]
+    assert attach_truth_flag(dataset, tmp_path / "truth.json", salt, "absent_flag") is dataset
+
+
+def test_generation_and_build_are_cached(tmp_path, monkeypatch):
+    data = BenchmarkData(n_exams=6, size="tiny", min_ears_per_code={}, roi=16, num_proc=1)
+    folder, reused = cached_build(data, tmp_path, progress=lambda _: None)
+    assert not reused and (folder / "complete.json").is_file() and (folder / "built").is_dir()
+
+    from bicpl_hf.synthetic import export
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cached export was generated again")
+
+    monkeypatch.setattr(export, "make_synthetic_export", fail)
+    again, reused = cached_build(data, tmp_path, progress=lambda _: None)
+    assert reused and again == folder
+    # Another data seed is another build.
+    with pytest.raises(AssertionError, match="generated again"):
+        cached_build(BenchmarkData(n_exams=6, size="tiny", data_seed=1, min_ears_per_code={}, roi=16, num_proc=1),
+                     tmp_path, progress=lambda _: None)
+
+
+def test_side_by_side_shows_single_ear_clip_and_bicpl():
+    from bicpl_hf.training.benchmark_runner import side_by_side
+    from bicpl_hf.training.experiments import RunResult
+
+    metrics = {"zs/held_out": 2, "zs/auc_probability": 0.61, "zs/auc_cosine": 0.7, "zs/ausuc": 0.25,
+               "zs/normal_variant_note": "no boolean column 'normal_variant'"}
+    results = [RunResult("bicpl", "B", metrics, 1.0, 10), RunResult("bicpl", "A", {"zs/auc_cosine": 0.1}, 1.0, 10),
+               RunResult("vision_cnn", "B", {**metrics, "zs/auc_cosine": 0.2}, 1.0, 10)]
+    table, lines = side_by_side(results)
+    assert "| AUC (cosine) | not run | 0.700 |" in table and "| AUSUC | not run | 0.250 |" in table
+    assert "no boolean column" in table
+    assert lines[0] == "Setting B, held-out class 2: single_ear_clip vs bicpl"
+    assert "AUC (prob.): single_ear_clip not run, bicpl 0.610" in lines
+
+
+def test_benchmark_configuration_has_the_power_it_promises():
+    """600 exams with the command's minimums, enriched split: >= 100 held-out (code 2) and >= 25 code-4 test ears."""
+    from bicpl_hf.commands.benchmark import build_parser_defaults
+    from bicpl_hf.synthetic.cohort import sample_cohort
+
+    defaults = build_parser_defaults()
+    exams = sample_cohort(defaults.n_exams, seed=0,
+                          min_ears_per_code={2: defaults.min_held_out_ears, 4: defaults.min_code4_ears})
+    codes = {}
+    for exam in exams:
+        codes.setdefault(exam.patient.patient_id, set()).update([exam.left.code, exam.right.code])
+    fraction = defaults.enriched_test_fraction
+    splits = enriched_patient_splits(codes, seed=0, enrich_codes=[2, 4], enrich_fractions=(0.9 - fraction, 0.1, fraction))
+    test_ears = [c for e in exams if splits[e.patient.patient_id] == "test" for c in (e.left.code, e.right.code)]
+    assert test_ears.count(2) >= 100 and test_ears.count(4) >= 25
