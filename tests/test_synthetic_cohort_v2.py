@@ -96,7 +96,7 @@ def test_patient_anatomy_is_shared_across_repeat_exams_and_variants_are_marked(c
     sides = Counter(e.anatomy.jugular_dominant_side for e in cohort if e.anatomy.jugular_dominant_side)
     assert sides["right"] > sides["left"]  # dominant bulb is usually right-sided
     bilateral = np.mean([bool(e.anatomy.pattern != "pneumatized") for e in cohort])
-    assert 0.2 < bilateral < 0.5
+    assert 0.25 < bilateral < 0.65  # chronic-otitis patients are less pneumatised on both sides
     assert PatientAnatomy.from_dict(cohort[0].anatomy.to_dict()) == cohort[0].anatomy
 
 

@@ -18,6 +18,7 @@ from .findings import (
     FINDINGS,
     PROFILE_CODES,
     SEVERITY_FLOOR,
+    CSOM_PROFILE_SHARES,
     TUMOUR_PROFILE_SHARES,
     class_rate,
 )
@@ -48,8 +49,11 @@ def finding_table_markdown() -> str:
             cells.append("-" if cell is None else f"{cell.p:.2f} (x{cell.extent:.2f})")
         lines.append(f"| {_finding_label(name)} | " + " | ".join(cells) + " |")
     shares = ", ".join(f"{p} {s:.2f}" for p, s in TUMOUR_PROFILE_SHARES.items())
+    csom = ", ".join(f"{p} {s:.2f}" for p, s in CSOM_PROFILE_SHARES.items())
     floors = ", ".join(f"{p} {s:.2f}" for p, s in SEVERITY_FLOOR.items())
-    lines += ["", f"Code-6 ears split into {shares}. Severity ~ Beta(2.2, 2.0) clipped to [0.08, 1], floored at "
+    lines += ["", f"Code-1 ears split into {csom} (about a third of CSOM ears referred for CT are inactive: an "
+              f"aerated cavity, the disease showing mainly as a mastoid less pneumatised than the partner's). "
+              f"Code-6 ears split into {shares}. Severity ~ Beta(2.2, 2.0) clipped to [0.08, 1], floored at "
               f"{floors}.", "", "### Rationale of every rate", ""]
     for name in FINDINGS:
         for profile, cell in FINDING_RATES[name].items():

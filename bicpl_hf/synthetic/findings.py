@@ -44,12 +44,16 @@ class Finding:
     requires: str | None = None
 
 
-# Profiles: the class code of each, and how code-6 ears split between the three tumours.
+# Profiles: the class code of each, and how code-1 and code-6 ears split between their profiles.
 PROFILE_CODES = {
-    "csom": 1, "cholesteatoma": 2, "som": 3, "granuloma": 4, "normal": 5,
+    "csom": 1, "csom_inactive": 1, "cholesteatoma": 2, "som": 3, "granuloma": 4, "normal": 5,
     "facial_schwannoma": 6, "glomus_jugulare": 6, "glomus_tympanicum": 6,
 }
 TUMOUR_PROFILE_SHARES = {"facial_schwannoma": 0.40, "glomus_jugulare": 0.35, "glomus_tympanicum": 0.25}
+# About a third of CSOM ears referred for CT are inactive (a dry perforation): the cavity is aerated and
+# the long-standing disease shows mainly as a sclerotic, less pneumatised mastoid than the partner's.
+CSOM_PROFILE_SHARES = {"csom": 0.65, "csom_inactive": 0.35}
+CODE_PROFILE_SHARES = {1: CSOM_PROFILE_SHARES, 6: TUMOUR_PROFILE_SHARES}
 TUMOUR_SITES = {"facial_schwannoma": "facial_canal", "glomus_jugulare": "jugular_foramen", "glomus_tympanicum": "tympanic"}
 # Lowest severity of a profile: a granuloma or tumour that reaches CT is never a trace finding.
 SEVERITY_FLOOR = {"granuloma": 0.35, "facial_schwannoma": 0.3, "glomus_jugulare": 0.3, "glomus_tympanicum": 0.3}
@@ -78,12 +82,14 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
         "csom": R(0.90, 1.0, "mucosal inflammation is the substrate of chronic suppurative otitis"),
         "cholesteatoma": R(0.40, 0.7, "inflamed mucosa often surrounds a cholesteatoma"),
         "som": R(0.25, 0.5, "long-standing effusion thickens the mucosa"),
+        "csom_inactive": R(0.30, 0.4, "residual thin mucosal thickening in inactive CSOM"),
         "granuloma": R(0.15, 0.5, "chronic inflammation accompanies cholesterol granuloma"),
         "glomus_tympanicum": R(0.10, 0.5, "reactive mucosa next to a tympanic paraganglioma"),
     },
     "tympanic_soft_tissue": {
         "csom": R(0.85, 1.0, "granulation tissue fills the tympanic cavity in active CSOM"),
         "cholesteatoma": R(0.90, 1.0, "keratin and granulation fill the middle ear"),
+        "csom_inactive": R(0.15, 0.4, "a little residual soft tissue in inactive CSOM"),
         "granuloma": R(0.60, 0.8, "granuloma contents fill the cavity with soft-tissue density"),
         "glomus_tympanicum": R(1.00, 0.8, "the tumour itself is soft tissue in the cavity"),
         "glomus_jugulare": R(0.50, 0.7, "jugular paragangliomas reach the hypotympanum"),
@@ -127,6 +133,7 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
     "ossicular_erosion": {
         "cholesteatoma": R(0.90, 1.0, "ossicular erosion in most cholesteatomas; small ones spare the chain"),
         "csom": R(0.20, 0.5, "incus long-process erosion in a minority of CSOM"),
+        "csom_inactive": R(0.10, 0.4, "healed incus erosion persists after the infection settles"),
         "glomus_tympanicum": R(0.35, 0.6, "tympanic paragangliomas envelop and erode the ossicles"),
         "glomus_jugulare": R(0.25, 0.6, "jugulotympanic extension erodes the ossicles"),
         "facial_schwannoma": R(0.20, 0.5, "a tympanic-segment schwannoma erodes the incus"),
@@ -148,6 +155,7 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
         "som": R(0.50, 1.0, "effusion extends into the mastoid cells"),
         "granuloma": R(0.50, 1.0, "granuloma contents and retained fluid fill the cells"),
         "csom": R(0.40, 1.0, "chronic mastoiditis opacifies the cells"),
+        "csom_inactive": R(0.10, 0.5, "a few cells stay opacified in inactive CSOM"),
         "cholesteatoma": R(0.40, 1.0, "retained secretions or disease in the mastoid"),
         "glomus_jugulare": R(0.15, 0.6, "obstructed drainage or tumour in the mastoid"),
         "glomus_tympanicum": R(0.10, 0.6, "obstructed drainage behind a tympanic tumour"),
@@ -159,7 +167,7 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
         "cholesteatoma": R(0.12, 0.6, "large (mastoid or apical) cholesteatomas expand bone"),
     },
     "bone_thinning": {
-        "granuloma": R(0.90, 1.0, "the expanded bone of a granuloma is thinned but intact"),
+        "granuloma": R(1.00, 1.0, "the expanded bone of a granuloma is thinned but intact (its defining description)"),
         "facial_schwannoma": R(0.60, 1.0, "schwannoma scalloping thins the bone without breaching it"),
         "cholesteatoma": R(0.50, 1.0, "an expansile cholesteatoma thins its bony shell"),
     },
@@ -204,9 +212,10 @@ _check_table()
 
 def profile_of(code: int, rng: np.random.Generator) -> str:
     """The profile of an ear of class ``code``: the class itself, or for code 6 one of the tumours."""
-    if code == 6:
-        names = list(TUMOUR_PROFILE_SHARES)
-        return names[int(rng.choice(len(names), p=[TUMOUR_PROFILE_SHARES[n] for n in names]))]
+    if code in CODE_PROFILE_SHARES:
+        shares = CODE_PROFILE_SHARES[code]
+        names = list(shares)
+        return names[int(rng.choice(len(names), p=[shares[n] for n in names]))]
     for profile, profile_code in PROFILE_CODES.items():
         if profile_code == code:
             return profile
@@ -246,9 +255,9 @@ def marginal_rate(finding: str, profile: str) -> float:
 
 
 def class_rate(finding: str, code: int) -> float:
-    """Unconditional probability of ``finding`` in an ear of class ``code`` (code 6: tumour mix)."""
-    if code == 6:
-        return sum(share * marginal_rate(finding, p) for p, share in TUMOUR_PROFILE_SHARES.items())
+    """Unconditional probability of ``finding`` in an ear of class ``code`` (codes 1 and 6: profile mix)."""
+    if code in CODE_PROFILE_SHARES:
+        return sum(share * marginal_rate(finding, p) for p, share in CODE_PROFILE_SHARES[code].items())
     return marginal_rate(finding, profile_of(code, np.random.default_rng(0)))
 
 
@@ -258,6 +267,8 @@ __all__ = [
     "FINDING_RATES",
     "PROFILE_CODES",
     "SEVERITY_FLOOR",
+    "CODE_PROFILE_SHARES",
+    "CSOM_PROFILE_SHARES",
     "TUMOUR_PROFILE_SHARES",
     "TUMOUR_SITES",
     "Finding",
