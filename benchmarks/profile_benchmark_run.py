@@ -35,11 +35,14 @@ def _median_time(fn, repeats: int) -> float:
 
 
 def main() -> None:
+    from bicpl_hf.synthetic.benchmark_preset import BENCHMARK_ROI
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache-dir", default="bicpl_benchmark_cache")
     parser.add_argument("--n-exams", type=int, default=64)
-    parser.add_argument("--size", default="small")
-    parser.add_argument("--roi", type=int, default=32)
+    parser.add_argument("--size", default=BENCHMARK_ROI.size)
+    parser.add_argument("--roi-shape", type=int, nargs=3, default=list(BENCHMARK_ROI.roi_shape))
+    parser.add_argument("--roi-size-mm", type=float, nargs=3, default=list(BENCHMARK_ROI.roi_size_mm))
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=6, help="training steps per timed configuration")
     parser.add_argument("--repeats", type=int, default=3)
@@ -56,7 +59,8 @@ def main() -> None:
     from bicpl_hf.data import BiCPLDataCollator
 
     hf_logging.set_verbosity_error()
-    folder, reused = cached_build(BenchmarkData(n_exams=args.n_exams, size=args.size, roi=args.roi,
+    folder, reused = cached_build(BenchmarkData(n_exams=args.n_exams, size=args.size, roi_shape=tuple(args.roi_shape),
+                                                roi_size_mm=tuple(args.roi_size_mm),
                                                 min_ears_per_code={2: 20, 4: 6}), args.cache_dir)
     dataset = load_built_dataset(folder / "built")
     view = setting_view(dataset, "B")["train"].with_format("numpy", columns=["pixel_values"], output_all_columns=True)

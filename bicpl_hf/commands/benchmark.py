@@ -25,6 +25,7 @@ from ..training.benchmark_runner import (
 )
 from ..data.splits import HELD_OUT_CODE
 from ..processing.ear_classes import CLASS_CODES
+from ..synthetic.benchmark_preset import BENCHMARK_ROI
 
 BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl")
 
@@ -130,7 +131,8 @@ def run_benchmark(args) -> dict:
     for data_seed in data_seeds:
         data = BenchmarkData(n_exams=args.n_exams, size=args.size, data_seed=data_seed,
                              min_ears_per_code={args.held_out: args.min_held_out_ears, 4: args.min_code4_ears},
-                             roi=args.roi, roi_mm=args.roi_mm, num_proc=args.num_proc)
+                             roi_shape=tuple(args.roi_shape), roi_size_mm=tuple(args.roi_size_mm),
+                             num_proc=args.num_proc)
         t = time.time()
         folder, reused = cached_build(data, args.cache_dir, progress=_say)
         data_seconds = time.time() - t
@@ -190,7 +192,8 @@ def add_benchmark_parser(commands) -> None:
     parser.add_argument("--variants", nargs="+", default=["benchmark"],
                         help="variant names, or 'benchmark' (vision_cnn, single_ear_clip, bicpl) / 'baselines' / 'all'")
     parser.add_argument("--n-exams", type=int, default=600)
-    parser.add_argument("--size", default="small", help="synthetic volume size: tiny, small or full")
+    parser.add_argument("--size", default=BENCHMARK_ROI.size,
+                        help="synthetic volume size: tiny, small, benchmark (0.75 mm, the default) or full")
     parser.add_argument("--data-seed", type=int, default=0, help="cohort, images and split (fixed across seeds)")
     parser.add_argument("--vary-data-seed", action="store_true",
                         help="use each seed as data seed too (one cached build per seed)")
@@ -199,8 +202,10 @@ def add_benchmark_parser(commands) -> None:
     parser.add_argument("--min-code4-ears", type=int, default=55, help="code-4 ears guaranteed (>= 25 land in test)")
     parser.add_argument("--enriched-test-fraction", type=float, default=0.6,
                         help="share of the patients with a held-out-class or code-4 ear that go to test")
-    parser.add_argument("--roi", type=int, default=32)
-    parser.add_argument("--roi-mm", type=float, default=36.0)
+    parser.add_argument("--roi-shape", type=int, nargs=3, default=list(BENCHMARK_ROI.roi_shape), metavar=("D", "H", "W"),
+                        help="ear ROI in voxels (default: the benchmark preset, 0.75 mm voxels)")
+    parser.add_argument("--roi-size-mm", type=float, nargs=3, default=list(BENCHMARK_ROI.roi_size_mm),
+                        metavar=("D", "H", "W"), help="ear ROI in millimetres")
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--num-proc", type=int, default=2)
     parser.add_argument("--contrastive-epochs", type=float, default=6.0)

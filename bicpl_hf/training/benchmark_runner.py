@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..synthetic.benchmark_preset import BENCHMARK_ROI
 from ..data.splits import (
     HELD_OUT_CODE,
     class_counts,
@@ -57,12 +58,13 @@ class BenchmarkData:
     """Sizes of the synthetic benchmark (what the cache key is made of)."""
 
     n_exams: int = 600
-    size: str = "small"
+    size: str = BENCHMARK_ROI.size
     data_seed: int = 0
     # Ears guaranteed per code in the cohort; the held-out class and code 4 get enough for >= 100 / >= 25 test ears.
     min_ears_per_code: dict = field(default_factory=lambda: {2: 190, 4: 55})
-    roi: int = 32
-    roi_mm: float = 36.0
+    # The ear ROI (D, H, W) in voxels and millimetres: <= 0.8 mm voxels over the middle ear (`BENCHMARK_ROI`).
+    roi_shape: tuple = BENCHMARK_ROI.roi_shape
+    roi_size_mm: tuple = BENCHMARK_ROI.roi_size_mm
     num_proc: int = 2
 
 
@@ -107,7 +109,7 @@ def cached_build(data: BenchmarkData, cache_dir: str | Path, progress=print) -> 
                                    num_proc=data.num_proc, min_ears_per_code=dict(data.min_ears_per_code))
     generated = time.time() - started
     progress("building the de-identified dataset")
-    processor = BiCPLVolumeProcessor(roi_shape=[data.roi] * 3, roi_size_mm=[data.roi_mm] * 3)
+    processor = BiCPLVolumeProcessor(roi_shape=list(data.roi_shape), roi_size_mm=list(data.roi_size_mm))
     build_dataset(export.xlsx_path, export.dicom_root, folder / "built", processor=processor, salt=BENCHMARK_SALT,
                   seed=data.data_seed, num_proc=data.num_proc, progress=False)
     marker.write_text(json.dumps({"data": asdict(data), "key": data_cache_key(data), "export_seconds": generated,

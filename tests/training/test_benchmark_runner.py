@@ -134,7 +134,8 @@ def test_truth_flag_is_attached_by_salted_exam_key(tmp_path):
 
 
 def test_generation_and_build_are_cached(tmp_path, monkeypatch):
-    data = BenchmarkData(n_exams=6, size="tiny", min_ears_per_code={}, roi=16, num_proc=1)
+    data = BenchmarkData(n_exams=6, size="tiny", min_ears_per_code={}, roi_shape=(16, 16, 16),
+                         roi_size_mm=(36.0, 36.0, 36.0), num_proc=1)
     folder, reused = cached_build(data, tmp_path, progress=lambda _: None)
     assert not reused and (folder / "complete.json").is_file() and (folder / "built").is_dir()
 
@@ -148,7 +149,8 @@ def test_generation_and_build_are_cached(tmp_path, monkeypatch):
     assert reused and again == folder
     # Another data seed is another build.
     with pytest.raises(AssertionError, match="generated again"):
-        cached_build(BenchmarkData(n_exams=6, size="tiny", data_seed=1, min_ears_per_code={}, roi=16, num_proc=1),
+        cached_build(BenchmarkData(n_exams=6, size="tiny", data_seed=1, min_ears_per_code={}, roi_shape=(16, 16, 16),
+                         roi_size_mm=(36.0, 36.0, 36.0), num_proc=1),
                      tmp_path, progress=lambda _: None)
 
 
