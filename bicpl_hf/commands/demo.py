@@ -18,9 +18,9 @@ import torch
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import logging as hf_logging
 
-from ..training.benchmark_runner import side_by_side
+from ..training.benchmark_runner import side_by_side, synthetic_slice_limit_mm
 from .benchmark import set_torch_threads
-from ..data.builder import DEFAULT_MAX_SLICE_THICKNESS_MM, build_dataset
+from ..data.builder import build_dataset
 from ..data.deidentify import DEMO_SALT, salted_key
 from ..data.splits import class_counts, load_built_dataset, setting_view
 from ..metrics.plots import plot_confusion_matrix, plot_roc_curves
@@ -30,7 +30,7 @@ from ..processing import BiCPLProcessor, BiCPLVolumeProcessor
 from ..processing.ear_classes import CLASS_CODES, CLASS_NAMES_ZH, NORMAL_CODE
 from ..publishing.results_page import ReportSection, write_results_page
 from ..publishing.visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
-from ..synthetic.export import SIZES, make_synthetic_export
+from ..synthetic.export import make_synthetic_export
 from ..text.tokenization import build_char_tokenizer
 from ..training.experiments import ExperimentBudget, results_table, run_experiments
 from ..zero_shot import diagnose
@@ -100,7 +100,7 @@ def run_demo(output_dir: str = "bicpl_demo_output", seed: int = 0, quick: bool =
     t = time.time()
     volume_processor = BiCPLVolumeProcessor(roi_shape=[plan["roi"]] * 3, roi_size_mm=[plan["roi_mm"]] * 3)
     # The synthetic "tiny" size has 2 mm slices; the build accepts the slices its own export writes.
-    slice_limit = max(DEFAULT_MAX_SLICE_THICKNESS_MM, SIZES[plan["size"]].slice_mm or 0.0)
+    slice_limit = synthetic_slice_limit_mm(plan["size"])
     built = build_dataset(export.xlsx_path, export.dicom_root, out / "built", processor=volume_processor,
                           salt=DEMO_SALT, seed=seed, num_proc=num_proc, max_slice_thickness_mm=slice_limit)
     dataset = load_built_dataset(built.dataset_dir)

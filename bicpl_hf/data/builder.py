@@ -36,7 +36,7 @@ import logging
 import multiprocessing
 import os
 import shutil
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -507,9 +507,6 @@ def build_dataset_from_source(
     for decision, result, parsed in kept:
         decision.split = split_of[result["patient_key"]]
         by_split[decision.split].append((decision, result, parsed))
-    features = dataset_features(processor, store_volumes=store_volumes)
-    dataset_dir = _write_dataset(output, by_split, work, features, store_volumes, progress)
-    processor.save_pretrained(str(output))
     settings = {"seed": seed, "num_proc": int(num_proc), "store_volumes": bool(store_volumes),
                 "max_slice_thickness_mm": thickness[0], "allow_thick_slices": thickness[1],
                 "split_fractions": list(SPLIT_FRACTIONS), "processor": "preprocessor_config.json",
@@ -517,6 +514,13 @@ def build_dataset_from_source(
     totals = write_build_report(output, decisions=decisions, series=series_entries, unexpected=source.unexpected(),
                                 settings=settings, dataset_sizes={s: len(v) for s, v in by_split.items()},
                                 salt=salt)
+    if not kept:  # the build report says why for every row; an empty dataset would only fail later, less clearly
+        reasons = Counter(d.reason for d in decisions if d.status == "skipped").most_common(2)
+        why = "; ".join(f"{n} row(s): {reason}" for reason, n in reasons) or "the source has no rows"
+        raise DatasetBuildError(f"no exam of {source.name} was kept ({why}); see {output / 'build_report.csv'}")
+    features = dataset_features(processor, store_volumes=store_volumes)
+    dataset_dir = _write_dataset(output, by_split, work, features, store_volumes, progress)
+    processor.save_pretrained(str(output))
     if clean_work:
         shutil.rmtree(output / ".work", ignore_errors=True)
     return BuildResult(output, dataset_dir, totals, converted_exam_keys=sorted(set(results) - set(cached)),

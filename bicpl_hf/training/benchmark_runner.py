@@ -79,6 +79,15 @@ def _generator_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def synthetic_slice_limit_mm(size: str) -> float:
+    """The builder's slice-thickness limit for a synthetic export of `size`: the temporal-bone default, raised to the
+    size's own slice thickness (the seconds-long "tiny" size writes 2 mm slices)."""
+    from ..data.builder import DEFAULT_MAX_SLICE_THICKNESS_MM
+    from ..synthetic.export import SIZES
+
+    return max(DEFAULT_MAX_SLICE_THICKNESS_MM, SIZES[size].slice_mm or 0.0)
+
+
 def data_cache_key(data: BenchmarkData) -> str:
     spec = {k: v for k, v in asdict(data).items() if k != "num_proc"}
     spec["min_ears_per_code"] = {str(k): int(v) for k, v in sorted(spec["min_ears_per_code"].items())}
@@ -111,7 +120,8 @@ def cached_build(data: BenchmarkData, cache_dir: str | Path, progress=print) -> 
     progress("building the de-identified dataset")
     processor = BiCPLVolumeProcessor(roi_shape=list(data.roi_shape), roi_size_mm=list(data.roi_size_mm))
     build_dataset(export.xlsx_path, export.dicom_root, folder / "built", processor=processor, salt=BENCHMARK_SALT,
-                  seed=data.data_seed, num_proc=data.num_proc, progress=False)
+                  seed=data.data_seed, num_proc=data.num_proc, progress=False,
+                  max_slice_thickness_mm=synthetic_slice_limit_mm(data.size))
     marker.write_text(json.dumps({"data": asdict(data), "key": data_cache_key(data), "export_seconds": generated,
                                   "build_seconds": time.time() - started - generated}, indent=2, default=str),
                       encoding="utf-8")
