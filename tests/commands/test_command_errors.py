@@ -13,7 +13,7 @@ import pytest
 
 from bicpl_hf.commands.errors import CommandError, run_command
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -66,7 +66,7 @@ def test_missing_export_and_usage_errors(tmp_path, capsys):
 
 
 def test_bicpl_command_on_a_missing_dataset(tmp_path):
-    result = run(["-m", "bicpl_hf.cli", "experiments", str(tmp_path / "nothing")], tmp_path)
+    result = run(["-m", "bicpl_hf.commands.cli", "experiments", str(tmp_path / "nothing")], tmp_path)
     assert result.returncode == 2
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith("error: ") and "nothing" in lines[0]

@@ -23,7 +23,7 @@ from _nonhead_phantoms import (
     write_dicom,
 )
 
-REAL_HEAD_CT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real_ct" / "monai_head_ct_dicom"
+REAL_HEAD_CT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real_ct" / "monai_head_ct_dicom"
 NOT_EARS = {
     "abdomen": (abdomen_phantom, "not a head CT"),
     "abdomen-narrow-fov": (lambda: abdomen_phantom()[22:102, :, :], "not a pair of otic capsules"),
