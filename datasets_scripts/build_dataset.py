@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build a de-identified Bi-CPL dataset from a hospital export (exam sheet + DICOM tree).
+r"""Build a de-identified Bi-CPL dataset from a hospital export (exam sheet + DICOM tree).
 
 Writes ``<output>/dataset`` (a ``datasets.DatasetDict`` with train / validation / test),
 ``<output>/preprocessor_config.json`` and ``<output>/build_report.{json,csv}``; see

@@ -36,10 +36,9 @@ from datasets import Array5D, Dataset, Features, Value
 from transformers import BertTokenizerFast, TrainingArguments
 
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
-from bicpl_hf.data import add_report_columns
+from bicpl_hf.data import BiCPLDataCollator, add_report_columns
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from bicpl_hf.text.tokenization import build_char_tokenizer
-from bicpl_hf.data import BiCPLDataCollator
 from bicpl_hf.training import build_trainer
 
 # (left code, right code) -> (findings, impression), in the export's structure.

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-
 from _phantoms import make_head_phantom
 
 

@@ -66,7 +66,8 @@ def test_shared_modules_are_one_module_without_a_warning():
 
 def test_old_package_level_names_keep_working():
     from bicpl_hf.training import BiCPLDataCollator, build_trainer, codes_absent_from
-    from bicpl_hf.training.recipe import BiCPLDataCollator as collator, build_trainer as trainer
+    from bicpl_hf.training.recipe import BiCPLDataCollator as collator
+    from bicpl_hf.training.recipe import build_trainer as trainer
     from bicpl_hf.zero_shot import diagnose, upsampled_asymmetry_map
 
     assert (BiCPLDataCollator, build_trainer) == (collator, trainer) and callable(codes_absent_from)

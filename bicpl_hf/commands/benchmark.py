@@ -14,6 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
+from ..data.splits import HELD_OUT_CODE
+from ..processing.ear_classes import CLASS_CODES
+from ..synthetic.benchmark_preset import BENCHMARK_ROI
 from ..training.benchmark_runner import (
     BENCHMARK_SALT,
     BenchmarkData,
@@ -23,9 +26,6 @@ from ..training.benchmark_runner import (
     run_seeds,
     seeds_table,
 )
-from ..data.splits import HELD_OUT_CODE
-from ..processing.ear_classes import CLASS_CODES
-from ..synthetic.benchmark_preset import BENCHMARK_ROI
 
 BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl")
 
@@ -56,11 +56,11 @@ def set_torch_threads(num_threads: int | None) -> None:
 def processor_and_config(dataset, volume_processor, tokenizer_dir: Path, widths=(16, 32, 64)):
     """The char tokenizer (train reports, class prompts, knowledge texts), the processor and the shared model config
     of a built dataset, as `bicpl experiments` makes them."""
-    from .demo import base_model_config
     from ..knowledge import attribute_texts, class_prompts, load_knowledge_base
     from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
     from ..processing import BiCPLProcessor
     from ..text.tokenization import build_char_tokenizer
+    from .demo import base_model_config
 
     corpus = list(dataset["train"]["report"]) + [p for ps in DEFAULT_CLASS_PROMPTS.values() for p in ps]
     corpus += attribute_texts() + [p for ps in class_prompts(load_knowledge_base(), list(CLASS_CODES)).values()

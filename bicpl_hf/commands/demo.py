@@ -18,8 +18,6 @@ import torch
 from transformers import AutoModel, AutoProcessor
 from transformers.utils import logging as hf_logging
 
-from ..training.benchmark_runner import side_by_side, synthetic_slice_limit_mm
-from .benchmark import set_torch_threads
 from ..data.builder import build_dataset
 from ..data.deidentify import DEMO_SALT, salted_key
 from ..data.splits import class_counts, load_built_dataset, setting_view
@@ -32,9 +30,10 @@ from ..publishing.results_page import ReportSection, write_results_page
 from ..publishing.visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
 from ..synthetic.export import make_synthetic_export
 from ..text.tokenization import build_char_tokenizer
+from ..training.benchmark_runner import side_by_side, synthetic_slice_limit_mm
 from ..training.experiments import ExperimentBudget, results_table, run_experiments
 from ..zero_shot import diagnose
-
+from .benchmark import set_torch_threads
 
 
 def demo_plan(quick: bool) -> dict:

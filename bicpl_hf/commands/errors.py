@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["DEBUG_FLAG", "EXIT_BAD_INPUT", "EXIT_INTERNAL_ERROR", "CommandError", "is_user_error", "run_command"]
 

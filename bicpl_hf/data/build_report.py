@@ -21,8 +21,9 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .deidentify import salted_key
 from .dicom_tree import UnexpectedEntry, parse_date_folder

@@ -37,10 +37,11 @@ import multiprocessing
 import os
 import shutil
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -169,7 +170,9 @@ def _ear_codes(row: ExportRow, parsed) -> tuple[tuple[int, int], tuple[str, str]
     return tuple(codes), tuple(sources), notes
 
 
-def _decide_rows(rows: list[ExportRow], exam_key: Callable[[str], str], columns: ExportColumns) -> tuple[list[_RowDecision], dict[str, _RowDecision]]:
+def _decide_rows(
+    rows: list[ExportRow], exam_key: Callable[[str], str], columns: ExportColumns
+) -> tuple[list[_RowDecision], dict[str, _RowDecision]]:
     """Blank rows, missing ids and duplicates; returns all decisions and one candidate per exam id."""
     decisions = [_RowDecision(row) for row in rows]
     by_exam: dict[str, list[_RowDecision]] = defaultdict(list)

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = [
     "DEMO_SALT",
@@ -64,7 +64,7 @@ def salted_key(salt: str, kind: str, value: str) -> str:
         >>> salted_key("a-long-secret-salt-0001", "series", "1.2.3")[:8]
         '3e182dbf'
     """
-    digest = hmac.new(salt.encode("utf-8"), f"{kind}:{value}".encode("utf-8"), hashlib.sha256)
+    digest = hmac.new(salt.encode("utf-8"), f"{kind}:{value}".encode(), hashlib.sha256)
     return digest.hexdigest()[:KEY_HEX_CHARS]
 
 

@@ -40,9 +40,10 @@ import os
 import re
 import unicodedata
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..processing.ear_classes import CLASS_CODE_BY_NAME_ZH, CLASS_CODES
 
@@ -221,7 +222,7 @@ def _text(value: Any) -> str:
 
 
 def decode_csv_bytes(raw: bytes, *, source: str, encoding: str | None = None) -> tuple[str, str]:
-    """Decode a csv file's bytes; returns ``(text, encoding used)``. See :data:`CSV_ENCODING_ORDER`.
+    r"""Decode a csv file's bytes; returns ``(text, encoding used)``. See :data:`CSV_ENCODING_ORDER`.
 
     Example:
         >>> decode_csv_bytes("检查号\\n".encode("gb18030"), source="x.csv")
@@ -304,7 +305,7 @@ def read_export_table(
     csv_delimiter: str = ",",
     valid_codes: Iterable[int] = CLASS_CODES,
 ) -> ExportTable:
-    """Read the export sheet into :class:`ExportRow` objects, one per data row (blank rows included).
+    r"""Read the export sheet into :class:`ExportRow` objects, one per data row (blank rows included).
 
     Args:
         path: ``.xlsx``/``.xlsm`` (sheet ``sheet_name``) or ``.csv``/``.tsv``/``.txt``.

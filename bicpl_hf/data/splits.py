@@ -24,8 +24,8 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -115,7 +115,8 @@ def resplit_by_patient(dataset_dict: Mapping, splits_of_patients: Mapping[str, s
     Example:
         >>> dataset = load_built_dataset("built/")  # doctest: +SKIP
         >>> patients = {p: codes for p, codes in ...}  # doctest: +SKIP
-        >>> enriched = resplit_by_patient(dataset, enriched_patient_splits(patients, seed=0, enrich_codes=[2, 4]))  # doctest: +SKIP
+        >>> splits = enriched_patient_splits(patients, seed=0, enrich_codes=[2, 4])  # doctest: +SKIP
+        >>> enriched = resplit_by_patient(dataset, splits)  # doctest: +SKIP
     """
     from datasets import DatasetDict, concatenate_datasets
 

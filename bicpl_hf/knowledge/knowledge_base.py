@@ -113,7 +113,7 @@ class DiseaseProfile:
     air_fluid_level: bool
 
     @classmethod
-    def from_mapping(cls, data: object, where: str = "profile") -> "DiseaseProfile":
+    def from_mapping(cls, data: object, where: str = "profile") -> DiseaseProfile:
         """Validate a mapping of the eight taxonomy fields; errors name `where`, the field and the allowed values."""
         if isinstance(data, DiseaseProfile):
             return data

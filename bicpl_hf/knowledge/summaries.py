@@ -166,7 +166,7 @@ def side_texts_for(
     mode: SideTextMode = "raw",
     summarizer: Summarizer | None = None,
 ) -> list[tuple[str, str]]:
-    """The `(left, right)` text each exam's ears are aligned with, for `BiCPLProcessor(side_texts=...)`.
+    r"""The `(left, right)` text each exam's ears are aligned with, for `BiCPLProcessor(side_texts=...)`.
 
     Args:
         reports: one item per exam: a report string (with 影像所见/检查结论 headers), a `ParsedReport`, a

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from .ear_classes import IGNORE_INDEX
 
-
 _HASH_MODULUS = 2_147_483_647  # a 31-bit prime: products of two residues fit in int64
 _HASH_BASE = 1_000_003
 

@@ -162,7 +162,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
         tokenizer=None,
         vision_config: dict | BiCPLVisionConfig | None = None,
         **config_kwargs,
-    ) -> "BiCPLModel":
+    ) -> BiCPLModel:
         r"""
         Build a Bi-CPL model whose text tower carries the weights of a BERT-family checkpoint (for example a local
         Chinese medical BERT), and initialise the class prototypes from the class prompts with it.

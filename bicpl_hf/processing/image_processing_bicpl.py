@@ -19,7 +19,8 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence, TypedDict
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 import numpy as np
 import SimpleITK as sitk

@@ -31,7 +31,8 @@ class BiCPLProcessor(ProcessorMixin):
     ```python
     >>> from transformers import AutoProcessor
     >>> processor = AutoProcessor.from_pretrained("my-bicpl")            # doctest: +SKIP
-    >>> batch = processor(volumes="exam_dicom_folder/", text="影像所见：左侧鼓室内见软组织影。检查结论：左侧中耳炎。")  # doctest: +SKIP
+    >>> report = "影像所见：左侧鼓室内见软组织影。检查结论：左侧中耳炎。"
+    >>> batch = processor(volumes="exam_dicom_folder/", text=report)  # doctest: +SKIP
     >>> batch["pixel_values"].shape, batch["side_input_ids"].shape      # doctest: +SKIP
     (torch.Size([1, 2, 2, 64, 64, 64]), torch.Size([1, 2, 18]))
     ```"""

@@ -35,7 +35,7 @@ _STATED, _DIFFERENTIAL = 0, 1
 _NORMAL_DESCRIBED_KEYS = frozenset({"middle_ear", "tympanic_cavity", "epitympanum", "antrum", "mastoid", "ossicles"})
 
 
-def _lesion_sides(analyses: list["_SentenceAnalysis"], section: Section) -> set[str]:
+def _lesion_sides(analyses: list[_SentenceAnalysis], section: Section) -> set[str]:
     """Ears with a non-negated lesion or disease in `section`; a side-less one counts for both ears."""
     sides: set[str] = set()
     for analysis in analyses:
@@ -48,12 +48,12 @@ def _lesion_sides(analyses: list["_SentenceAnalysis"], section: Section) -> set[
     return sides
 
 
-def _is_ear_clause(analysis: "_SentenceAnalysis", clause_index: int) -> bool:
+def _is_ear_clause(analysis: _SentenceAnalysis, clause_index: int) -> bool:
     return not analysis.history and clause_index not in analysis.non_ear_clauses
 
 
 def weak_codes_of(
-    analyses: list["_SentenceAnalysis"], section: Section
+    analyses: list[_SentenceAnalysis], section: Section
 ) -> tuple[dict[str, int | None], dict[str, bool], list[str]]:
     """Weak per-ear codes read from `section`, whether each is hedged, and notes on every choice made."""
     # (code, rank, term, hedged) per ear
@@ -122,7 +122,7 @@ def weak_codes_of(
     return codes, uncertain, notes
 
 
-def normal_in_findings(analyses: list["_SentenceAnalysis"], ear: str) -> str | None:
+def normal_in_findings(analyses: list[_SentenceAnalysis], ear: str) -> str | None:
     """Why the findings call `ear` normal, or None: a 未见异常-style statement about that side (or both
     sides) of the middle ear, or normal descriptors (清晰, 气化良好, 完整) on two middle-ear structures;
     in both cases with no lesion on that side."""

@@ -183,7 +183,7 @@ MAX_REPORT_CHARS = 100_000  # a radiology report is a few hundred characters; fa
 
 
 def normalize_report_text(text: str) -> str:
-    """Canonical form of a report: simplified characters, half-width digits, Chinese punctuation.
+    r"""Canonical form of a report: simplified characters, half-width digits, Chinese punctuation.
 
     Example:
         >>> normalize_report_text("左側鼓室內見軟組織影, 聽小骨破壞.  結論:1、左側中耳膽脂瘤")

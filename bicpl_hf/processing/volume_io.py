@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Sequence, Union
+from typing import NamedTuple, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -187,7 +188,7 @@ class LoadedVolume:
 
 
 def classify_kernel(kernel: str, description: str = "") -> str:
-    """Classify a ConvolutionKernel as ``"bone"`` (sharp), ``"soft"`` or ``"unknown"``.
+    r"""Classify a ConvolutionKernel as ``"bone"`` (sharp), ``"soft"`` or ``"unknown"``.
 
     Siemens/United-Imaging style names (``Br64``, ``H70h``, ``B30f``, ``Hr40``) are judged by their
     number (>= 60 sharp, <= 45 soft); vendor words (GE ``BONE``/``BONEPLUS``/``STANDARD``, Philips

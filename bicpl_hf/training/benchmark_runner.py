@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..synthetic.benchmark_preset import BENCHMARK_ROI
 from ..data.splits import (
     HELD_OUT_CODE,
     class_counts,
@@ -32,6 +31,7 @@ from ..data.splits import (
     patient_codes,
     resplit_by_patient,
 )
+from ..synthetic.benchmark_preset import BENCHMARK_ROI
 
 logger = logging.getLogger(__name__)
 

@@ -5,12 +5,13 @@ Variants (all built from [`BiCPLModel`] so they share code, data, budget and eva
 | name | what it is |
 |---|---|
 | `vision_cnn` | vision-only 3D CNN (one ear at a time), class-weighted cross-entropy on a cosine classifier |
-| `single_ear_clip` | single-ear 3D CLIP: no bilateral input, no A3B, no prototypes; classes = current text embeddings of the prompts |
+| `single_ear_clip` | single-ear 3D CLIP: no bilateral input, no A3B, no prototypes; classes = text embeddings of the prompts |
 | `bicpl` | full Bi-CPL: bilateral + A3B, text-initialised prototypes, contrastive then prototype stage |
 | `bicpl_no_a3b_random_proto` | Bi-CPL without A3B and with randomly initialised prototypes |
 
 Setting A: supervised on codes 1, 2, 3, 5. Setting B: every exam with an ear of the held-out class (code 2 unless
-`held_out` says otherwise) leaves training; that class must be recognised zero-shot. Code 4 is never trained on. Both are evaluated on the same untouched test split. After
+`held_out` says otherwise) leaves training; that class must be recognised zero-shot. Code 4 is never trained on.
+Both are evaluated on the same untouched test split. After
 training, every variant gets the same calibrated stacking of its classes absent from training (one logit offset set
 on the validation ears of the trained classes, `bicpl_hf.training.calibration`).
 """
@@ -28,10 +29,10 @@ import numpy as np
 import torch
 from transformers import TrainingArguments
 
+from ..data.splits import HELD_OUT_CODE
 from ..modeling import BiCPLConfig, BiCPLModel
 from ..processing.ear_classes import CLASS_CODES
 from .calibration import calibrate_unseen_class_offset
-from ..data.splits import HELD_OUT_CODE
 from .evaluation import (
     DatasetPredictions,
     predict_dataset,
@@ -316,5 +317,17 @@ def results_table(results: Sequence[RunResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["BASELINE_VARIANTS", "KNOWLEDGE_VARIANTS", "ExperimentBudget", "RunResult", "VARIANTS", "Variant", "make_variant_model", "results_table",
-           "run_experiments", "run_one", "train_variant", "zero_shot_codes"]
+__all__ = [
+    "BASELINE_VARIANTS",
+    "KNOWLEDGE_VARIANTS",
+    "VARIANTS",
+    "ExperimentBudget",
+    "RunResult",
+    "Variant",
+    "make_variant_model",
+    "results_table",
+    "run_experiments",
+    "run_one",
+    "train_variant",
+    "zero_shot_codes",
+]

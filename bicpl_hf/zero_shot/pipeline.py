@@ -122,7 +122,8 @@ class ZeroShotEarDiagnosisPipeline(Pipeline):
     >>> from transformers import pipeline
     >>> import bicpl_hf  # registers the task
     >>> diagnoser = pipeline("zero-shot-ear-diagnosis", model="my-bicpl")  # doctest: +SKIP
-    >>> diagnoser("exam_dicom_folder/", class_prompts={4: ["膨胀性囊性病变，骨壁变薄但完整。检查结论：胆固醇肉芽肿。"]})  # doctest: +SKIP
+    >>> prompts = {4: ["膨胀性囊性病变，骨壁变薄但完整。检查结论：胆固醇肉芽肿。"]}
+    >>> diagnoser("exam_dicom_folder/", class_prompts=prompts)  # doctest: +SKIP
     ```"""
 
     _load_processor = True

@@ -15,6 +15,7 @@ import numpy as np
 import openpyxl
 import pytest
 import SimpleITK as sitk
+from _phantoms import make_head_phantom
 from datasets import Dataset, DatasetDict
 
 from bicpl_hf.data import builder as builder_module
@@ -29,8 +30,6 @@ from bicpl_hf.data.splits import assign_patient_splits, class_counts, load_built
 from bicpl_hf.knowledge import ATTRIBUTE_VOCABULARY
 from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
 from bicpl_hf.processing.report_parser import parse_report
-
-from _phantoms import make_head_phantom
 
 SALT = "test-salt-0123456789abcdef"
 # The phantoms here have 3 mm slices and the synthetic "tiny" export 2 mm; the default limit (1.25 mm) is
@@ -298,7 +297,7 @@ def test_interrupted_build_resumes_and_never_leaves_a_half_written_dataset(tmp_p
     export, root = write_export(tmp_path / "in", rows, exams, csv_encoding="gb18030")
     output = tmp_path / "out"
 
-    def stop_after_two(key, result, seen=[]):
+    def stop_after_two(key, result, seen=[]):  # noqa: B006 - the list counts calls on purpose
         seen.append(key)
         if len(seen) == 2:
             raise KeyboardInterrupt("simulated interruption")

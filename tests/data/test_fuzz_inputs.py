@@ -13,14 +13,13 @@ import numpy as np
 import openpyxl
 import pytest
 import SimpleITK as sitk
+from _nonhead_phantoms import write_dicom
+from _phantoms import make_head_phantom
 
 from bicpl_hf.data.builder import DatasetBuildError, build_dataset
 from bicpl_hf.data.export_table import ExportTableError
 from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
 from bicpl_hf.processing.volume_io import VolumeReadError, numpy_volume, read_volume
-
-from _nonhead_phantoms import write_dicom
-from _phantoms import make_head_phantom
 
 SALT = "fuzz-test-salt-0123456789"
 HEADER = ["检查号", "检查时间", "左侧诊断-训练", "右侧诊断-训练", "影像所见", "检查结论"]

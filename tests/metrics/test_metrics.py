@@ -30,9 +30,9 @@ from bicpl_hf.metrics import (
     flatten_exam_predictions,
     load_ear_metrics,
     make_compute_metrics,
+    plots,
     retrieval_recall_at_k,
 )
-from bicpl_hf.metrics import plots
 from bicpl_hf.metrics.bicpl_ear_metrics import exam_bootstrap_weights, softmax, weighted_one_vs_rest_auc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
-from bicpl_hf.processing.ear_localization import EarLocalizationError, localize_temporal_bones
-from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
-from bicpl_hf.processing.volume_io import VolumeReadError, read_volume
-
 from _nonhead_phantoms import (
     abdomen_phantom,
     chest_phantom,
@@ -22,6 +17,10 @@ from _nonhead_phantoms import (
     head_without_petrous_bones,
     write_dicom,
 )
+
+from bicpl_hf.processing.ear_localization import EarLocalizationError, localize_temporal_bones
+from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
+from bicpl_hf.processing.volume_io import VolumeReadError, read_volume
 
 REAL_HEAD_CT = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real_ct" / "monai_head_ct_dicom"
 NOT_EARS = {

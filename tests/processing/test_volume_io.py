@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from _phantoms import write_dicom_series
 
 from bicpl_hf.processing.volume_io import (
     LoadedVolume,
@@ -19,8 +20,6 @@ from bicpl_hf.processing.volume_io import (
     read_volume,
     scan_dicom_folder,
 )
-
-from _phantoms import write_dicom_series
 
 REAL_GE_SERIES = Path(__file__).resolve().parents[2].parent / "shared/data/real_ct/monai_head_ct_dicom"
 

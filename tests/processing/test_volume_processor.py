@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from _phantoms import make_head_phantom, permuted_axes_image, ras_stored_image, write_dicom_series
 
 from bicpl_hf.processing.ear_localization import (
     EarLocalizationError,
@@ -17,8 +18,6 @@ from bicpl_hf.processing.ear_localization import (
 )
 from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
 from bicpl_hf.processing.volume_io import numpy_volume, read_volume
-
-from _phantoms import make_head_phantom, permuted_axes_image, ras_stored_image, write_dicom_series
 
 SOFT, BONE = 1, 0  # channel order of the default windows
 DENSE_BONE = (1500 - (700 - 2000)) / 4000  # 1500 HU in the bone window

@@ -14,6 +14,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
+from _phantoms import make_head_phantom
 from conftest import random_batch, tiny_config_kwargs, write_char_vocab
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard, RepoUrl
 from huggingface_hub.errors import EntryNotFoundError
@@ -38,8 +39,6 @@ from bicpl_hf.zero_shot.prototypes import (
     save_prototypes,
 )
 
-from _phantoms import make_head_phantom
-
 REPORT = "影像所见：左侧鼓室内见软组织密度影，听骨链完整；右侧乳突气化良好。检查结论：左侧慢性化脓性中耳炎。"
 DATA_FILES = {"README.md", "config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
               "tokenizer_config.json", "prototypes.safetensors", "prompts.json"}
@@ -55,7 +54,7 @@ class LocalHub:
     def __init__(self, root: Path):
         self.root, self.repos, self.commits = root, {}, []
 
-    def install(self, monkeypatch) -> "LocalHub":
+    def install(self, monkeypatch) -> LocalHub:
         hub = self
 
         def create_repo(api, repo_id, *, private=None, exist_ok=False, repo_type=None, **kwargs):

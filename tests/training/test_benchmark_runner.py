@@ -13,6 +13,13 @@ from datasets import Dataset, DatasetDict
 from test_training import _dataset
 
 from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
+from bicpl_hf.data.deidentify import salted_key
+from bicpl_hf.data.splits import (
+    class_counts,
+    enriched_patient_splits,
+    resplit_by_patient,
+    setting_view,
+)
 from bicpl_hf.training.benchmark_runner import (
     BenchmarkData,
     aggregate_seeds,
@@ -20,13 +27,6 @@ from bicpl_hf.training.benchmark_runner import (
     cached_build,
     enrich_test_split,
     seeds_table,
-)
-from bicpl_hf.data.deidentify import salted_key
-from bicpl_hf.data.splits import (
-    class_counts,
-    enriched_patient_splits,
-    resplit_by_patient,
-    setting_view,
 )
 from bicpl_hf.training.evaluation import predict_dataset, score_held_out
 from bicpl_hf.training.experiments import zero_shot_codes
