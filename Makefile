@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= bicpl_demo_output
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,14 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 
 install: $(BIN)/.installed
 
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
 demo: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/bicpl demo --output-dir $(DEMO_OUT)
 
 test: $(BIN)/.installed
+	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --timeout=600
 
 clean:
