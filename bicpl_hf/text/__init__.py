@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import importlib
+from .._lazy_exports import lazy_exports
 
 _EXPORTS = {
     "SPECIAL_TOKENS": "tokenization",
@@ -15,16 +15,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = sorted(_EXPORTS)
