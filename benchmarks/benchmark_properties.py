@@ -36,12 +36,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shortcut_baseline import SUPERVISED, histogram_features  # noqa: E402
+from shortcut_baseline import SUPERVISED, histogram_features
 
-from bicpl_hf.synthetic.attributes import CLASS_NAMES_ZH  # noqa: E402
-from bicpl_hf.synthetic.benchmark_preset import BENCHMARK_ROI, BenchmarkROI  # noqa: E402
-from bicpl_hf.synthetic.cohort import sample_cohort  # noqa: E402
-from bicpl_hf.synthetic.findings import DEFINING_FINDINGS, class_rate  # noqa: E402
+from bicpl_hf.synthetic.attributes import CLASS_NAMES_ZH
+from bicpl_hf.synthetic.benchmark_preset import BENCHMARK_ROI, BenchmarkROI
+from bicpl_hf.synthetic.cohort import sample_cohort
+from bicpl_hf.synthetic.findings import DEFINING_FINDINGS, class_rate
 
 # How each finding reads in a parsed report: (entity keys or None for any, attribute keys).
 REPORT_SIGNATURES = {
@@ -295,7 +295,7 @@ def supervised_checks(data: dict, features: np.ndarray, seed: int, epochs: int, 
                 "macro_f1": round(float(f1_score(y_test, predicted, average="macro")), 4),
                 "auc_code2_vs_csom": round(float(auc), 4)}
 
-    return {"train_ears": int(len(y_train)), "test_ears": int(len(y_test)),
+    return {"train_ears": len(y_train), "test_ears": len(y_test),
             "test_code2_ears": int((y_test == label[2]).sum()), "test_csom_ears": int((y_test == label[1]).sum()),
             "histogram_logistic_regression": summary(p_short), "cnn_3d": summary(p_cnn),
             "cnn_epochs": epochs, "cnn_train_seconds": round(cnn_seconds, 1)}
