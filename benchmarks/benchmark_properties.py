@@ -36,12 +36,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shortcut_baseline import SUPERVISED, histogram_features  # noqa: E402
+from shortcut_baseline import SUPERVISED, histogram_features
 
-from bicpl_hf.synthetic.attributes import CLASS_NAMES_ZH  # noqa: E402
-from bicpl_hf.synthetic.benchmark_preset import BENCHMARK_ROI  # noqa: E402
-from bicpl_hf.synthetic.cohort import sample_cohort  # noqa: E402
-from bicpl_hf.synthetic.findings import DEFINING_FINDINGS, class_rate  # noqa: E402
+from bicpl_hf.synthetic.attributes import CLASS_NAMES_ZH
+from bicpl_hf.synthetic.benchmark_preset import BENCHMARK_ROI, BenchmarkROI
+from bicpl_hf.synthetic.cohort import sample_cohort
+from bicpl_hf.synthetic.findings import DEFINING_FINDINGS, class_rate
 
 # How each finding reads in a parsed report: (entity keys or None for any, attribute keys).
 REPORT_SIGNATURES = {
@@ -63,6 +63,7 @@ REPORT_SIGNATURES = {
 }
 
 _PROCESSOR = None
+_ROI = BENCHMARK_ROI
 
 
 def _render_job(spec, size: str) -> tuple[np.ndarray, float, float]:
@@ -74,7 +75,7 @@ def _render_job(spec, size: str) -> tuple[np.ndarray, float, float]:
     from bicpl_hf.synthetic.export import render_exam
 
     if _PROCESSOR is None:
-        _PROCESSOR = BiCPLVolumeProcessor(**BENCHMARK_ROI.processor_kwargs())
+        _PROCESSOR = BiCPLVolumeProcessor(**_ROI.processor_kwargs())
     started = time.perf_counter()
     exam = render_exam(spec, size)
     rendered = time.perf_counter()
@@ -294,7 +295,7 @@ def supervised_checks(data: dict, features: np.ndarray, seed: int, epochs: int, 
                 "macro_f1": round(float(f1_score(y_test, predicted, average="macro")), 4),
                 "auc_code2_vs_csom": round(float(auc), 4)}
 
-    return {"train_ears": int(len(y_train)), "test_ears": int(len(y_test)),
+    return {"train_ears": len(y_train), "test_ears": len(y_test),
             "test_code2_ears": int((y_test == label[2]).sum()), "test_csom_ears": int((y_test == label[1]).sum()),
             "histogram_logistic_regression": summary(p_short), "cnn_3d": summary(p_cnn),
             "cnn_epochs": epochs, "cnn_train_seconds": round(cnn_seconds, 1)}
@@ -310,20 +311,28 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the CNN")
     parser.add_argument("--composition-exams", type=int, default=2000, help="exams whose reports are parsed")
     parser.add_argument("--out", default="outputs/benchmark_properties")
+    parser.add_argument("--roi-shape", type=int, nargs=3, help="override BENCHMARK_ROI's (D, H, W) voxels")
+    parser.add_argument("--roi-size-mm", type=float, nargs=3, help="override BENCHMARK_ROI's (D, H, W) mm")
+    parser.add_argument("--skip-cnn", action="store_true", help="only the classical and composition checks")
     args = parser.parse_args()
+    global _ROI
+    if args.roi_shape or args.roi_size_mm:
+        _ROI = BenchmarkROI(args.size, tuple(args.roi_shape or BENCHMARK_ROI.roi_shape),
+                            tuple(args.roi_size_mm or BENCHMARK_ROI.roi_size_mm))
     out = Path(args.out)
     started = time.perf_counter()
 
     composed = composition(args.composition_exams, args.seed)
-    cache = out / f"cohort_{args.size}_{args.n_exams}_seed{args.seed}.npz"
+    roi_tag = "x".join(str(v) for v in _ROI.roi_shape) + "_" + "x".join(f"{v:g}" for v in _ROI.roi_size_mm)
+    cache = out / f"cohort_{args.size}_{args.n_exams}_seed{args.seed}_roi{roi_tag}.npz"
     data = load_cohort(args.n_exams, args.size, args.seed, args.num_proc, cache)
     features = ear_features(data["pixel_values"])
     bilateral = bilateral_value(features, data["codes"], data["patients"], data["bilateral_variant"], args.seed)
-    supervised = supervised_checks(data, features, args.seed, args.epochs, args.threads)
+    supervised = None if args.skip_cnn else supervised_checks(data, features, args.seed, args.epochs, args.threads)
 
     result = {
-        "settings": {"n_exams": args.n_exams, "size": args.size, "seed": args.seed, "roi_shape": BENCHMARK_ROI.roi_shape,
-                     "roi_spacing_mm": BENCHMARK_ROI.spacing_mm, "epochs": args.epochs,
+        "settings": {"n_exams": args.n_exams, "size": args.size, "seed": args.seed, "roi_shape": _ROI.roi_shape,
+                     "roi_size_mm": _ROI.roi_size_mm, "epochs": args.epochs,
                      "composition_exams": args.composition_exams},
         "generation": {"render_s_per_exam": round(float(data["render_s"].mean()), 3),
                        "roi_s_per_exam": round(float(data["roi_s"].mean()), 3), "wall_s": round(float(data["wall_s"]), 1),
@@ -336,12 +345,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark_properties.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
 
-    s, b = supervised, bilateral
-    print(f"cohort: {args.n_exams} exams, size {args.size}, seed {args.seed}, ROI {BENCHMARK_ROI.roi_shape} at "
-          f"{BENCHMARK_ROI.spacing_mm[0]} mm; test ears (codes 1,2,3,5) {s['test_ears']} "
-          f"(code 2: {s['test_code2_ears']}, CSOM: {s['test_csom_ears']})")
+    s, b = supervised or {}, bilateral
+    print(f"cohort: {args.n_exams} exams, size {args.size}, seed {args.seed}, ROI {_ROI.roi_shape} over "
+          f"{_ROI.roi_size_mm} mm; supervised test ears (codes 1,2,3,5) {s.get('test_ears')} "
+          f"(code 2: {s.get('test_code2_ears')}, CSOM: {s.get('test_csom_ears')})")
     print("| check | figure |\n|---|---|")
-    for name, key in (("histogram LR", "histogram_logistic_regression"), ("3D CNN", "cnn_3d")):
+    for name, key in (("histogram LR", "histogram_logistic_regression"), ("3D CNN", "cnn_3d")) if s else ():
         m = s[key]
         print(f"| {name}: accuracy / macro-F1 (codes 1,2,3,5) | {m['accuracy']:.3f} / {m['macro_f1']:.3f} |")
         print(f"| {name}: AUC code 2 vs CSOM | {m['auc_code2_vs_csom']:.3f} |")

@@ -296,7 +296,8 @@ def jugular_foramen(geometry: EarGeometry, extra: float = 0.0) -> Union:
 def sigmoid_sinus(geometry: EarGeometry, extra: float = 0.0) -> Tube:
     f = geometry.sigmoid_forward
     bulb = jugular_bulb(geometry)
-    path = [(3.0, 30.0 - f, 8.0), (3.0, 22.0 - f, 0.0), (2.5, 16.0 - f, -6.0), (1.0, 10.0, -11.0 + 0.5 * geometry.jugular_rise), bulb]
+    path = [(3.0, 30.0 - f, 8.0), (3.0, 22.0 - f, 0.0), (2.5, 16.0 - f, -6.0),
+            (1.0, 10.0, -11.0 + 0.5 * geometry.jugular_rise), bulb]
     return Tube(path, 3.3 + extra)
 
 

@@ -28,7 +28,6 @@ from .constitution import (
 )
 from .findings import FINDINGS, SEVERITY_FLOOR, TUMOUR_SITES, draw_findings, profile_of
 
-
 MastoidType = Literal["pneumatized", "diploic", "sclerotic"]
 OssicleState = Literal["intact", "partial_erosion", "severe_erosion"]
 TumourSite = Literal["facial_canal", "jugular_foramen", "tympanic"]

@@ -13,12 +13,12 @@ from pathlib import Path
 from .attributes import CLASS_NAMES_ZH
 from .constitution import ANATOMY_RATES, EAR_JITTER
 from .findings import (
+    CSOM_PROFILE_SHARES,
     DEFINING_FINDINGS,
     FINDING_RATES,
     FINDINGS,
     PROFILE_CODES,
     SEVERITY_FLOOR,
-    CSOM_PROFILE_SHARES,
     TUMOUR_PROFILE_SHARES,
     class_rate,
 )

@@ -262,13 +262,13 @@ def class_rate(finding: str, code: int) -> float:
 
 
 __all__ = [
+    "CODE_PROFILE_SHARES",
+    "CSOM_PROFILE_SHARES",
     "DEFINING_FINDINGS",
     "FINDINGS",
     "FINDING_RATES",
     "PROFILE_CODES",
     "SEVERITY_FLOOR",
-    "CODE_PROFILE_SHARES",
-    "CSOM_PROFILE_SHARES",
     "TUMOUR_PROFILE_SHARES",
     "TUMOUR_SITES",
     "Finding",

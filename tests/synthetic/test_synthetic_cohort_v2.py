@@ -27,7 +27,7 @@ from bicpl_hf.synthetic.export import SIZES, render_exam
 from bicpl_hf.synthetic.findings import DEFINING_FINDINGS, class_rate, draw_findings
 
 N = 2000
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
