@@ -119,7 +119,8 @@ class _TableSource(ExamSource):
     def read_rows(self) -> list[ExportRow]:
         self.table = read_export_table(self.table_path, columns=self.columns, sheet_name=self.sheet_name,
                                        encoding=self.encoding)
-        self._index()
+        if self.table.rows:  # an empty sheet is refused by the builder before any image is looked for
+            self._index()
         return self.table.rows
 
     def _index(self) -> None:
