@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .build import add_build_arguments
+from .diagnose import add_diagnose_parser
+from .embed import add_embed_parser
+from .inspect import add_inspect_parser
+from .monai_bundle import add_monai_bundle_parser
 from .push import add_push_parser
 
 
@@ -50,12 +55,36 @@ def build_parser() -> argparse.ArgumentParser:
     experiments.add_argument("--no-calibration", action="store_true", help="score with the raw prototype logits")
     experiments.set_defaults(func=_experiments)
     add_push_parser(commands)
+    build = commands.add_parser("build", help="build a de-identified dataset from a hospital export",
+                                description="see `bicpl build --help`; the same as datasets_scripts/build_dataset.py")
+    add_build_arguments(build).set_defaults(func=_build)
+    # `bicpl train` takes every TrainingArguments flag: main() hands its arguments to HfArgumentParser.
+    commands.add_parser("train", add_help=False, help="train on a built dataset (every TrainingArguments flag)")
+    add_diagnose_parser(commands)
+    add_inspect_parser(commands)
+    add_embed_parser(commands)
+    add_monai_bundle_parser(commands)
     return parser
 
 
+def _build(args: argparse.Namespace) -> int:
+    from .build import run_build
+
+    return run_build(args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv[:1] == ["train"]:
+            from .train import main as train_main
+
+            return train_main(argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (ValueError, OSError, KeyError) as error:  # bad input: one line, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

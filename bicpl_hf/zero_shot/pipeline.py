@@ -95,6 +95,16 @@ def _exam_diagnoses(probs, codes, names, maps, metadata) -> list[ExamDiagnosis]:
 
 
 @torch.no_grad()
+def diagnose_pixel_values(model, pixel_values, codes, names, prototypes=None, ear_metadata=None) -> list[ExamDiagnosis]:
+    """The diagnoses of processed exams `(batch, 2, C, D, H, W)` for the classes from `resolve_classes`."""
+    pixel_values = torch.as_tensor(pixel_values).to(model.device, model.dtype)
+    out = model(pixel_values=pixel_values, class_prototypes=prototypes)
+    probs = out.logits.float().softmax(-1).cpu().numpy()
+    maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
+    return _exam_diagnoses(probs, codes, names, None if maps is None else maps.float().cpu(), ear_metadata)
+
+
+@torch.no_grad()
 def diagnose(
     model,
     processor,
@@ -129,12 +139,8 @@ def diagnose(
     results: list[ExamDiagnosis] = []
     for start in range(0, len(sources), batch_size):
         inputs = processor(volumes=sources[start : start + batch_size], return_tensors="pt")
-        pixel_values = inputs["pixel_values"].to(model.device, model.dtype)
-        out = model(pixel_values=pixel_values, class_prototypes=prototypes)
-        probs = out.logits.float().softmax(-1).cpu().numpy()
-        maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
-        results += _exam_diagnoses(probs, codes, names, None if maps is None else maps.float().cpu(),
-                                   inputs["ear_metadata"])
+        results += diagnose_pixel_values(model, inputs["pixel_values"], codes, names, prototypes,
+                                         inputs["ear_metadata"])
         if progress is not None:
             progress.update(len(sources[start : start + batch_size]))
     return results[0] if single else results
@@ -220,4 +226,4 @@ def register_pipeline() -> None:
                                             type="multimodal")
 
 
-__all__ = ["EarDiagnosis", "ExamDiagnosis", "TASK", "ZeroShotEarDiagnosisPipeline", "diagnose", "register_pipeline"]
+__all__ = ["EarDiagnosis", "ExamDiagnosis", "TASK", "ZeroShotEarDiagnosisPipeline", "diagnose", "diagnose_pixel_values", "register_pipeline"]
