@@ -171,7 +171,8 @@ def add_diagnose_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     """Add `diagnose` to the `bicpl` subcommands."""
     parser = subparsers.add_parser("diagnose", help="per-ear diagnosis of CT exams with a saved model",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="exam (DICOM folder or volume file) or folder of exams")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="exam (DICOM folder or volume file) or folder of exams")
     parser.add_argument("--model", required=True, help="folder of a saved Bi-CPL model + processor")
     parser.add_argument("--prompts", help="JSON file of class code -> prompts (free-text classes)")
     parser.add_argument("--labels", help="comma-separated disease names of the knowledge base, e.g. 胆脂瘤,正常")

@@ -26,7 +26,8 @@ def _text_embeddings(model, tokenizer, texts: list[str], max_length: int):
     import torch.nn.functional as F
 
     encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    encoded = {k: v.to(model.device) for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    encoded = {k: v.to(model.device) for k, v in encoded.items() if k in names}
     with torch.no_grad():
         return F.normalize(model.get_text_features(**encoded).pooler_output.float(), dim=-1).cpu().numpy()
 

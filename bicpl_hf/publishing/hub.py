@@ -388,22 +388,23 @@ repository; these packages are all it needs (no Pillow):
 
 
 def pip_install_line() -> str:
-    """`pip install ...` of `REMOTE_CODE_REQUIREMENTS`, each at least the version installed here (what was tested).
+    """`pip install ...` of `REMOTE_CODE_REQUIREMENTS`, each with the version range bicpl-hf itself declares.
 
     Example:
         >>> pip_install_line().split()[:3]  # doctest: +ELLIPSIS
-        ['pip', 'install', '"torch>=...']
+        ['pip', 'install', '"torch...']
     """
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, requires
 
-    from packaging.version import Version
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
-    pins = []
-    for name in REMOTE_CODE_REQUIREMENTS:
-        try:
-            pins.append(f'"{name}>={Version(version(name)).base_version}"')
-        except PackageNotFoundError:
-            pins.append(name)
+    try:
+        declared = {canonicalize_name(r.name): str(r.specifier) for r in map(Requirement, requires("bicpl-hf") or [])}
+    except PackageNotFoundError:  # a source checkout that is not installed: names only
+        declared = {}
+    pins = [f'"{name}{declared[canonicalize_name(name)]}"' if declared.get(canonicalize_name(name)) else name
+            for name in REMOTE_CODE_REQUIREMENTS]
     return "pip install " + " ".join(pins)
 
 

@@ -107,13 +107,15 @@ def _metadata(config, volume, version: str, license_name: str) -> dict:
         "license": license_name,
         "data_type": "dicom / nifti / nrrd / mha (read by the processor in models/bicpl)",
         "image_classes": f"{2 * channels} channels: the left ear's HU windows {names}, then the mirrored right ear's",
-        "pred_classes": f"{2 * len(classes)} probabilities: the left ear's {len(classes)} classes, then the right ear's",
+        "pred_classes": f"{2 * len(classes)} probabilities: the left ear's {len(classes)} classes, then the right "
+                        "ear's",
         "intended_use": "Research only. Not a medical device; not for clinical decisions.",
         "class_table": [{"code": c, "name": n, "name_en": e} for c, n, e in classes],
         "preprocessing": {
             "processor": "models/bicpl (transformers AutoProcessor, trust_remote_code=True)",
             "steps": "read the CT -> localise both otic capsules -> extract the ear ROIs, right ROI mirrored onto "
-                     "the left's orientation -> one channel per HU window: clip((HU - (level - width / 2)) / width, 0, 1)",
+                     "the left's orientation -> one channel per HU window: "
+                     "clip((HU - (level - width / 2)) / width, 0, 1)",
             "roi_shape": list(volume.roi_shape),
             "roi_size_mm": list(volume.roi_size_mm),
             "windows": [dict(w) for w in volume.windows],
@@ -151,13 +153,14 @@ _INFERENCE = {
 def _readme(metadata: dict) -> str:
     rows = "\n".join(f"| {c['code']} | {c['name']} | {c['name_en']} |" for c in metadata["class_table"])
     pre = metadata["preprocessing"]
+    channels = metadata["network_data_format"]["inputs"]["image"]["num_channels"]
     return f"""# {metadata['name']} — MONAI bundle
 
 {metadata['description']}
 
 ## Input / output
 
-- `image`: `(batch, {metadata['network_data_format']['inputs']['image']['num_channels']}, {', '.join(map(str, pre['roi_shape']))})` float32 in [0, 1] —
+- `image`: `(batch, {channels}, {', '.join(map(str, pre['roi_shape']))})` float32 in [0, 1] —
   {metadata['image_classes']}. Make it with the processor in `models/bicpl` ({pre['steps']}).
 - `pred`: {metadata['pred_classes']}.
 

@@ -95,6 +95,9 @@ def test_commands_print_one_error_line_on_bad_input(workflow, tmp_path):
         (["embed", tmp_path, "--model", workflow["model"], "--output", tmp_path / "e"], "no built Bi-CPL dataset"),
         (["export-monai-bundle", tmp_path / "b", "--model", tmp_path], "config.json is missing"),
         (["inspect", workflow["built"], "--split", "holdout"], "'holdout'"),
+        (["train", "--dataset", tmp_path, "--output_dir", tmp_path / "run", "--use_cpu"], "no built Bi-CPL dataset"),
+        (["build", "--export", tmp_path / "sheet.xlsx", "--dicom-root", tmp_path, "--output", tmp_path / "o",
+          "--demo-salt"], "--demo-salt is only for the synthetic export"),
     ]
     for args, message in cases:
         failed = bicpl(*args, check=False)
@@ -130,10 +133,11 @@ def test_embed_writes_per_ear_embeddings_as_a_dataset(workflow):
     built = load_from_disk(str(workflow["built"] / "dataset"))["test"]
     assert len(ears) == 2 * len(built) and ears["side"][:2] == ["left", "right"]
     assert ears["code"][:2] == [built[0]["left_code"], built[0]["right_code"]]
-    vectors = ears.with_format("numpy")
-    for column in ("image_embedding", "text_embedding", "report_embedding"):
-        assert vectors[column].shape == (len(ears), 16)
-        np.testing.assert_allclose(np.linalg.norm(vectors[column], axis=1), 1.0, atol=1e-5)
+    vectors = {c: np.asarray(ears[c], dtype=np.float32) for c in ("image_embedding", "text_embedding",
+                                                                  "report_embedding")}
+    for column, vector in vectors.items():
+        assert vector.shape == (len(ears), 16), column
+        np.testing.assert_allclose(np.linalg.norm(vector, axis=1), 1.0, atol=1e-5)
     model = AutoModel.from_pretrained(workflow["model"]).eval()
     pixel_values = torch.as_tensor(np.asarray(built.with_format("numpy")[0]["pixel_values"], dtype=np.float32))
     with torch.no_grad():
@@ -142,21 +146,23 @@ def test_embed_writes_per_ear_embeddings_as_a_dataset(workflow):
 
 
 @pytest.fixture(scope="module")
-def jsonschema_path(tmp_path_factory) -> str | None:
-    """Where `jsonschema` (needed by monai.bundle verify_metadata) imports from: already installed, or pip --target."""
+def monai_cli_path(tmp_path_factory) -> str:
+    """PYTHONPATH for `python -m monai.bundle`: its command line needs `fire`, verify_metadata `jsonschema` (both in
+    the dev extras); missing ones are pip-installed into a private folder, skipped when pip cannot reach them."""
     import importlib.util
 
-    if importlib.util.find_spec("jsonschema") is not None:
+    missing = [name for name in ("fire", "jsonschema") if importlib.util.find_spec(name) is None]
+    if not missing:
         return ""
-    target = tmp_path_factory.mktemp("jsonschema")
+    target = tmp_path_factory.mktemp("monai-cli")
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-compile", "-q", "--target", str(target),
-                           "jsonschema"], capture_output=True, text=True, timeout=600)
+                           *missing], capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
-        pytest.skip(f"jsonschema (for monai.bundle verify_metadata) is not installable: {done.stderr[-300:]}")
+        pytest.skip(f"{missing} (for python -m monai.bundle) are not installable: {done.stderr[-300:]}")
     return str(target)
 
 
-def test_export_monai_bundle_verifies(workflow, jsonschema_path):
+def test_export_monai_bundle_verifies(workflow, monai_cli_path):
     bundle = workflow["root"] / "monai_bundle"
     bicpl("export-monai-bundle", bundle, "--model", workflow["model"])
     assert {"configs/metadata.json", "configs/inference.json", "docs/README.md", "LICENSE",
@@ -169,12 +175,12 @@ def test_export_monai_bundle_verifies(workflow, jsonschema_path):
     assert [c["code"] for c in metadata["class_table"]] == [1, 2, 3, 4, 5, 6]
     assert metadata["preprocessing"]["roi_size_mm"] == [40.0, 40.0, 40.0]
     env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}  # the bundle needs no bicpl_hf
-    env["PYTHONPATH"] = jsonschema_path
+    env["PYTHONPATH"] = monai_cli_path
     env["HF_MODULES_CACHE"] = str(workflow["root"] / "modules")
     for command in (["verify_metadata", "--meta_file", "configs/metadata.json", "--filepath", "configs/meta_schema.json"],
                     ["verify_net_in_out", "network_def", "--meta_file", "configs/metadata.json", "--config_file",
                      "configs/inference.json", "--device", "cpu"]):
         done = subprocess.run([sys.executable, "-m", "monai.bundle", *command], cwd=bundle, env=env,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "verified with no error" in done.stdout + done.stderr

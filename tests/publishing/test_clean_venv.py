@@ -72,7 +72,7 @@ def test_card_lists_what_the_remote_code_imports(model):
     listed = {name.lower() for name in REMOTE_CODE_REQUIREMENTS}
     assert {name.lower() for name in imported if name not in sys.stdlib_module_names} <= listed | {"nibabel"}
     line = next(line for line in make_model_card(model).text.splitlines() if line.startswith("pip install "))
-    assert [re.split(r"[>=\"]", item.strip('"'))[0] for item in line.split()[2:]] == list(REMOTE_CODE_REQUIREMENTS)
+    assert [re.split(r"[<>=!~]", item.strip('"'))[0] for item in line.split()[2:]] == list(REMOTE_CODE_REQUIREMENTS)
     assert "Pillow" not in line and "bicpl" not in line
 
 
@@ -88,8 +88,15 @@ def test_repository_loads_in_a_clean_venv_with_only_the_card_packages(model, pro
     _run_remote_script(model, processor, folder, phantom_path, tmp_path / "run", python=clean_python)
 
     # A package of the card missing: transformers' ImportError names it and the pip command.
-    missing = ("import sys; sys.modules['SimpleITK'] = None\nfrom transformers import AutoProcessor\n"
+    missing = ("import sys\n"
+               "class Uninstalled:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name.split('.')[0] == 'SimpleITK':\n"
+               "            raise ModuleNotFoundError(\"No module named 'SimpleITK'\", name='SimpleITK')\n"
+               "sys.meta_path.insert(0, Uninstalled())\n"
+               "from transformers import AutoProcessor\n"
                f"AutoProcessor.from_pretrained({str(folder)!r}, trust_remote_code=True)")
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
     result = subprocess.run([clean_python, "-c", missing], capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode != 0 and "ImportError" in result.stderr and "SimpleITK" in result.stderr.splitlines()[-1]
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0 and last.startswith("ImportError") and "pip install SimpleITK" in last, last
