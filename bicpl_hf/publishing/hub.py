@@ -55,7 +55,8 @@ DEFAULT_TAGS = ["bicpl", "medical", "ct", "temporal-bone", "3d", "radiology-repo
                 "zero-shot", "chinese"]
 # What the remote code (the flat modeling/ + processing/ files) imports beyond the standard library, by pip name:
 # the model card's `pip install` line. Pillow is deliberately absent (tests load a bundle in a venv of exactly these).
-REMOTE_CODE_REQUIREMENTS = ("torch", "transformers", "huggingface_hub", "safetensors", "numpy", "SimpleITK", "monai")
+REMOTE_CODE_REQUIREMENTS = ("torch", "transformers", "huggingface_hub", "safetensors", "numpy", "SimpleITK", "monai",
+                            "nibabel")
 # Serialisations that can execute code when loaded: never part of a bundle (DESIGN.md section 4).
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # Column names (lower case, separators removed) that identify a patient; exam-level pseudonyms are fine.
