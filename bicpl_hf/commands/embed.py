@@ -64,7 +64,6 @@ def embed_split(model, processor, split, batch_size: int, progress=None) -> dict
 
 def run_embed(args: argparse.Namespace) -> int:
     """Handler of `bicpl embed`."""
-    import torch
     from datasets import Dataset, DatasetDict, Features, Sequence, Value
     from tqdm.auto import tqdm
     from transformers import AutoModel, AutoProcessor

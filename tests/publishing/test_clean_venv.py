@@ -59,7 +59,7 @@ def clean_python(tmp_path_factory) -> str:
     return python
 
 
-def test_card_lists_what_the_remote_code_imports(model):
+def test_card_lists_what_the_remote_code_imports(model):  # noqa: F811 (fixtures from test_hub)
     from transformers.dynamic_module_utils import get_imports
 
     from bicpl_hf.modeling import modeling_bicpl
@@ -77,8 +77,8 @@ def test_card_lists_what_the_remote_code_imports(model):
     assert "Pillow" not in line and "bicpl" not in line
 
 
-def test_repository_loads_in_a_clean_venv_with_only_the_card_packages(model, processor, phantom_path, tmp_path,
-                                                                     clean_python):
+def test_repository_loads_in_a_clean_venv_with_only_the_card_packages(model, processor, phantom_path,  # noqa: F811
+                                                                     tmp_path, clean_python):
     folder = tmp_path / "saved"
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
