@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 
 from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments
 
-from ..modeling import BiCPLConfig, BiCPLModel
-from ..processing import BiCPLProcessor, BiCPLVolumeProcessor
-from ..training.calibration import calibrate_unseen_class_offset
 from ..data.splits import load_built_dataset, setting_view
 from ..metrics import make_compute_metrics
+from ..modeling import BiCPLConfig, BiCPLModel
 from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
+from ..processing import BiCPLProcessor, BiCPLVolumeProcessor
 from ..text.lora import apply_text_lora, merge_text_lora
 from ..text.tokenization import build_char_tokenizer
 from ..training import build_trainer, codes_absent_from
+from ..training.calibration import calibrate_unseen_class_offset
 from ..training.evaluation import predict_dataset, score_predictions
 
 

@@ -11,7 +11,6 @@ import sys
 
 import pytest
 import SimpleITK as sitk
-
 from _phantoms import make_head_phantom
 
 pytestmark = pytest.mark.slow

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from bicpl_hf.publishing.hub import REMOTE_CODE_REQUIREMENTS, make_model_card
-
 # The tiny model, processor and phantom of the hub tests (module fixtures), and their remote-load check.
 from test_hub import _run_remote_script, char_tokenizer, model, phantom_path, processor  # noqa: F401
+
+from bicpl_hf.publishing.hub import REMOTE_CODE_REQUIREMENTS, make_model_card
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_card_lists_what_the_remote_code_imports(model):  # noqa: F811 (fixtures
     assert "Pillow" not in line and "bicpl" not in line
 
 
-def test_repository_loads_in_a_clean_venv_with_only_the_card_packages(model, processor, phantom_path,  # noqa: F811
+def test_repository_loads_in_a_clean_venv_with_only_the_card_packages(model, processor, phantom_path,
                                                                      tmp_path, clean_python):
     folder = tmp_path / "saved"
     model.save_pretrained(folder)

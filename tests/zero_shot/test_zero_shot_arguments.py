@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import SimpleITK as sitk
 import torch
+from _phantoms import make_head_phantom
 from conftest import tiny_config_kwargs
 from transformers import AutoModel, AutoProcessor, pipeline
 
@@ -13,14 +14,11 @@ from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcess
 from bicpl_hf.knowledge import load_knowledge_base, prompts_for
 from bicpl_hf.zero_shot import candidate_label_prompts, diagnose
 
-from _phantoms import make_head_phantom
-
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
-    from transformers import BertTokenizerFast
-
     from conftest import write_char_vocab
+    from transformers import BertTokenizerFast
 
     directory = tmp_path_factory.mktemp("model")
     tokenizer = BertTokenizerFast(vocab=write_char_vocab(directory))
