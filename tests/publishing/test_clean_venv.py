@@ -77,7 +77,7 @@ def test_card_lists_what_the_remote_code_imports(model):  # noqa: F811 (fixtures
     assert "Pillow" not in line and "bicpl" not in line
 
 
-def test_repository_loads_in_a_clean_venv_with_only_the_card_packages(model, processor, phantom_path,
+def test_repository_loads_in_a_clean_venv_with_only_the_card_packages(model, processor, phantom_path,  # noqa: F811
                                                                      tmp_path, clean_python):
     folder = tmp_path / "saved"
     model.save_pretrained(folder)
