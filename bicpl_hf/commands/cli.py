@@ -7,7 +7,12 @@ import sys
 
 from ..data.splits import HELD_OUT_CODE
 from .benchmark import add_benchmark_parser, add_seed_arguments
+from .build import add_build_arguments
+from .diagnose import add_diagnose_parser
+from .embed import add_embed_parser
 from .errors import run_command
+from .inspect_dataset import add_inspect_parser
+from .monai_bundle import add_monai_bundle_parser
 from .push import add_push_parser
 
 
@@ -65,10 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
     experiments.set_defaults(func=_experiments)
     add_benchmark_parser(commands)
     add_push_parser(commands)
+    build = commands.add_parser("build", help="build a de-identified dataset from a hospital export",
+                                description="see `bicpl build --help`; the same as datasets_scripts/build_dataset.py")
+    add_build_arguments(build).set_defaults(func=_build)
+    # `bicpl train` takes every TrainingArguments flag: main() hands its arguments to HfArgumentParser.
+    commands.add_parser("train", add_help=False, help="train on a built dataset (every TrainingArguments flag)")
+    add_diagnose_parser(commands)
+    add_inspect_parser(commands)
+    add_embed_parser(commands)
+    add_monai_bundle_parser(commands)
     return parser
 
 
+def _build(args: argparse.Namespace) -> int:
+    from .build import run_build
+
+    return run_build(args)
+
+
 def _run(argv: list[str]) -> int:
+    if argv[:1] == ["train"]:  # every TrainingArguments flag: `bicpl train` parses with HfArgumentParser
+        from .train import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -159,7 +159,7 @@ def load_built_dataset(path: str | os.PathLike):
     folder = path / "dataset" if (path / "dataset" / "dataset_dict.json").is_file() else path
     if not (folder / "dataset_dict.json").is_file():
         raise FileNotFoundError(f"{path} holds no built Bi-CPL dataset: expected {path}/dataset/dataset_dict.json "
-                                "(written by datasets_scripts/build_dataset.py)")
+                                "(written by `bicpl build`)")
     dataset_dict = datasets.load_from_disk(str(folder))
     missing = [s for s in SPLIT_NAMES if s not in dataset_dict]
     if missing:

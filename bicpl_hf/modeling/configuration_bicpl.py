@@ -336,4 +336,7 @@ class BiCPLConfig(PreTrainedConfig):
         return {code: i for i, code in enumerate(self.class_codes)}
 
 
+# `save_pretrained` / `push_to_hub` write the remote code and `auto_map`, so a saved folder loads without bicpl_hf.
+BiCPLConfig.register_for_auto_class()
+
 __all__ = ["BiCPLConfig", "BiCPLVisionConfig"]

@@ -138,6 +138,10 @@ class BiCPLModel(BiCPLPreTrainedModel):
     ```"""
 
 
+    # Writers `save_pretrained` runs after the weights, config and remote code: `writer(model, directory)`. The
+    # installed package adds the prototypes, prompts and model card (bicpl_hf.publishing.hub); remote code adds none.
+    extra_file_writers: list = []
+
     def __init__(self, config: BiCPLConfig):
         super().__init__(config)
         vision_config: BiCPLVisionConfig = config.vision_config
@@ -152,6 +156,21 @@ class BiCPLModel(BiCPLPreTrainedModel):
         self.prototype_head = BiCPLPrototypeHead(config)
         self.knowledge_bank = BiCPLKnowledgeBank(config) if config.knowledge_bank_size else None
         self.post_init()
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, is_main_process: bool = True, **kwargs):
+        """`PreTrainedModel.save_pretrained` (also used by `push_to_hub`), then the `extra_file_writers`: with
+        bicpl_hf installed the folder also holds `prototypes.safetensors`, `prompts.json` and a `README.md` model
+        card, and (as the class is registered for `AutoModel`) the remote code with its `auto_map`."""
+        super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
+        if is_main_process:
+            for writer in self.extra_file_writers:
+                writer(self, save_directory)
+
+    def _upload_modified_files(self, working_dir, *args, **kwargs):
+        # `push_to_hub` replaces the README.md that save_pretrained wrote with a generic card: write ours again.
+        for writer in self.extra_file_writers:
+            writer(self, working_dir)
+        return super()._upload_modified_files(working_dir, *args, **kwargs)
 
     # ---------------------------------------------------------------- construction helpers
     @classmethod
@@ -519,5 +538,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
         return self._embed_texts(input_ids, attention_mask, token_type_ids), mask.sum(-1) > 2  # more than [CLS] [SEP]
 
+
+# `save_pretrained` / `push_to_hub` write the remote code and `auto_map`, so a saved folder loads without bicpl_hf.
+BiCPLModel.register_for_auto_class("AutoModel")
 
 __all__ = ["BiCPLImageFeaturesOutput", "BiCPLModel", "BiCPLOutput", "BiCPLPreTrainedModel"]

@@ -283,3 +283,7 @@ def processor_settings(processor: BiCPLVolumeProcessor) -> dict:
         (False, [64, 64, 64])
     """
     return {k: v for k, v in processor.to_dict().items() if k not in BOOKKEEPING_KEYS}
+
+
+# `save_pretrained` writes the remote code and `auto_map`, so a saved folder loads without bicpl_hf.
+BiCPLVolumeProcessor.register_for_auto_class("AutoImageProcessor")

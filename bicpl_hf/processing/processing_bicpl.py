@@ -37,10 +37,33 @@ class BiCPLProcessor(ProcessorMixin):
     (torch.Size([1, 2, 2, 64, 64, 64]), torch.Size([1, 2, 18]))
     ```"""
 
+    # Writers `save_pretrained` runs after the processor files and remote code: `writer(processor, directory)`; the
+    # installed package adds the model card's preprocessing section (bicpl_hf.publishing.hub); remote code adds none.
+    extra_file_writers: list = []
+
     def __init__(self, image_processor=None, tokenizer=None, max_length: int = 256, side_max_length: int = 128, **kwargs):
         super().__init__(image_processor, tokenizer)
         self.max_length = int(max_length)
         self.side_max_length = int(side_max_length)
+
+    def check_argument_for_proper_class(self, argument_name, argument):
+        # Without Pillow, `transformers.ImageProcessingMixin` is a placeholder class that no processor is an instance
+        # of; the volume processor needs no Pillow, so check against the real base class from its own module.
+        if argument_name == "image_processor":
+            from transformers.image_processing_base import ImageProcessingMixin
+
+            if not isinstance(argument, ImageProcessingMixin):
+                raise TypeError(f"Received a {type(argument).__name__} for argument image_processor, but an "
+                                "ImageProcessingMixin (BiCPLVolumeProcessor) was expected.")
+            return ImageProcessingMixin
+        return super().check_argument_for_proper_class(argument_name, argument)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`ProcessorMixin.save_pretrained` (also used by `push_to_hub`), then the `extra_file_writers`."""
+        saved = super().save_pretrained(save_directory, *args, **kwargs)
+        for writer in self.extra_file_writers:
+            writer(self, save_directory)
+        return saved
 
     def side_texts_from_reports(self, reports: Sequence[str], sources: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """The (left, right) texts of each report, from the report parser."""
@@ -101,5 +124,8 @@ class BiCPLProcessor(ProcessorMixin):
         names = list(self.tokenizer.model_input_names) + ["pixel_values"]
         return names + [f"side_{name}" for name in self.tokenizer.model_input_names]
 
+
+# `save_pretrained` / `push_to_hub` write the remote code and `auto_map`, so a saved folder loads without bicpl_hf.
+BiCPLProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = ["BiCPLProcessor"]

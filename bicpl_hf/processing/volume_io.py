@@ -98,7 +98,11 @@ def _hu_warnings(image: sitk.Image) -> list[str]:
 
 def _refuse_nifti_nan(path: Path) -> None:
     """ITK's NIfTI reader silently turns NaN into 0, so float NIfTI files are checked with nibabel."""
-    import nibabel
+    try:
+        import nibabel
+    except ImportError as error:  # the remote code's one lazy dependency: say which package and why
+        raise ImportError(f"reading the NIfTI file {path} needs nibabel (to refuse NaN voxels): pip install "
+                          "nibabel") from error
 
     stored = nibabel.load(str(path))
     if np.issubdtype(stored.get_data_dtype(), np.floating):

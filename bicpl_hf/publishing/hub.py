@@ -25,28 +25,38 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
 from transformers import PreTrainedModel, ProcessorMixin
 
+from ..modeling import BiCPLModel
 from ..processing import ear_classes
 from ..processing.image_processing_bicpl import processor_settings
+from ..processing.processing_bicpl import BiCPLProcessor
 from ..zero_shot.prototypes import check_model_prototypes, check_repo_id, save_prototypes
 
 __all__ = [
     "BundleFile",
     "BundleUpload",
     "PHI_COLUMN_NAMES",
+    "REMOTE_CODE_REQUIREMENTS",
     "find_phi_columns",
     "make_model_card",
     "push_bundle",
     "push_dataset",
     "save_bundle",
+    "write_processor_card",
+    "write_repository_extras",
 ]
 
 DEFAULT_TAGS = ["bicpl", "medical", "ct", "temporal-bone", "3d", "radiology-report", "vision-language",
                 "zero-shot", "chinese"]
+# What the remote code (the flat modeling/ + processing/ files) imports beyond the standard library, by pip name:
+# the model card's `pip install` line. Pillow is deliberately absent (tests load a bundle in a venv of exactly these).
+REMOTE_CODE_REQUIREMENTS = ("torch", "transformers", "huggingface_hub", "safetensors", "numpy", "SimpleITK", "monai",
+                            "nibabel")
 # Serialisations that can execute code when loaded: never part of a bundle (DESIGN.md section 4).
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # Column names (lower case, separators removed) that identify a patient; exam-level pseudonyms are fine.
@@ -342,6 +352,15 @@ zero-shot from a text description.
 prototypes are in `prompts.json` and `prototypes.safetensors` (`prototypes` is the normalised matrix the classifier
 uses).
 
+## 不安装 bicpl_hf 加载 / Loading without bicpl_hf
+
+模型与处理器以远程代码随仓库发布；只需以下依赖（无需 Pillow）。/ The model and processor ship as remote code in this
+repository; these packages are all it needs (no Pillow):
+
+```bash
+{pip_install_line()}
+```
+
 ## 零样本：使用自己的提示词 / Zero-shot with your own prompts
 
 {_zero_shot_example(config, repo)}
@@ -369,7 +388,68 @@ uses).
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
 
 
+def pip_install_line() -> str:
+    """`pip install ...` of `REMOTE_CODE_REQUIREMENTS`, each with the version range bicpl-hf itself declares.
+
+    Example:
+        >>> pip_install_line().split()[:3]  # doctest: +ELLIPSIS
+        ['pip', 'install', '"torch...']
+    """
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        declared = {canonicalize_name(r.name): str(r.specifier) for r in map(Requirement, requires("bicpl-hf") or [])}
+    except PackageNotFoundError:  # a source checkout that is not installed: names only
+        declared = {}
+    pins = [f'"{name}{declared[canonicalize_name(name)]}"' if declared.get(canonicalize_name(name)) else name
+            for name in REMOTE_CODE_REQUIREMENTS]
+    return "pip install " + " ".join(pins)
+
+
 # ------------------------------------------------------------------------------------------------ bundle
+def write_repository_extras(model, directory: str | os.PathLike) -> None:
+    """What `BiCPLModel.save_pretrained` / `push_to_hub` add to the weights, config and remote code when bicpl_hf is
+    installed: `prototypes.safetensors`, `prompts.json`, the class table file and a `README.md` model card.
+
+    The card describes the preprocessing when the folder already holds the processor (`processor.save_pretrained`
+    first); `save_bundle` always writes the full card.
+    """
+    directory = Path(directory)
+    check_model_prototypes(model)
+    # The remote code's class table is processing's file itself (modeling/ reaches it through a link, which a
+    # checkout without symlinks would hold as a one-line text file).
+    shutil.copyfile(ear_classes.__file__, directory / "ear_classes.py")
+    save_prototypes(model, directory)
+    processor = None
+    if (directory / "processor_config.json").is_file():
+        processor = BiCPLProcessor.from_pretrained(directory)
+    make_model_card(model, processor).save(directory / "README.md")
+
+
+def write_processor_card(processor, directory: str | os.PathLike) -> None:
+    """After `BiCPLProcessor.save_pretrained` into a folder that holds a saved Bi-CPL model and its card: rewrite the
+    card with the preprocessing section, so `model.save_pretrained(d); processor.save_pretrained(d)` gives the same
+    card as `save_bundle` (without eval results or datasets)."""
+    directory = Path(directory)
+    if not (directory / "config.json").is_file() or not (directory / "README.md").is_file():
+        return
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    if config.get("model_type") != BiCPLModel.config_class.model_type:
+        return
+    model_config = BiCPLModel.config_class.from_pretrained(directory)
+    card = make_model_card(SimpleNamespace(config=model_config), processor)  # the card reads model.config only
+    card.save(directory / "README.md")
+
+
+if write_repository_extras not in BiCPLModel.extra_file_writers:
+    BiCPLModel.extra_file_writers.append(write_repository_extras)
+if write_processor_card not in BiCPLProcessor.extra_file_writers:
+    BiCPLProcessor.extra_file_writers.append(write_processor_card)
+
+
 @contextlib.contextmanager
 def _registered_for_auto_classes(model, processor) -> Iterator[None]:
     """Register the classes for the Auto factories while saving (writes `auto_map`, copies the source files),
@@ -435,10 +515,7 @@ def save_bundle(
     with _registered_for_auto_classes(model, processor):
         model.save_pretrained(directory)
         processor.save_pretrained(directory)
-    # The remote code's class table is processing's file itself (modeling/ reaches it through a link, which a
-    # checkout without symlinks would hold as a one-line text file).
-    shutil.copyfile(ear_classes.__file__, directory / "ear_classes.py")
-    save_prototypes(model, directory)
+    # model.save_pretrained wrote the prototypes, prompts and class table (write_repository_extras); the full card:
     card.save(directory / "README.md")
     files = _list_files(directory)
     pickled = [f.path for f in files if f.path.endswith(PICKLE_SUFFIXES)]

@@ -1,6 +1,7 @@
 """Zero-shot diagnosis by text: prompt prototype bundles (`prototypes`) and the diagnosis pipeline (`pipeline`)."""
 
 from .asymmetry_maps import upsampled_asymmetry_map
+from .candidate_labels import DEFAULT_PROMPTS_PER_CLASS, candidate_label_prompts
 from .pipeline import (
     SIDES,
     TASK,
@@ -26,6 +27,7 @@ from .prototypes import (
 )
 
 __all__ = [
+    "DEFAULT_PROMPTS_PER_CLASS",
     "EarDiagnosis",
     "ExamDiagnosis",
     "PROMPTS_FILE",
@@ -37,6 +39,7 @@ __all__ = [
     "add_class_by_text",
     "apply_prototypes",
     "check_model_prototypes",
+    "candidate_label_prompts",
     "check_repo_id",
     "diagnose",
     "load_prototypes",

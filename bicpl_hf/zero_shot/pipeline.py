@@ -15,6 +15,7 @@ from transformers import AutoModel, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .asymmetry_maps import upsampled_asymmetry_map
+from .candidate_labels import candidate_label_prompts
 
 TASK = "zero-shot-ear-diagnosis"
 SIDES = ("left", "right")
@@ -45,9 +46,24 @@ class ExamDiagnosis:
                        "probabilities": ear.probabilities} for side, ear in (("left", self.left), ("right", self.right))}
 
 
-def resolve_classes(model, tokenizer, class_prompts: dict | None = None, class_names: dict | None = None):
-    """`(codes, names, prototypes or None)`: the model's own classes, or those defined by `class_prompts`."""
+def resolve_classes(
+    model,
+    tokenizer,
+    class_prompts: dict | None = None,
+    class_names: dict | None = None,
+    candidate_labels: list[str] | str | None = None,
+    hypothesis_template: str | None = None,
+):
+    """`(codes, names, prototypes or None)`: the model's own classes, those defined by `class_prompts` (free text),
+    or the knowledge-base diseases named by `candidate_labels` (see `candidate_label_prompts`)."""
     config = model.config
+    if candidate_labels is not None:
+        if class_prompts is not None:
+            raise ValueError("give either candidate_labels (disease names) or class_prompts (free text), not both")
+        class_prompts, kb_names = candidate_label_prompts(candidate_labels, hypothesis_template)
+        class_names = {**kb_names, **(class_names or {})}
+    elif hypothesis_template is not None:
+        raise ValueError("hypothesis_template fills in the names of candidate_labels; give candidate_labels too")
     if class_prompts is None:
         return list(config.class_codes), list(config.class_names), None
     if not class_prompts:
@@ -79,6 +95,16 @@ def _exam_diagnoses(probs, codes, names, maps, metadata) -> list[ExamDiagnosis]:
 
 
 @torch.no_grad()
+def diagnose_pixel_values(model, pixel_values, codes, names, prototypes=None, ear_metadata=None) -> list[ExamDiagnosis]:
+    """The diagnoses of processed exams `(batch, 2, C, D, H, W)` for the classes from `resolve_classes`."""
+    pixel_values = torch.as_tensor(pixel_values).to(model.device, model.dtype)
+    out = model(pixel_values=pixel_values, class_prototypes=prototypes)
+    probs = out.logits.float().softmax(-1).cpu().numpy()
+    maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
+    return _exam_diagnoses(probs, codes, names, None if maps is None else maps.float().cpu(), ear_metadata)
+
+
+@torch.no_grad()
 def diagnose(
     model,
     processor,
@@ -86,8 +112,15 @@ def diagnose(
     class_prompts: dict | None = None,
     class_names: dict | None = None,
     batch_size: int = 1,
+    candidate_labels: list[str] | str | None = None,
+    hypothesis_template: str | None = None,
+    progress=None,
 ) -> ExamDiagnosis | list[ExamDiagnosis]:
     """Diagnose one exam (a DICOM folder, NIfTI/NRRD/MHA file, `SimpleITK.Image`) or a list of exams.
+
+    Classes: the model's own, `class_prompts` (code -> free-text prompts), or `candidate_labels` (disease names,
+    Chinese or English, resolved through the knowledge base; `hypothesis_template` as in `candidate_label_prompts`).
+    `progress` (e.g. a `tqdm`) is updated by the number of exams of each batch.
 
     Example:
 
@@ -101,29 +134,35 @@ def diagnose(
     single = not isinstance(volumes, (list, tuple))
     sources = [volumes] if single else list(volumes)
     model.eval()
-    codes, names, prototypes = resolve_classes(model, processor.tokenizer, class_prompts, class_names)
+    codes, names, prototypes = resolve_classes(model, processor.tokenizer, class_prompts, class_names,
+                                               candidate_labels, hypothesis_template)
     results: list[ExamDiagnosis] = []
     for start in range(0, len(sources), batch_size):
         inputs = processor(volumes=sources[start : start + batch_size], return_tensors="pt")
-        pixel_values = inputs["pixel_values"].to(model.device, model.dtype)
-        out = model(pixel_values=pixel_values, class_prototypes=prototypes)
-        probs = out.logits.float().softmax(-1).cpu().numpy()
-        maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
-        results += _exam_diagnoses(probs, codes, names, None if maps is None else maps.cpu(), inputs["ear_metadata"])
+        results += diagnose_pixel_values(model, inputs["pixel_values"], codes, names, prototypes,
+                                         inputs["ear_metadata"])
+        if progress is not None:
+            progress.update(len(sources[start : start + batch_size]))
     return results[0] if single else results
 
 
 class ZeroShotEarDiagnosisPipeline(Pipeline):
     """`pipeline("zero-shot-ear-diagnosis", model=...)`: per-ear probabilities, top class and asymmetry map.
 
+    Speaks transformers' zero-shot dialect: `candidate_labels` are disease names (Chinese or English) resolved
+    through the knowledge base to prompt ensembles, `hypothesis_template` adds one prompt per class (a Chinese
+    sentence with `{}`, see `candidate_label_prompts`); `class_prompts` gives free-text prompts instead. A list of
+    exams gives a list of results, `batch_size` exams per forward pass; `device` and `dtype` are honoured.
+
     Example:
 
     ```python
     >>> from transformers import pipeline
     >>> import bicpl_hf  # registers the task
-    >>> diagnoser = pipeline("zero-shot-ear-diagnosis", model="my-bicpl")  # doctest: +SKIP
-    >>> prompts = {4: ["膨胀性囊性病变，骨壁变薄但完整。检查结论：胆固醇肉芽肿。"]}
-    >>> diagnoser("exam_dicom_folder/", class_prompts=prompts)  # doctest: +SKIP
+    >>> diagnoser = pipeline("zero-shot-ear-diagnosis", model="my-bicpl", device="cpu")  # doctest: +SKIP
+    >>> diagnoser("exam_dicom_folder/", candidate_labels=["胆脂瘤", "cholesterol granuloma", "正常"])  # doctest: +SKIP
+    >>> prompts = {4: ["膨胀性囊性病变，骨壁变薄但完整。"]}
+    >>> diagnoser(["exam_1/", "exam_2.nii.gz"], batch_size=2, class_prompts=prompts)  # doctest: +SKIP
     ```"""
 
     _load_processor = True
@@ -131,33 +170,54 @@ class ZeroShotEarDiagnosisPipeline(Pipeline):
     _load_tokenizer = False
     _load_feature_extractor = False
 
-    def _sanitize_parameters(self, class_prompts=None, class_names=None, **kwargs):
+    def _sanitize_parameters(self, class_prompts=None, class_names=None, candidate_labels=None,
+                             hypothesis_template=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"zero-shot-ear-diagnosis got unexpected arguments {sorted(kwargs)}")
         forward = {}
-        if class_prompts is not None:
-            forward["class_prompts"] = class_prompts
-            forward["class_names"] = class_names
+        if class_prompts is not None or candidate_labels is not None or hypothesis_template is not None:
+            forward = {"class_prompts": class_prompts, "class_names": class_names,
+                       "candidate_labels": candidate_labels, "hypothesis_template": hypothesis_template}
         return {}, forward, {}
 
-    def preprocess(self, inputs):
-        return self.processor(volumes=inputs, return_tensors="pt")
+    def __call__(self, inputs, batch_size: int | None = None, **kwargs):
+        """One exam -> an `ExamDiagnosis`; a list of exams -> a list, `batch_size` exams per forward pass."""
+        if not isinstance(inputs, list):
+            return super().__call__(inputs, **kwargs)
+        batch_size = batch_size or self._batch_size or 1
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        results = []
+        for start in range(0, len(inputs), batch_size):
+            # A tuple is one model input for transformers' Pipeline: the processor reads the whole batch at once.
+            results += super().__call__(tuple(inputs[start : start + batch_size]), **kwargs)
+        return results
 
-    def _forward(self, model_inputs, class_prompts=None, class_names=None):
-        codes, names, prototypes = resolve_classes(self.model, self.processor.tokenizer, class_prompts, class_names)
+    def preprocess(self, inputs):
+        features = self.processor(volumes=list(inputs) if isinstance(inputs, tuple) else inputs, return_tensors="pt")
+        features["is_batch"] = isinstance(inputs, tuple)
+        return features
+
+    def _forward(self, model_inputs, class_prompts=None, class_names=None, candidate_labels=None,
+                 hypothesis_template=None):
+        codes, names, prototypes = resolve_classes(self.model, self.processor.tokenizer, class_prompts, class_names,
+                                                   candidate_labels, hypothesis_template)
         pixel_values = model_inputs["pixel_values"].to(self.model.device, self.model.dtype)
         out = self.model(pixel_values=pixel_values, class_prototypes=prototypes)
         maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
         return {
             "probs": out.logits.float().softmax(-1).cpu(),
-            "maps": None if maps is None else maps.cpu(),
+            "maps": None if maps is None else maps.float().cpu(),
             "codes": codes,
             "names": names,
             "ear_metadata": model_inputs["ear_metadata"],
+            "is_batch": model_inputs["is_batch"],
         }
 
     def postprocess(self, model_outputs):
         exams = _exam_diagnoses(model_outputs["probs"].numpy(), model_outputs["codes"], model_outputs["names"],
                                 model_outputs["maps"], model_outputs["ear_metadata"])
-        return exams[0]
+        return exams if model_outputs["is_batch"] else exams[0]
 
 
 def register_pipeline() -> None:
@@ -167,4 +227,12 @@ def register_pipeline() -> None:
                                             type="multimodal")
 
 
-__all__ = ["EarDiagnosis", "ExamDiagnosis", "TASK", "ZeroShotEarDiagnosisPipeline", "diagnose", "register_pipeline"]
+__all__ = [
+    "TASK",
+    "EarDiagnosis",
+    "ExamDiagnosis",
+    "ZeroShotEarDiagnosisPipeline",
+    "diagnose",
+    "diagnose_pixel_values",
+    "register_pipeline",
+]

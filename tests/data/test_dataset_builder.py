@@ -493,11 +493,11 @@ def test_cli_builds_and_pushes(tmp_path, monkeypatch):
     exams = {"CTX900001": EXAMS["CTX900001"]}
     export, root = write_export(tmp_path / "in", ROWS[:1], exams)
     cli = _cli()
-    with pytest.raises(SystemExit, match="--demo-salt is only for the synthetic export"):
+    with pytest.raises(ValueError, match="--demo-salt is only for the synthetic export"):
         cli.main(["--export", str(export), "--dicom-root", str(root), "--output", str(tmp_path / "o"), "--demo-salt"])
     pushed = []
     monkeypatch.setattr(DatasetDict, "push_to_hub", lambda self, repo, **kw: pushed.append((repo, kw, len(self))))
-    monkeypatch.setattr(cli, "_upload_file", lambda path, repo: pushed.append((repo, Path(path).name)))
+    monkeypatch.setattr("bicpl_hf.commands.build._upload_file", lambda path, repo: pushed.append((repo, Path(path).name)))
     cli.main(["--export", str(export), "--dicom-root", str(root), "--output", str(tmp_path / "o"), "--salt", SALT,
               "--roi-shape", "16", "16", "16", "--roi-size-mm", "40", "40", "40", "--seed", "1", "--no-progress",
               "--push-to-hub", "me/private-ears", *THICK_OK])

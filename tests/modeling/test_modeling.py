@@ -82,7 +82,10 @@ def test_save_and_auto_load_give_identical_outputs(tiny_model, tmp_path):
     expected = tiny_model(**batch, labels=labels)
     tiny_model.save_pretrained(tmp_path)
     files = sorted(os.listdir(tmp_path))
-    assert files == ["config.json", "model.safetensors"]
+    # The whole repository (issue 16): weights, config, prototypes, prompts, card and the remote code.
+    assert [f for f in files if not f.endswith(".py")] == ["README.md", "config.json", "model.safetensors",
+                                                           "prompts.json", "prototypes.safetensors"]
+    assert {"modeling_bicpl.py", "configuration_bicpl.py", "ear_classes.py"} <= set(files)
     assert not any(name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")) for name in files)
     loaded = AutoModel.from_pretrained(tmp_path).eval()
     assert isinstance(loaded, BiCPLModel)

@@ -43,7 +43,7 @@ REPORT = "影像所见：左侧鼓室内见软组织密度影，听骨链完整�
 DATA_FILES = {"README.md", "config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
               "tokenizer_config.json", "prototypes.safetensors", "prompts.json"}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-# Whatever the package itself registers; save_bundle's temporary registration must leave it unchanged.
+# What the package registers where the classes are defined; save_bundle must leave it unchanged.
 AUTO_CLASS_BEFORE = {cls: cls.__dict__.get("_auto_class") for cls in (BiCPLModel, BiCPLConfig, BiCPLProcessor)}
 AUTO_MAP_BEFORE = BiCPLConfig().to_dict().get("auto_map")
 
@@ -178,7 +178,7 @@ def test_bundle_round_trip_is_exact(model, processor, bundle_dir):
                                   "AutoModel": "modeling_bicpl.BiCPLModel"}
     processor_config = json.loads((bundle_dir / "processor_config.json").read_text(encoding="utf-8"))
     assert processor_config["auto_map"] == {"AutoProcessor": "processing_bicpl.BiCPLProcessor"}
-    # Registration was temporary: a later plain save_pretrained writes no remote code.
+    # save_bundle leaves the classes' registration (made where they are defined) and the config as they were.
     assert {cls: cls.__dict__.get("_auto_class") for cls in AUTO_CLASS_BEFORE} == AUTO_CLASS_BEFORE
     assert model.config.to_dict().get("auto_map") == AUTO_MAP_BEFORE
 
@@ -254,7 +254,9 @@ print("REMOTE-OK", type(model).__name__, type(processor).__name__)
 """
 
 
-def test_remote_code_loads_where_bicpl_hf_is_not_importable(model, processor, bundle_dir, phantom_path, tmp_path):
+def _run_remote_script(model, processor, folder, phantom_path, tmp_path, python=sys.executable):
+    """Load `folder` with trust_remote_code in a subprocess where bicpl_hf is not importable; compare outputs."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     features = processor(volumes=phantom_path, text=REPORT)
     inputs = _model_inputs(features)
     assert inputs["pixel_values"].shape == (1, 2, 2, 16, 16, 16)
@@ -264,12 +266,53 @@ def test_remote_code_loads_where_bicpl_hf_is_not_importable(model, processor, bu
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), TOKENIZERS_PARALLELISM="false")
     result = subprocess.run(
-        [sys.executable, "-c", REMOTE_SCRIPT, str(bundle_dir), str(tmp_path / "expected.safetensors"), phantom_path,
+        [python, "-c", REMOTE_SCRIPT, str(folder), str(tmp_path / "expected.safetensors"), phantom_path,
          REPORT], cwd=tmp_path, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace",
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "REMOTE-OK BiCPLModel BiCPLProcessor" in result.stdout
+
+
+def test_remote_code_loads_where_bicpl_hf_is_not_importable(model, processor, bundle_dir, phantom_path, tmp_path):
+    _run_remote_script(model, processor, bundle_dir, phantom_path, tmp_path)
+
+
+def test_standard_save_pretrained_writes_the_same_loadable_repository(model, processor, bundle_dir, phantom_path,
+                                                                      tmp_path):
+    folder = tmp_path / "plain"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    assert {p.name for p in folder.iterdir()} == {p.name for p in bundle_dir.iterdir()}
+    for name in ("config.json", "processor_config.json", "prompts.json", "ear_classes.py", "modeling_bicpl.py"):
+        assert (folder / name).read_bytes() == (bundle_dir / name).read_bytes(), name
+    _assert_same_bundle(load_prototypes(folder), prototype_bundle_from_model(model))
+    card = ModelCard.load(folder / "README.md").text
+    assert "bone: W 4000 / L 700" in card and "pip install" in card and '"SimpleITK' in card
+    _run_remote_script(model, processor, folder, phantom_path, tmp_path / "run")
+
+    # The processor saved first: the model's save still writes the card with the preprocessing section.
+    other = tmp_path / "processor-first"
+    processor.save_pretrained(other)
+    model.save_pretrained(other)
+    assert "bone: W 4000 / L 700" in ModelCard.load(other / "README.md").text
+
+    # push_to_hub saves through save_pretrained: the uploaded folder holds the remote code and prototypes.
+    uploaded = {}
+
+    def fake_upload(self, working_dir, repo_id, files_timestamps, **kwargs):
+        uploaded.update({p.name: p.read_bytes() for p in Path(working_dir).iterdir()})
+
+    import transformers.utils.hub as transformers_hub
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transformers_hub.PushToHubMixin, "_upload_modified_files", fake_upload)
+        patch.setattr(transformers_hub, "hf_api", lambda: argparse.Namespace(
+            create_repo=lambda repo_id, **kwargs: argparse.Namespace(repo_id=repo_id)))
+        patch.setattr(transformers_hub, "create_and_tag_model_card", lambda *a, **k: ModelCard("generic card"))
+        model.push_to_hub("my-lab/bicpl")
+    assert {"modeling_bicpl.py", "ear_classes.py", "prototypes.safetensors", "prompts.json"} <= set(uploaded)
+    assert "不是医疗器械" in uploaded["README.md"].decode("utf-8")  # Bi-CPL's card, not the generic one
 
 
 # ------------------------------------------------------------------------------------------------ push

@@ -1,0 +1,105 @@
+"""A saved Bi-CPL repository loads in a REAL separate venv holding exactly the model card's packages (and their
+dependencies): no bicpl_hf, no Pillow, no matplotlib. The venv is built once per test session; the test is skipped,
+with the reason, when pip cannot reach the wheels."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import venv
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+# The tiny model, processor and phantom of the hub tests (module fixtures), and their remote-load check.
+from test_hub import _run_remote_script, char_tokenizer, model, phantom_path, processor  # noqa: F401
+
+from bicpl_hf.publishing.hub import REMOTE_CODE_REQUIREMENTS, make_model_card
+
+pytestmark = pytest.mark.slow
+
+
+def _closure(names) -> dict[str, str]:
+    """Every distribution `pip install names...` brings in, with the version installed in THIS environment."""
+    pinned, todo = {}, list(names)
+    while todo:
+        dist = distribution(todo.pop())
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+        if name in pinned:
+            continue
+        pinned[name] = dist.version
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return pinned
+
+
+@pytest.fixture(scope="session")
+def clean_python(tmp_path_factory) -> str:
+    try:
+        pins = _closure(REMOTE_CODE_REQUIREMENTS)
+    except PackageNotFoundError as error:
+        pytest.skip(f"the project environment lacks {error}; cannot pin the card's packages")
+    assert "pillow" not in pins and "bicpl-hf" not in pins, pins
+    folder = tmp_path_factory.mktemp("clean-venv")
+    venv.create(folder, with_pip=True)
+    python = str(folder / "bin" / "python")
+    # --no-deps of the exact versions found here: no resolver run; pip reuses its cache / the local wheel index.
+    command = [python, "-m", "pip", "install", "--no-deps", "--no-compile", "--disable-pip-version-check", "-q",
+               *[f"{name}=={version}" for name, version in sorted(pins.items())]]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        pytest.skip(f"cannot install the card's packages into a clean venv (wheels not reachable?): "
+                    f"{result.stderr.strip().splitlines()[-1:] or result.returncode}")
+    return python
+
+
+def test_card_lists_what_the_remote_code_imports(model):  # noqa: F811 (fixtures from test_hub)
+    from transformers.dynamic_module_utils import get_imports
+
+    from bicpl_hf.modeling import modeling_bicpl
+    from bicpl_hf.processing import processing_bicpl
+
+    imported = set()
+    for module in (modeling_bicpl, processing_bicpl):
+        for path in Path(module.__file__).parent.glob("*.py"):
+            imported |= set(get_imports(str(path)))
+    listed = {name.lower() for name in REMOTE_CODE_REQUIREMENTS}
+    assert {name.lower() for name in imported if name not in sys.stdlib_module_names} <= listed
+    assert "nibabel" in listed  # imported inside a function (NIfTI reading), so transformers' import check misses it
+    line = next(line for line in make_model_card(model).text.splitlines() if line.startswith("pip install "))
+    assert [re.split(r"[<>=!~]", item.strip('"'))[0] for item in line.split()[2:]] == list(REMOTE_CODE_REQUIREMENTS)
+    assert "Pillow" not in line and "bicpl" not in line
+
+
+def test_repository_loads_in_a_clean_venv_with_only_the_card_packages(model, processor, phantom_path,  # noqa: F811
+                                                                     tmp_path, clean_python):
+    folder = tmp_path / "saved"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = subprocess.run([clean_python, "-c", "import importlib.util as u; print([m for m in ('PIL', 'bicpl_hf', "
+                            "'matplotlib') if u.find_spec(m)])"], capture_output=True, text=True, timeout=120, env=env,
+                           cwd=tmp_path)
+    assert probe.stdout.strip() == "[]", probe.stdout + probe.stderr
+    _run_remote_script(model, processor, folder, phantom_path, tmp_path / "run", python=clean_python)
+
+    # A package of the card missing: transformers' ImportError names it and the pip command.
+    missing = ("import sys\n"
+               "class Uninstalled:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name.split('.')[0] == 'SimpleITK':\n"
+               "            raise ModuleNotFoundError(\"No module named 'SimpleITK'\", name='SimpleITK')\n"
+               "sys.meta_path.insert(0, Uninstalled())\n"
+               "from transformers import AutoProcessor\n"
+               f"AutoProcessor.from_pretrained({str(folder)!r}, trust_remote_code=True)")
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
+    result = subprocess.run([clean_python, "-c", missing], capture_output=True, text=True, timeout=300, env=env,
+                            cwd=tmp_path)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0 and last.startswith("ImportError") and "pip install SimpleITK" in last, last
