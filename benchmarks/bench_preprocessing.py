@@ -2,14 +2,14 @@
 
 A full-size synthetic head CT (512 x 512 x 170 voxels at 0.4 x 0.4 x 0.6 mm, int16 NIfTI) is written
 to a temporary folder. Each pipeline then runs in its own fresh process, so its peak resident memory
-(``VmHWM``) is its own; times are wall-clock seconds per exam, file reading included.
+(`VmHWM`) is its own; times are wall-clock seconds per exam, file reading included.
 
-- bicpl: ``read_volume`` + ``BiCPLVolumeProcessor.preprocess_image`` (default settings: two 64^3
+- bicpl: `read_volume` + `BiCPLVolumeProcessor.preprocess_image` (default settings: two 64^3
   ROIs of 48 mm, two HU windows), with and without registration.
-- monai: ``LoadImage`` -> ``EnsureChannelFirst`` -> ``Orientation("RAS")`` -> ``Spacing`` to the ROI
-  spacing (0.75 mm) -> ``ScaleIntensityRange`` (bone window) on the whole volume.
+- monai: `LoadImage` -> `EnsureChannelFirst` -> `Orientation("RAS")` -> `Spacing` to the ROI
+  spacing (0.75 mm) -> `ScaleIntensityRange` (bone window) on the whole volume.
 
-Run on demand (not part of the tests); ``--dicom`` also times the processor on the same exam
+Run on demand (not part of the tests); `--dicom` also times the processor on the same exam
 written as a 170-file DICOM series:
     python benchmarks/bench_preprocessing.py --repeats 3 --dicom
 """
@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the phantom helper shared with the te
 
 
 def _memory_mib(field: str) -> float:
-    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process. Unlike ``ru_maxrss`` the peak is not
+    """`VmHWM` (peak) or `VmRSS` (current) of this process. Unlike `ru_maxrss` the peak is not
     inherited from the parent that wrote the exam, so each child reports its own."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):

@@ -1,21 +1,21 @@
 """Does the synthetic benchmark have the properties Bi-CPL's claims need? Checks that use no Bi-CPL model code.
 
 On one generated cohort (rendered at the benchmark size, ear ROIs cut by the package's volume processor with
-``BENCHMARK_ROI``; cached as an .npz and reused) this measures:
+`BENCHMARK_ROI`; cached as an .npz and reused) this measures:
 
-1. shortcut still fails: a logistic regression on per-ear intensity histograms (``shortcut_baseline.py``'s features)
+1. shortcut still fails: a logistic regression on per-ear intensity histograms (`shortcut_baseline.py`'s features)
    against a small supervised 3D CNN, both on codes 1, 2, 3, 5, same patient-level split;
 2. bilateral value: classical per-ear features (window histograms + region means) of an ear, alone vs together
    with its mirrored partner's, on normal-vs-diseased AUC (out-of-fold, patient-grouped), and how often each calls
    the normal ears of bilateral-normal-variant exams (bilaterally diploic / sclerotic) diseased;
 3. composition: for each class held out in turn, the share of its defining findings that occur in the training
-   classes, from the rate table and measured on generated reports parsed with ``parse_report``;
+   classes, from the rate table and measured on generated reports parsed with `parse_report`;
 4. not trivially easy: the CNN (trained WITH code 2) on code 2 vs CSOM AUC.
 
     python benchmarks/benchmark_properties.py                      # defaults: 240 exams, size benchmark, seed 0
     python benchmarks/benchmark_properties.py --n-exams 600 --epochs 30 --num-proc 4 --out outputs/props
 
-Prints a table and writes ``benchmark_properties.json`` into ``--out``.
+Prints a table and writes `benchmark_properties.json` into `--out`.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _render_job(spec, size: str) -> tuple[np.ndarray, float, float]:
 
 
 def load_cohort(n_exams: int, size: str, seed: int, num_proc: int, cache: Path) -> dict:
-    """The cohort's ROIs and labels, from ``cache`` when it exists (same n, size, seed), else rendered and saved."""
+    """The cohort's ROIs and labels, from `cache` when it exists (same n, size, seed), else rendered and saved."""
     specs = sample_cohort(n_exams, seed)
     if cache.exists():
         data = dict(np.load(cache, allow_pickle=False))

@@ -2,14 +2,14 @@
 r"""Build a de-identified Bi-CPL dataset from a hospital export (exam sheet + DICOM tree): `bicpl build`
 (bicpl_hf/commands/build.py) as a script.
 
-Writes ``<output>/dataset`` (a ``datasets.DatasetDict`` with train / validation / test),
-``<output>/preprocessor_config.json`` and ``<output>/build_report.{json,csv}``; see
-:mod:`bicpl_hf.data.builder` for the rules and the output columns.
+Writes `<output>/dataset` (a `datasets.DatasetDict` with train / validation / test),
+`<output>/preprocessor_config.json` and `<output>/build_report.{json,csv}`; see
+[`bicpl_hf.data.builder`] for the rules and the output columns.
 
 The salt keys every hash (exam, patient, series). Exam ids are short sequential numbers, so the salt
-must be a long secret kept out of the dataset: pass it with ``--salt`` or the ``BICPL_SALT``
-environment variable (which stays out of the shell history). ``--demo-salt`` uses a public salt and
-is accepted only for the package's synthetic export (a folder holding its ``ground_truth.json``).
+must be a long secret kept out of the dataset: pass it with `--salt` or the `BICPL_SALT`
+environment variable (which stays out of the shell history). `--demo-salt` uses a public salt and
+is accepted only for the package's synthetic export (a folder holding its `ground_truth.json`).
 
 Examples:
     BICPL_SALT=$(cat ~/secret-salt) python datasets_scripts/build_dataset.py \\

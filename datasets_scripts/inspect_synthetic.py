@@ -2,8 +2,8 @@
 
 Each PNG shows axial slices through both temporal bones (patient's right on the image's left, as
 radiologists read) in the bone window (W4000/L700) and the soft-tissue window (W350/L40), next to the
-exam's Chinese report. Chinese text needs a CJK font (e.g. ``apt-get install fonts-wqy-microhei``);
-without one the report goes to a sidecar ``.md`` file beside each PNG.
+exam's Chinese report. Chinese text needs a CJK font (e.g. `apt-get install fonts-wqy-microhei`);
+without one the report goes to a sidecar `.md` file beside each PNG.
 
 Usage::
 

@@ -1,6 +1,6 @@
 """Write the synthetic temporal-bone CT benchmark as a hospital export (xlsx + DICOM tree).
 
-The output has the layout of a real PACS/HIS export (DESIGN.md section 2) plus ``ground_truth.json``
+The output has the layout of a real PACS/HIS export (DESIGN.md section 2) plus `ground_truth.json`
 for evaluation; build a dataset from it with the hospital-export builder.
 
 Usage::
@@ -18,7 +18,7 @@ from bicpl_hf.synthetic import SIZES, make_synthetic_export
 
 
 def _min_ears(text: str) -> dict[int, int]:
-    """Parse ``4:8,2:10`` into ``{4: 8, 2: 10}``."""
+    """Parse `4:8,2:10` into `{4: 8, 2: 10}`."""
     result = {}
     for item in filter(None, text.split(",")):
         code, _, count = item.partition(":")

@@ -1,11 +1,11 @@
 """How the package's commands fail: like a tool, with one line and an exit status, not a traceback.
 
-Every user-facing command (``bicpl …``, ``datasets_scripts/*.py``) runs its ``main`` through
-:func:`run_command`. Bad input (an unreadable volume, a CT that is not of the temporal bones, a report
-or sheet that cannot be read, a missing file, a wrong option value) prints one ``error: …`` line on
-stderr and exits with status 2; ``--debug`` (anywhere on the command line) or ``BICPL_DEBUG=1`` also
-prints the traceback. Anything else is a bug: one ``error: internal error …`` line, status 1, and the
-traceback with ``--debug``. Ctrl-C exits with status 130.
+Every user-facing command (`bicpl …`, `datasets_scripts/*.py`) runs its `main` through
+[`run_command`]. Bad input (an unreadable volume, a CT that is not of the temporal bones, a report
+or sheet that cannot be read, a missing file, a wrong option value) prints one `error: …` line on
+stderr and exits with status 2; `--debug` (anywhere on the command line) or `BICPL_DEBUG=1` also
+prints the traceback. Anything else is a bug: one `error: internal error …` line, status 1, and the
+traceback with `--debug`. Ctrl-C exits with status 130.
 
 Example:
     >>> def main(argv):
@@ -54,15 +54,15 @@ def _one_line(error: BaseException) -> str:
 
 
 def run_command(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
-    """Run ``main(argv)`` and turn what it raises into one ``error:`` line and an exit status.
+    """Run `main(argv)` and turn what it raises into one `error:` line and an exit status.
 
     Args:
-        main: the command's function; it gets ``argv`` without ``--debug``.
-        argv: the arguments (``sys.argv[1:]`` when None).
+        main: the command's function; it gets `argv` without `--debug`.
+        argv: the arguments (`sys.argv[1:]` when None).
 
     Returns:
-        ``main``'s status (0 when it returns None), 2 for bad input, 1 for a bug, 130 on Ctrl-C;
-        ``SystemExit`` raised with a message (``raise SystemExit("error: …")``) counts as bad input.
+        `main`'s status (0 when it returns None), 2 for bad input, 1 for a bug, 130 on Ctrl-C;
+        `SystemExit` raised with a message (`raise SystemExit("error: …")`) counts as bad input.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv or os.environ.get("BICPL_DEBUG", "") not in ("", "0")

@@ -1,5 +1,5 @@
 """Exam sources (a hospital export: sheet + DICOM tree; a NIfTI folder) to a de-identified Bi-CPL
-``datasets.DatasetDict`` with each report parsed once, and the collator that batches it.
+`datasets.DatasetDict` with each report parsed once, and the collator that batches it.
 
 Example:
     >>> from bicpl_hf.data import build_dataset, load_built_dataset, setting_view  # doctest: +SKIP

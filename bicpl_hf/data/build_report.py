@@ -1,11 +1,11 @@
 """The build report: every sheet row and every series, kept or skipped and why (json + csv).
 
-``build_report.json`` holds ``settings``, ``totals``, ``rows`` (one entry per sheet row, in sheet
-order), ``series`` (one entry per series found, or per series folder of an exam that was not read)
-and ``unexpected_paths`` (entries of the DICOM tree outside the ``<date>/<exam>/<series>`` layout; their
+`build_report.json` holds `settings`, `totals`, `rows` (one entry per sheet row, in sheet
+order), `series` (one entry per series found, or per series folder of an exam that was not read)
+and `unexpected_paths` (entries of the DICOM tree outside the `<date>/<exam>/<series>` layout; their
 names are withheld because they may hold identifiers, and logged to the console instead).
-``build_report.csv`` has the same entries, one per line, with a ``kind`` column (``row``, ``series``,
-``unexpected``); it is UTF-8 with a byte-order mark so spreadsheet programs show the Chinese text.
+`build_report.csv` has the same entries, one per line, with a `kind` column (`row`, `series`,
+`unexpected`); it is UTF-8 with a byte-order mark so spreadsheet programs show the Chinese text.
 
 Example:
     >>> report = json.load(open("built/build_report.json", encoding="utf-8"))  # doctest: +SKIP
@@ -89,10 +89,10 @@ def write_build_report(
     dataset_sizes: dict[str, int],
     salt: str,
 ) -> dict:
-    """Write ``build_report.json`` and ``build_report.csv`` under ``output``; returns the totals.
+    """Write `build_report.json` and `build_report.csv` under `output`; returns the totals.
 
     Raises:
-        BuildReportError: when ``rows_in != rows_kept + rows_skipped`` or another count does not add up.
+        BuildReportError: when `rows_in != rows_kept + rows_skipped` or another count does not add up.
 
     Example:
         >>> totals = write_build_report("built", decisions=decisions, series=series, unexpected=[],

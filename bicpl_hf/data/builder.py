@@ -1,24 +1,24 @@
-"""Build a de-identified Bi-CPL ``datasets.DatasetDict`` from an exam source (e.g. a sheet + DICOM tree).
+"""Build a de-identified Bi-CPL `datasets.DatasetDict` from an exam source (e.g. a sheet + DICOM tree).
 
-Steps of :func:`build_dataset_from_source` (:func:`build_dataset` is it for the hospital export, a
-:class:`~.sources.SheetAndDicomTreeSource`):
+Steps of [`build_dataset_from_source`] ([`build_dataset`] is it for the hospital export, a
+[`sources.SheetAndDicomTreeSource`]):
 
-1. read the source's rows and index its images (:mod:`.sources`: a sheet and a
-   ``<root>/<date>/<exam>/<series>`` tree, or a table and a folder of NIfTI files);
+1. read the source's rows and index its images ([`sources`]: a sheet and a
+   `<root>/<date>/<exam>/<series>` tree, or a table and a folder of NIfTI files);
 2. decide every row: blank, no exam id, duplicate (identical rows: the first is used; rows that
    disagree: none is used, the right one cannot be told), no label and no usable report, no images;
    the source says where each exam's images are (an exam under two dates gets one folder by
-   :func:`~.dicom_tree.choose_exam_folder`'s rule);
-3. convert the remaining exams (:func:`~.exam_conversion.convert_exam`) in ``num_proc`` processes, each
-   cached under ``<output>/.work/exams`` as it finishes, so an interrupted build resumes where it stopped;
-4. give each ear its code: the sheet's label (``"label"``), else the report parser's weak code
-   (``"weak"``), else ``-100`` (``"none"``); split patients by :data:`~.splits.SPLIT_FRACTIONS`;
-   each report is parsed once here and what training needs is stored with it (:mod:`.report_columns`);
-5. write the dataset to a temporary folder and rename it to ``<output>/dataset`` (never half-written),
-   save the processor to ``<output>/preprocessor_config.json`` and account for every row and every
-   series in ``<output>/build_report.json`` / ``.csv`` (``rows_in == rows_kept + rows_skipped`` is checked).
+   [`dicom_tree.choose_exam_folder`]'s rule);
+3. convert the remaining exams ([`exam_conversion.convert_exam`]) in `num_proc` processes, each
+   cached under `<output>/.work/exams` as it finishes, so an interrupted build resumes where it stopped;
+4. give each ear its code: the sheet's label (`"label"`), else the report parser's weak code
+   (`"weak"`), else `-100` (`"none"`); split patients by [`splits.SPLIT_FRACTIONS`];
+   each report is parsed once here and what training needs is stored with it ([`report_columns`]);
+5. write the dataset to a temporary folder and rename it to `<output>/dataset` (never half-written),
+   save the processor to `<output>/preprocessor_config.json` and account for every row and every
+   series in `<output>/build_report.json` / `.csv` (`rows_in == rows_kept + rows_skipped` is checked).
 
-Keys are salted hashes (:mod:`.deidentify`); no output file holds a raw exam id, patient identifier or
+Keys are salted hashes ([`deidentify`]); no output file holds a raw exam id, patient identifier or
 the DICOM root path. Names a user needs to find a skipped row are row numbers and exam keys.
 
 Example:
@@ -99,8 +99,8 @@ class _RowDecision:
 
 
 def dataset_features(processor: BiCPLVolumeProcessor, *, store_volumes: bool = False):
-    """The ``datasets.Features`` of a built dataset (the output contract the training code reads): the keys,
-    the report and its parsed-report columns (:func:`~.report_columns.report_features`), the ear codes and
+    """The `datasets.Features` of a built dataset (the output contract the training code reads): the keys,
+    the report and its parsed-report columns ([`report_columns.report_features`]), the ear codes and
     where they came from, the ROIs and their metadata.
 
     Example:
@@ -122,7 +122,7 @@ def dataset_features(processor: BiCPLVolumeProcessor, *, store_volumes: bool = F
 
 
 def _prepare_work_dir(output: Path, processor: BiCPLVolumeProcessor, salt: str) -> Path:
-    """``<output>/.work/exams``; refuses a cache made with another processor or salt."""
+    """`<output>/.work/exams`; refuses a cache made with another processor or salt."""
     work = output / ".work"
     (work / "exams").mkdir(parents=True, exist_ok=True)
     settings = {"format": WORK_FORMAT, "processor": processor_settings(processor),
@@ -141,7 +141,7 @@ def _prepare_work_dir(output: Path, processor: BiCPLVolumeProcessor, salt: str) 
 
 
 def _parse(row: ExportRow, source: str):
-    """``(ParsedReport or None, why the report is unusable or "")``."""
+    """`(ParsedReport or None, why the report is unusable or "")`."""
     try:
         return parse_report(findings=row.findings, impression=row.impression, source=source), ""
     except ReportParseError as error:
@@ -284,8 +284,8 @@ def _collect_results(decisions: list[_RowDecision], results: dict[str, dict], pa
 
 
 def _worker_context():
-    """``fork`` where the platform has it: workers start at once, with the parent's imports (ITK
-    registers fork handlers for its thread pool and the workers never use torch); ``spawn`` elsewhere."""
+    """`fork` where the platform has it: workers start at once, with the parent's imports (ITK
+    registers fork handlers for its thread pool and the workers never use torch); `spawn` elsewhere."""
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
@@ -339,7 +339,7 @@ def _example(decision: _RowDecision, result: dict, parsed, work: Path, store_vol
 
 def _write_dataset(output: Path, by_split: dict[str, list[tuple[_RowDecision, dict, Any]]], work: Path,
                    features, store_volumes: bool, progress: bool) -> Path:
-    """Write every split to a temporary folder, then swap it in for ``<output>/dataset``."""
+    """Write every split to a temporary folder, then swap it in for `<output>/dataset`."""
     import datasets
 
     staging = output / f".dataset-staging-{os.getpid()}"
@@ -407,29 +407,29 @@ def build_dataset(
     max_slice_thickness_mm: float | None = DEFAULT_MAX_SLICE_THICKNESS_MM,
     allow_thick_slices: bool = False,
 ) -> BuildResult:
-    """Build the dataset, the processor config and the build report of a hospital export under ``output_dir``.
+    """Build the dataset, the processor config and the build report of a hospital export under `output_dir`.
 
-    The export is read through a :class:`~.sources.SheetAndDicomTreeSource`; see
-    :func:`build_dataset_from_source` for other sources.
+    The export is read through a [`sources.SheetAndDicomTreeSource`]; see
+    [`build_dataset_from_source`] for other sources.
 
     Args:
-        export_path: the exam sheet (``.xlsx`` or ``.csv``), see :func:`~.export_table.read_export_table`.
-        dicom_root: the ``<root>/<date>/<exam>/<series>`` tree.
-        output_dir: created if needed; holds ``dataset/``, ``preprocessor_config.json``,
-            ``build_report.json``, ``build_report.csv`` and the resume cache ``.work/``.
+        export_path: the exam sheet (`.xlsx` or `.csv`), see [`export_table.read_export_table`].
+        dicom_root: the `<root>/<date>/<exam>/<series>` tree.
+        output_dir: created if needed; holds `dataset/`, `preprocessor_config.json`,
+            `build_report.json`, `build_report.csv` and the resume cache `.work/`.
         processor: the volume processor; saved next to the dataset so training and inference match.
         salt: the secret of the keyed hashes (at least 16 characters); the same salt gives the same keys.
         seed: seed of the patient-level split.
         columns, sheet_name, encoding: how to read the sheet.
         num_proc: worker processes converting exams (the result does not depend on it).
-        store_volumes: also keep each whole CT as a ``datasets.Nifti`` column ``volume``.
+        store_volumes: also keep each whole CT as a `datasets.Nifti` column `volume`.
         progress: show tqdm progress bars.
-        clean_work: delete ``.work/`` after a successful build (a rerun then converts everything again).
-        on_exam_done: called as ``on_exam_done(exam_key, result)`` after each exam is converted and cached.
+        clean_work: delete `.work/` after a successful build (a rerun then converts everything again).
+        on_exam_done: called as `on_exam_done(exam_key, result)` after each exam is converted and cached.
         max_slice_thickness_mm: a series with thicker slices (SliceThickness or slice step) is not used
-            (``None``: any thickness); an exam with no thin enough series is skipped as ``thick_slices``.
+            (`None`: any thickness); an exam with no thin enough series is skipped as `thick_slices`.
         allow_thick_slices: use a too-thick series when an exam has no thin one, with a note; the build
-            report counts these rows (``rows_kept_thick_slices``).
+            report counts these rows (`rows_kept_thick_slices`).
 
     Raises:
         ExportTableError, DicomTreeError: bad sheet or DICOM root (named, with what was expected).
@@ -463,8 +463,8 @@ def build_dataset_from_source(
     max_slice_thickness_mm: float | None = DEFAULT_MAX_SLICE_THICKNESS_MM,
     allow_thick_slices: bool = False,
 ) -> BuildResult:
-    """Build the dataset of any :class:`~.sources.ExamSource` under ``output_dir`` (arguments as in
-    :func:`build_dataset`); every row of the source is kept or skipped with a reason in the build report.
+    """Build the dataset of any [`sources.ExamSource`] under `output_dir` (arguments as in
+    [`build_dataset`]); every row of the source is kept or skipped with a reason in the build report.
 
     Example:
         >>> from bicpl_hf.data.sources import NiftiFolderSource

@@ -1,11 +1,11 @@
 """De-identification helpers of the dataset builder: salted keys and scrubbing of identifiers.
 
-* :func:`salted_key` turns an exam id, a DICOM PatientID or a series UID into a keyed hash
-  (HMAC-SHA256 with the salt, 32 hex characters). The kind (``"exam"``, ``"patient"``, ``"series"``)
+* [`salted_key`] turns an exam id, a DICOM PatientID or a series UID into a keyed hash
+  (HMAC-SHA256 with the salt, 32 hex characters). The kind (`"exam"`, `"patient"`, `"series"`)
   is part of the message, so the same raw string gives unrelated keys in different roles. Exam ids
-  are short sequential numbers, so the salt must stay secret: :func:`check_salt` refuses short ones.
-* :func:`identifier_variants` lists the ways a patient name, id or birth date can be written, and
-  :func:`scrub_text` replaces them (and any other given string) in free text.
+  are short sequential numbers, so the salt must stay secret: [`check_salt`] refuses short ones.
+* [`identifier_variants`] lists the ways a patient name, id or birth date can be written, and
+  [`scrub_text`] replaces them (and any other given string) in free text.
 
 Example:
     >>> key = salted_key("a-long-secret-salt-0001", "exam", "CT2020001")
@@ -41,7 +41,7 @@ REDACTED = "[已删除]"
 
 
 def check_salt(salt: str) -> str:
-    """Return ``salt`` if it is long enough to keep sequential ids from being brute-forced.
+    """Return `salt` if it is long enough to keep sequential ids from being brute-forced.
 
     Example:
         >>> check_salt("short")  # doctest: +ELLIPSIS
@@ -58,7 +58,7 @@ def check_salt(salt: str) -> str:
 
 
 def salted_key(salt: str, kind: str, value: str) -> str:
-    """HMAC-SHA256 of ``kind:value`` keyed by ``salt``, as 32 lowercase hex characters.
+    """HMAC-SHA256 of `kind:value` keyed by `salt`, as 32 lowercase hex characters.
 
     Example:
         >>> salted_key("a-long-secret-salt-0001", "series", "1.2.3")[:8]
@@ -87,8 +87,8 @@ def identifier_variants(
 ) -> list[str]:
     """Strings to scrub for one patient, longest first.
 
-    A DICOM name ``ZHANG^SAN`` gives ``ZHANG^SAN``, ``ZHANG SAN``, ``ZHANGSAN``, ``SAN ZHANG`` and its
-    parts of 2+ characters; a birth date ``19800102`` its usual spellings (``1980-01-02``, ``1980年1月2日``…).
+    A DICOM name `ZHANG^SAN` gives `ZHANG^SAN`, `ZHANG SAN`, `ZHANGSAN`, `SAN ZHANG` and its
+    parts of 2+ characters; a birth date `19800102` its usual spellings (`1980-01-02`, `1980年1月2日`…).
 
     Example:
         >>> identifier_variants("张^三", "P001", "19800102")[:3]
@@ -108,7 +108,7 @@ def identifier_variants(
 
 
 def scrub_text(text: str, identifiers: Iterable[str], replacement: str = REDACTED) -> tuple[str, int]:
-    """Replace every identifier in ``text`` (case-insensitive, longest first); returns ``(text, count)``.
+    """Replace every identifier in `text` (case-insensitive, longest first); returns `(text, count)`.
 
     Example:
         >>> scrub_text("Zhang San 男", ["ZHANG SAN"])

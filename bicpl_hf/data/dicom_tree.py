@@ -1,14 +1,14 @@
-"""Indexing a PACS export tree ``<root>/<YYYY-MM-DD>/<exam id>/<series id>/*.dcm``.
+"""Indexing a PACS export tree `<root>/<YYYY-MM-DD>/<exam id>/<series id>/*.dcm`.
 
-Only the folder structure is read here (no DICOM header); :mod:`bicpl_hf.processing.volume_io`
+Only the folder structure is read here (no DICOM header); [`bicpl_hf.processing.volume_io`]
 reads the series later. Anything that does not fit the layout (a file at the top level, a top-level
-folder that is not a date, a file loose in a date folder) is listed in :attr:`DicomTree.unexpected`
+folder that is not a date, a file loose in a date folder) is listed in [`DicomTree.unexpected`]
 so the build report can account for it.
 
 **An exam under two (or more) dates** (a study that crossed midnight, or a later re-export) is
-resolved by :func:`choose_exam_folder`, always by the same rule, in this order:
+resolved by [`choose_exam_folder`], always by the same rule, in this order:
 
-1. the date folder equal to the exam's date in the sheet (``检查时间``), when exactly one matches;
+1. the date folder equal to the exam's date in the sheet (`检查时间`), when exactly one matches;
 2. otherwise the folder holding the most files (the complete upload);
 3. on a tie, the earliest date.
 
@@ -50,7 +50,7 @@ class DicomTreeError(ValueError):
 
 @dataclass(frozen=True)
 class ExamFolder:
-    """One ``<date>/<exam id>`` folder: its series subfolders and how many files it holds."""
+    """One `<date>/<exam id>` folder: its series subfolders and how many files it holds."""
 
     exam_id: str
     date: dt.date
@@ -67,7 +67,7 @@ class ExamFolder:
 
 @dataclass(frozen=True)
 class UnexpectedEntry:
-    """Something that does not fit ``<date>/<exam>/<series>``: where it sits and what was expected."""
+    """Something that does not fit `<date>/<exam>/<series>`: where it sits and what was expected."""
 
     relative_parts: tuple[str, ...]
     is_folder: bool
@@ -97,7 +97,7 @@ class ExamFolderChoice:
 
 
 def parse_date_folder(name: str) -> dt.date | None:
-    """The date a folder name spells (``2021-03-04`` or ``20210304``), else ``None``.
+    """The date a folder name spells (`2021-03-04` or `20210304`), else `None`.
 
     Example:
         >>> parse_date_folder("2021-03-04"), parse_date_folder("misc")
@@ -123,7 +123,7 @@ def _count_files(path: str) -> int:
 
 
 def index_dicom_tree(root: str | os.PathLike) -> DicomTree:
-    """Walk ``<root>/<date>/<exam>/<series>`` without reading any DICOM header.
+    """Walk `<root>/<date>/<exam>/<series>` without reading any DICOM header.
 
     Raises:
         DicomTreeError: the root does not exist, is not a folder, or holds no exam folder.

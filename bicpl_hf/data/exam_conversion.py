@@ -1,15 +1,15 @@
 """Converting one exam folder for the dataset builder, with a per-exam cache for resuming.
 
-:func:`convert_exam` runs in a worker process: it reads the exam's CT with
-:func:`~bicpl_hf.processing.volume_io.read_volume` (series choice with reasons), preprocesses it with
-the :class:`~bicpl_hf.processing.image_processing_bicpl.BiCPLVolumeProcessor`, reads the patient's
+[`convert_exam`] runs in a worker process: it reads the exam's CT with
+[`bicpl_hf.processing.volume_io.read_volume`] (series choice with reasons), preprocesses it with
+the [`bicpl_hf.processing.image_processing_bicpl.BiCPLVolumeProcessor`], reads the patient's
 identifiers from the DICOM header only to derive the patient key and to scrub them from the report
-text, and writes ``<work>/<exam_key>.npz`` (+ ``.nii.gz`` with ``store_volume``) and, last,
-``<work>/<exam_key>.json``. The json is the completion marker: :func:`load_cached_result` accepts it
+text, and writes `<work>/<exam_key>.npz` (+ `.nii.gz` with `store_volume`) and, last,
+`<work>/<exam_key>.json`. The json is the completion marker: [`load_cached_result`] accepts it
 only when its input signature (folder, file count and size, report text hash) still matches.
 
 Nothing written here holds a raw exam id, patient identifier, series UID or the DICOM root path:
-paths become ``<date>/<exam_key>/<series folder>`` and UIDs become salted keys.
+paths become `<date>/<exam_key>/<series folder>` and UIDs become salted keys.
 
 Example:
     >>> result = convert_exam(job, processor, "out/.work/exams")  # doctest: +SKIP
@@ -47,7 +47,7 @@ _IDENTIFIER_TAGS = {"name": "0010|0010", "id": "0010|0020", "birth_date": "0010|
 class ExamJob:
     """Everything a worker needs for one exam. Raw ids live only in memory, never in its output.
 
-    ``input_signature`` is stored with the result; a cached result whose signature differs is redone.
+    `input_signature` is stored with the result; a cached result whose signature differs is redone.
     """
 
     exam_key: str
@@ -65,7 +65,7 @@ class ExamJob:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to ``path + ".tmp"`` then rename, so a reader never sees half a file."""
+    """Write to `path + ".tmp"` then rename, so a reader never sees half a file."""
     temporary = f"{path}.tmp"
     with open(temporary, "wb") as handle:
         handle.write(data)
@@ -75,7 +75,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 class _Sanitizer:
-    """Rewrites messages: exam folder → ``<date>/<exam_key>``, root → ``<dicom-root>``, UIDs → keys."""
+    """Rewrites messages: exam folder → `<date>/<exam_key>`, root → `<dicom-root>`, UIDs → keys."""
 
     def __init__(self, job: ExamJob) -> None:
         self.job = job
@@ -168,7 +168,7 @@ def _volume_nifti_bytes(image: sitk.Image, work_dir: Path, exam_key: str) -> byt
     """The HU volume as gzipped NIfTI built from the voxels and geometry only (no header text).
 
     HU stay int16 when they are whole numbers in range (plain CT), float32 otherwise; gzip with
-    ``mtime=0`` so the bytes are the same on every run.
+    `mtime=0` so the bytes are the same on every run.
     """
     array = sitk.GetArrayViewFromImage(image)
     if np.all(np.mod(array, 1) == 0) and array.min() >= -32768 and array.max() <= 32767:
@@ -199,9 +199,9 @@ def _quiet_itk():
 def convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: str | os.PathLike) -> dict[str, Any]:
     """Convert one exam and cache the result; returns the JSON-friendly result (also written to disk).
 
-    The result has ``status`` ``"kept"`` or ``"skipped"`` with ``reason``, ``patient_key``, ``series``
-    (one entry per series), the scrubbed ``findings``/``impression`` and ``redactions`` (how many
-    identifiers were removed from them), ``ear_metadata``, ``notes`` and the cached file names.
+    The result has `status` `"kept"` or `"skipped"` with `reason`, `patient_key`, `series`
+    (one entry per series), the scrubbed `findings`/`impression` and `redactions` (how many
+    identifiers were removed from them), `ear_metadata`, `notes` and the cached file names.
 
     Example:
         >>> convert_exam(job, BiCPLVolumeProcessor(roi_shape=(16, 16, 16)), "out/.work/exams")  # doctest: +SKIP
@@ -282,7 +282,7 @@ def _npz_bytes(array: np.ndarray) -> bytes:
 
 
 def load_cached_result(work_dir: str | os.PathLike, exam_key: str, input_signature: dict) -> dict | None:
-    """The cached result of an exam if it is complete and made from the same input, else ``None``."""
+    """The cached result of an exam if it is complete and made from the same input, else `None`."""
     work_dir = Path(work_dir)
     path = work_dir / f"{exam_key}.json"
     if not path.is_file():
@@ -300,6 +300,6 @@ def load_cached_result(work_dir: str | os.PathLike, exam_key: str, input_signatu
 
 
 def load_pixel_values(work_dir: str | os.PathLike, result: dict) -> np.ndarray:
-    """The cached ``(2, C, D, H, W)`` float16 pixel values of a kept exam."""
+    """The cached `(2, C, D, H, W)` float16 pixel values of a kept exam."""
     with np.load(Path(work_dir) / result["pixel_values_file"], allow_pickle=False) as data:
         return data["pixel_values"]

@@ -1,27 +1,27 @@
-"""Reading the hospital's exam sheet (``.xlsx``, or ``.csv`` in UTF-8, UTF-8 with BOM or GB18030).
+"""Reading the hospital's exam sheet (`.xlsx`, or `.csv` in UTF-8, UTF-8 with BOM or GB18030).
 
-The real export (DESIGN.md section 2) is a sheet ``影像学检查`` with one row per exam and the columns
-``检查号`` (exam id), ``检查时间`` (exam time), ``左侧诊断-训练`` / ``右侧诊断-训练`` (per-ear label code),
-``影像所见`` (findings) and ``检查结论`` (impression). Column names are configurable through
-:class:`ExportColumns`; the real ones are the defaults.
+The real export (DESIGN.md section 2) is a sheet `影像学检查` with one row per exam and the columns
+`检查号` (exam id), `检查时间` (exam time), `左侧诊断-训练` / `右侧诊断-训练` (per-ear label code),
+`影像所见` (findings) and `检查结论` (impression). Column names are configurable through
+[`ExportColumns`]; the real ones are the defaults.
 
 Rules (nothing is guessed):
 
-* **Encoding** of a csv is tried in a fixed order: a UTF-8 byte-order mark means ``utf-8-sig``; else
-  strict ``utf-8``; else strict ``gb18030``; else :class:`ExportTableError`. The one used is
-  recorded in :attr:`ExportTable.encoding`. ``encoding=`` forces one.
-* **Label cells**: ``1：慢性化脓性中耳炎`` (full-width colon), ``1:慢性化脓性中耳炎``, ``1``, ``1.0``
-  (text or number), full-width digits, or empty (→ ``None``). Anything else, a code outside
-  ``valid_codes``, or a class name that belongs to a *different* code (``1：中耳胆脂瘤``) raises
-  :class:`ExportTableError` naming the row and column. A name that is not a known class name is
+* **Encoding** of a csv is tried in a fixed order: a UTF-8 byte-order mark means `utf-8-sig`; else
+  strict `utf-8`; else strict `gb18030`; else [`ExportTableError`]. The one used is
+  recorded in [`ExportTable.encoding`]. `encoding=` forces one.
+* **Label cells**: `1：慢性化脓性中耳炎` (full-width colon), `1:慢性化脓性中耳炎`, `1`, `1.0`
+  (text or number), full-width digits, or empty (→ `None`). Anything else, a code outside
+  `valid_codes`, or a class name that belongs to a *different* code (`1：中耳胆脂瘤`) raises
+  [`ExportTableError`] naming the row and column. A name that is not a known class name is
   accepted: the number is the label.
 * **Row numbers** are the ones a spreadsheet shows: the header is row 1, the first exam row 2.
-  Blank rows between exam rows are kept (``blank=True``) so a report can account for them; blank rows
+  Blank rows between exam rows are kept (`blank=True`) so a report can account for them; blank rows
   after the last exam row (formatting left in the sheet) are not rows of the export and are only counted
-  in :attr:`ExportTable.trailing_blank_rows`.
-* **Exam ids** are text; an xlsx number ``20190001`` (or ``20190001.0``) becomes ``"20190001"``.
-* **Exam time** becomes a :class:`datetime.date` (``2021-03-04 10:22``, ``2021/3/4``, ``20210304``,
-  ``2021年3月4日`` or a spreadsheet date); an unparseable time raises, an empty one is ``None``.
+  in [`ExportTable.trailing_blank_rows`].
+* **Exam ids** are text; an xlsx number `20190001` (or `20190001.0`) becomes `"20190001"`.
+* **Exam time** becomes a [`datetime.date`] (`2021-03-04 10:22`, `2021/3/4`, `20210304`,
+  `2021年3月4日` or a spreadsheet date); an unparseable time raises, an empty one is `None`.
 
 Example:
     >>> table = read_export_table("export.xlsx")  # doctest: +SKIP
@@ -97,7 +97,7 @@ class ExportColumns:
 
 @dataclass(frozen=True)
 class ExportRow:
-    """One sheet row. ``blank`` rows have every cell empty; their other fields are empty too."""
+    """One sheet row. `blank` rows have every cell empty; their other fields are empty too."""
 
     row_number: int
     exam_id: str
@@ -131,11 +131,11 @@ def _nfkc(text: str) -> str:
 
 
 def parse_label_cell(value: Any, *, where: str, valid_codes: Iterable[int] = CLASS_CODES) -> int | None:
-    """An ear label cell as a code, or ``None`` when empty; see the module docstring for the formats.
+    """An ear label cell as a code, or `None` when empty; see the module docstring for the formats.
 
     Args:
-        value: the cell (``str``, ``int``, ``float`` or ``None``).
-        where: named in errors, e.g. ``"export.xlsx row 7, column 左侧诊断-训练"``.
+        value: the cell (`str`, `int`, `float` or `None`).
+        where: named in errors, e.g. `"export.xlsx row 7, column 左侧诊断-训练"`.
         valid_codes: codes the export may use.
 
     Example:
@@ -177,7 +177,7 @@ def parse_label_cell(value: Any, *, where: str, valid_codes: Iterable[int] = CLA
 
 
 def parse_exam_date(value: Any, *, where: str) -> dt.date | None:
-    """The date of an exam-time cell, ``None`` when empty.
+    """The date of an exam-time cell, `None` when empty.
 
     Example:
         >>> parse_exam_date("2021/3/4 10:22", where="test"), parse_exam_date("20210304", where="test")
@@ -222,7 +222,7 @@ def _text(value: Any) -> str:
 
 
 def decode_csv_bytes(raw: bytes, *, source: str, encoding: str | None = None) -> tuple[str, str]:
-    r"""Decode a csv file's bytes; returns ``(text, encoding used)``. See :data:`CSV_ENCODING_ORDER`.
+    r"""Decode a csv file's bytes; returns `(text, encoding used)`. See [`CSV_ENCODING_ORDER`].
 
     Example:
         >>> decode_csv_bytes("检查号\\n".encode("gb18030"), source="x.csv")
@@ -305,14 +305,14 @@ def read_export_table(
     csv_delimiter: str = ",",
     valid_codes: Iterable[int] = CLASS_CODES,
 ) -> ExportTable:
-    r"""Read the export sheet into :class:`ExportRow` objects, one per data row (blank rows included).
+    r"""Read the export sheet into [`ExportRow`] objects, one per data row (blank rows included).
 
     Args:
-        path: ``.xlsx``/``.xlsm`` (sheet ``sheet_name``) or ``.csv``/``.tsv``/``.txt``.
+        path: `.xlsx`/`.xlsm` (sheet `sheet_name`) or `.csv`/`.tsv`/`.txt`.
         columns: header names; defaults to the real export's.
         sheet_name: the xlsx sheet to read.
-        encoding: force a csv encoding instead of trying :data:`CSV_ENCODING_ORDER`.
-        csv_delimiter: the csv field separator (``"\\t"`` for ``.tsv`` files).
+        encoding: force a csv encoding instead of trying [`CSV_ENCODING_ORDER`].
+        csv_delimiter: the csv field separator (`"\\t"` for `.tsv` files).
         valid_codes: label codes the export may use.
 
     Raises:

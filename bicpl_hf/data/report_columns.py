@@ -1,17 +1,17 @@
 """The parsed-report columns of a Bi-CPL dataset: each report is parsed once, when the dataset is built.
 
-The builder parses every report (:func:`~bicpl_hf.processing.report_parser.parse_report`) and stores what
+The builder parses every report ([`bicpl_hf.processing.report_parser.parse_report`]) and stores what
 training needs next to it, so no later stage parses the same text again:
 
-- ``left_text`` / ``right_text``: the report's sentences about each ear (``ParsedReport.side_texts``);
-  ``bilateral_text``: the clauses that name both ears or no side (part of both side texts);
-- ``left_summary`` / ``right_summary``: the rule-based per-ear summaries (BrgSA, ``text_mode="summary"``);
-- ``findings_triples``: every entity–attribute–side triple with its negation and hedging flags;
-- ``disease_mentions``: every disease name with its class code, side and flags;
-- ``left_attributes`` / ``right_attributes``: the multi-hot attribute vector of each ear (soft labels).
+- `left_text` / `right_text`: the report's sentences about each ear (`ParsedReport.side_texts`);
+  `bilateral_text`: the clauses that name both ears or no side (part of both side texts);
+- `left_summary` / `right_summary`: the rule-based per-ear summaries (BrgSA, `text_mode="summary"`);
+- `findings_triples`: every entity–attribute–side triple with its negation and hedging flags;
+- `disease_mentions`: every disease name with its class code, side and flags;
+- `left_attributes` / `right_attributes`: the multi-hot attribute vector of each ear (soft labels).
 
 A dataset made by hand, or built by an older version, gets these columns once with
-``dataset.map(add_report_columns)`` (it parses the ``report`` column); the collator never parses.
+`dataset.map(add_report_columns)` (it parses the `report` column); the collator never parses.
 
 Example:
     >>> from bicpl_hf.processing import parse_report
@@ -48,7 +48,7 @@ class MissingReportColumnError(KeyError):
 
 
 def report_features() -> dict:
-    """The ``datasets`` feature of every column in `REPORT_COLUMNS` (merged into the builder's ``Features``)."""
+    """The `datasets` feature of every column in `REPORT_COLUMNS` (merged into the builder's `Features`)."""
     from datasets import Sequence, Value
 
     text, flag = Value("string"), Value("bool")
@@ -73,7 +73,7 @@ def _clauses_text(parsed: ParsedReport, sides: tuple) -> str:
 
 
 def parsed_report_columns(parsed: ParsedReport | None) -> dict[str, Any]:
-    """The `REPORT_COLUMNS` of one parsed report; ``None`` (no usable report) gives empty texts and vectors."""
+    """The `REPORT_COLUMNS` of one parsed report; `None` (no usable report) gives empty texts and vectors."""
     if parsed is None:
         empty = np.zeros(len(ATTRIBUTE_VOCABULARY), dtype=np.float32)
         columns: dict[str, Any] = {name: "" for name in REPORT_COLUMNS[:5]}
@@ -93,7 +93,7 @@ def parsed_report_columns(parsed: ParsedReport | None) -> dict[str, Any]:
 
 
 def add_report_columns(example: Mapping[str, Any]) -> dict[str, Any]:
-    """Parse ``example["report"]`` once and return its `REPORT_COLUMNS`: ``dataset.map(add_report_columns)``.
+    """Parse `example["report"]` once and return its `REPORT_COLUMNS`: `dataset.map(add_report_columns)`.
 
     For datasets made by hand or built by an older version; the builder stores these columns itself.
 

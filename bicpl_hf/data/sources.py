@@ -7,8 +7,8 @@ holds no identifier, the input signature of the resume cache, and build-report e
 it did not use. The builder does the rest (duplicates, codes, conversion, de-identification, splits,
 the build report), so a new kind of export is a new source, never a copy of the builder.
 
-- `SheetAndDicomTreeSource`: the hospital export, a sheet and a ``<root>/<date>/<exam>/<series>`` DICOM tree.
-- `NiftiFolderSource`: a table (csv/xlsx, same columns) and a folder of ``<exam id>.nii.gz`` / ``.nii`` files.
+- `SheetAndDicomTreeSource`: the hospital export, a sheet and a `<root>/<date>/<exam>/<series>` DICOM tree.
+- `NiftiFolderSource`: a table (csv/xlsx, same columns) and a folder of `<exam id>.nii.gz` / `.nii` files.
 
 Example:
     >>> source = NiftiFolderSource("exams.csv", "volumes/")  # doctest: +SKIP
@@ -36,8 +36,8 @@ class ExamLocation:
 
     Attributes:
         path: an exam folder (its CT series are chosen by `read_volume`) or a volume file.
-        label: the name the build report uses, ``"<group>/<exam_key>"`` (no raw exam id, no root path).
-        root: the source's image root, replaced by ``<dicom-root>`` in every message.
+        label: the name the build report uses, `"<group>/<exam_key>"` (no raw exam id, no root path).
+        root: the source's image root, replaced by `<dicom-root>` in every message.
         signature: what the resume cache compares (file count and bytes); the builder adds the report text.
         notes: notes for the row in the build report (e.g. which of two dates was used and why).
         series: build-report entries of candidates that are not read (e.g. the exam's folder under another date).
@@ -65,7 +65,7 @@ class ExamSource(abc.ABC):
     no_images_reason: str = "the source has no image of this exam"
 
     def check_output(self, output: Path) -> None:
-        """Raise ``ValueError`` when ``output`` must not be written (e.g. inside the image root)."""
+        """Raise `ValueError` when `output` must not be written (e.g. inside the image root)."""
 
     @abc.abstractmethod
     def read_rows(self) -> list[ExportRow]:
@@ -73,11 +73,11 @@ class ExamSource(abc.ABC):
 
     @abc.abstractmethod
     def locate(self, row: ExportRow, exam_key: str) -> ExamLocation | None:
-        """Where the exam of ``row`` is, or ``None`` when the source has no image of it."""
+        """Where the exam of `row` is, or `None` when the source has no image of it."""
 
     def unread_series(self, used_exam_ids: set[str], skipped_rows: Mapping[str, Sequence[tuple[int, str]]],
                       exam_key: Callable[[str], str]) -> list[dict]:
-        """Build-report entries of images no kept row reads (``skipped_rows``: exam id -> (row, reason code))."""
+        """Build-report entries of images no kept row reads (`skipped_rows`: exam id -> (row, reason code))."""
         return []
 
     def unexpected(self) -> list[UnexpectedEntry]:
@@ -86,7 +86,7 @@ class ExamSource(abc.ABC):
 
     @abc.abstractmethod
     def settings(self) -> dict:
-        """Provenance for the build report's ``settings`` (file name, encoding, sheet, columns, ...)."""
+        """Provenance for the build report's `settings` (file name, encoding, sheet, columns, ...)."""
 
 
 def _table_settings(table: ExportTable, name: str, columns: ExportColumns) -> dict:
@@ -143,7 +143,7 @@ def _unscanned_series(folder: ExamFolder, label: str, reason: str) -> list[dict]
 
 
 class SheetAndDicomTreeSource(_TableSource):
-    """The hospital export: an exam sheet (xlsx/csv) and a ``<root>/<date>/<exam>/<series>/*.dcm`` tree.
+    """The hospital export: an exam sheet (xlsx/csv) and a `<root>/<date>/<exam>/<series>/*.dcm` tree.
 
     An exam under two date folders is read from the one `choose_exam_folder` picks; the other folder's
     series are accounted for as skipped.
@@ -207,7 +207,7 @@ class SheetAndDicomTreeSource(_TableSource):
 
 
 class NiftiFolderSource(_TableSource):
-    """A folder of NIfTI volumes, one per exam, named ``<exam id>.nii.gz`` (or ``.nii``), and a table.
+    """A folder of NIfTI volumes, one per exam, named `<exam id>.nii.gz` (or `.nii`), and a table.
 
     The table (csv or xlsx) has the export's columns (exam id, exam time, left/right label, findings,
     impression; names set by `columns`); the time may be empty. Each exam counts as its own patient in the

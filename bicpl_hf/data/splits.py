@@ -1,18 +1,18 @@
 """Patient-level splits and the proposal's evaluation settings on a built Bi-CPL dataset.
 
-* :func:`assign_patient_splits`: 70 / 10 / 20 % of the *patients* (not exams) to ``train`` /
-  ``validation`` / ``test`` with a fixed seed, so no patient's exams straddle two splits.
-* :func:`setting_view` (DESIGN.md section 2):
+* [`assign_patient_splits`]: 70 / 10 / 20 % of the *patients* (not exams) to `train` /
+  `validation` / `test` with a fixed seed, so no patient's exams straddle two splits.
+* [`setting_view`] (DESIGN.md section 2):
 
-  - **Setting A**: supervised on codes 1, 2, 3, 5. In ``train`` and ``validation`` every ear whose code
-    is not one of these (4 cholesterol granuloma, 6 other) gets ``-100`` (ignored by the losses), and
-    every exam with a code-4 ear leaves ``train``, so code 4 stays zero/few-shot.
+  - **Setting A**: supervised on codes 1, 2, 3, 5. In `train` and `validation` every ear whose code
+    is not one of these (4 cholesterol granuloma, 6 other) gets `-100` (ignored by the losses), and
+    every exam with a code-4 ear leaves `train`, so code 4 stays zero/few-shot.
   - **Setting B**: as A, and in addition every exam with an ear of the held-out class (code 2, cholesteatoma,
-    unless ``held_out`` says otherwise) leaves ``train`` and ``validation``: that class must be recognised
+    unless `held_out` says otherwise) leaves `train` and `validation`: that class must be recognised
     zero-shot from its text prototype.
-  - ``test`` is never altered: it keeps every exam and every code, so both settings are scored on the
-    same exams. Exams whose two ears are both ``-100`` stay (they still align images with reports);
-    ``*_code_source`` keeps where the original code came from.
+  - `test` is never altered: it keeps every exam and every code, so both settings are scored on the
+    same exams. Exams whose two ears are both `-100` stay (they still align images with reports);
+    `*_code_source` keeps where the original code came from.
 
 Example:
     >>> dataset = load_built_dataset("built/")  # doctest: +SKIP
@@ -57,10 +57,10 @@ _CODE_COLUMNS = ("left_code", "right_code")
 def assign_patient_splits(
     patient_keys: Iterable[str], *, seed: int, fractions: tuple[float, float, float] = SPLIT_FRACTIONS
 ) -> dict[str, str]:
-    """Map each distinct patient key to ``"train"``, ``"validation"`` or ``"test"``.
+    """Map each distinct patient key to `"train"`, `"validation"` or `"test"`.
 
-    The keys are sorted, shuffled with ``numpy.random.default_rng(seed)`` and cut at
-    ``round(n * 0.7)`` and ``round(n * 0.7) + round(n * 0.1)``: the result depends only on the set of
+    The keys are sorted, shuffled with `numpy.random.default_rng(seed)` and cut at
+    `round(n * 0.7)` and `round(n * 0.7) + round(n * 0.1)`: the result depends only on the set of
     keys and the seed, never on their order.
 
     Example:
@@ -90,8 +90,8 @@ def enriched_patient_splits(
 ) -> dict[str, str]:
     """A patient-level split whose test split is enriched in rare classes, for statistical power.
 
-    Patients with at least one ear coded in ``enrich_codes`` are split with ``enrich_fractions`` (default 30 / 10 /
-    60 %), every other patient with ``fractions``; each group as in :func:`assign_patient_splits`. A patient is still
+    Patients with at least one ear coded in `enrich_codes` are split with `enrich_fractions` (default 30 / 10 /
+    60 %), every other patient with `fractions`; each group as in [`assign_patient_splits`]. A patient is still
     in exactly one split.
 
     Example:
@@ -108,7 +108,7 @@ def enriched_patient_splits(
 
 
 def resplit_by_patient(dataset_dict: Mapping, splits_of_patients: Mapping[str, str]):
-    """Re-split a built dataset (all its exams, whatever split they were in) by ``patient_key`` -> split name.
+    """Re-split a built dataset (all its exams, whatever split they were in) by `patient_key` -> split name.
 
     Exams keep their order within the new splits. Raises if a patient of the dataset has no split.
 
@@ -133,7 +133,7 @@ def resplit_by_patient(dataset_dict: Mapping, splits_of_patients: Mapping[str, s
 
 
 def patient_codes(dataset_dict: Mapping) -> dict[str, set[int]]:
-    """Every patient's known ear codes over all splits of a built dataset (``-100`` left out)."""
+    """Every patient's known ear codes over all splits of a built dataset (`-100` left out)."""
     codes: dict[str, set[int]] = {}
     for split in SPLIT_NAMES:
         part = dataset_dict[split]
@@ -146,7 +146,7 @@ def patient_codes(dataset_dict: Mapping) -> dict[str, set[int]]:
 
 
 def load_built_dataset(path: str | os.PathLike):
-    """Load a dataset written by the builder, from its output folder or its ``dataset`` subfolder.
+    """Load a dataset written by the builder, from its output folder or its `dataset` subfolder.
 
     Example:
         >>> dataset = load_built_dataset("built/")  # doctest: +SKIP
@@ -174,7 +174,7 @@ def _codes(dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _masked_view(dataset, *, drop_codes: tuple[int, ...], trained_codes: tuple[int, ...] = SETTING_A_CODES):
-    """Codes outside ``trained_codes`` become -100; exams with an ear coded in ``drop_codes`` leave the split."""
+    """Codes outside `trained_codes` become -100; exams with an ear coded in `drop_codes` leave the split."""
     from datasets import Value
 
     left, right = _codes(dataset)
@@ -192,13 +192,13 @@ def setting_view(dataset_dict: Mapping, setting: str, held_out: int = HELD_OUT_C
     """The Setting A or B view of a built dataset (rules in the module docstring).
 
     Args:
-        dataset_dict: a ``DatasetDict`` with ``train``, ``validation`` and ``test``.
-        setting: ``"A"`` or ``"B"``.
+        dataset_dict: a `DatasetDict` with `train`, `validation` and `test`.
+        setting: `"A"` or `"B"`.
         held_out: the class Setting B holds out of training (2 in the proposal; any code works the same way: its
-            ears become ``-100`` and every exam with such an ear leaves ``train`` and ``validation``).
+            ears become `-100` and every exam with such an ear leaves `train` and `validation`).
 
     Returns:
-        A new ``DatasetDict``; the input is not modified and ``test`` is the same object.
+        A new `DatasetDict`; the input is not modified and `test` is the same object.
 
     Example:
         >>> view = setting_view(load_built_dataset("built/"), "A")  # doctest: +SKIP
@@ -233,7 +233,7 @@ def setting_view(dataset_dict: Mapping, setting: str, held_out: int = HELD_OUT_C
 
 
 def class_counts(dataset) -> dict:
-    """Ears per code (``-100`` not counted), sorted by code; for a ``DatasetDict``, one dict per split.
+    """Ears per code (`-100` not counted), sorted by code; for a `DatasetDict`, one dict per split.
 
     Example:
         >>> from datasets import Dataset

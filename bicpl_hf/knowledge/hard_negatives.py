@@ -4,10 +4,10 @@
 A hard negative is the positive text with exactly ONE thing changed, so the contrastive loss must look
 at that thing:
 
-- ``attribute``: one finding flipped — an antonym (破坏 ↔ 完整, 硬化 ↔ 气化良好, 软组织影 ↔ 液体密度影,
+- `attribute`: one finding flipped — an antonym (破坏 ↔ 完整, 硬化 ↔ 气化良好, 软组织影 ↔ 液体密度影,
   清晰 ↔ 混浊, 通畅 ↔ 狭窄 …) or its negation (见 ↔ 未见, 积液 ↔ 未见积液, 未见明显异常 → 见异常);
-- ``side``: every 左 ↔ 右 side word swapped (双侧 sentences stay), so the text is about the other ear;
-- ``disease``: one disease name swapped for another class's (胆脂瘤 ↔ 胆固醇肉芽肿 ↔ 慢性化脓性中耳炎 …).
+- `side`: every 左 ↔ 右 side word swapped (双侧 sentences stay), so the text is about the other ear;
+- `disease`: one disease name swapped for another class's (胆脂瘤 ↔ 胆固醇肉芽肿 ↔ 慢性化脓性中耳炎 …).
 
 Candidates are produced by string rules and then CHECKED with the report parser: an attribute edit is
 kept only when exactly one entity–attribute triple differs (same structure and side, another attribute

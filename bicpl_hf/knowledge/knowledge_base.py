@@ -10,12 +10,12 @@ ensembles in the radiologists' phrasing (外耳道 → 鼓膜/鼓室 → 听骨�
 
 Taxonomy (`TAXONOMY`; fixed, the knowledge bank and the validation rely on it):
 
-- ``location``: subset of eac, tympanic_cavity, epitympanum, mastoid, petrous_apex, inner_ear,
+- `location`: subset of eac, tympanic_cavity, epitympanum, mastoid, petrous_apex, inner_ear,
   facial_canal, jugular_foramen (primary site first; empty for a normal ear)
-- ``density``: air | fluid | soft_tissue | bone
-- ``bone_change``: none | sclerosis | thinning_expansion | erosion_destruction
-- ``margins``: smooth | irregular | n/a;   ``expansion``: bool;   ``ossicles``: intact | eroded | n/a
-- ``mastoid_pneumatisation``: pneumatized | diploic | sclerotic | any;   ``air_fluid_level``: bool
+- `density`: air | fluid | soft_tissue | bone
+- `bone_change`: none | sclerosis | thinning_expansion | erosion_destruction
+- `margins`: smooth | irregular | n/a;   `expansion`: bool;   `ossicles`: intact | eroded | n/a
+- `mastoid_pneumatisation`: pneumatized | diploic | sclerotic | any;   `air_fluid_level`: bool
 
 Example:
     >>> kb = load_knowledge_base()

@@ -1,9 +1,9 @@
 """Scanning a DICOM folder series by series, describing each series and choosing the one to read.
 
 An exam folder often holds several series (bone and soft-tissue kernels, scouts, thick reconstructions):
-:func:`scan_dicom_folder` lists them with what is wrong with each (missing slices, uneven spacing, not axial, not
-CT), and :func:`choose_series` picks one and says why every other series was passed over, so a dataset builder
-can account for each of them. :func:`~.volume_io.read_volume` reads the chosen one.
+[`scan_dicom_folder`] lists them with what is wrong with each (missing slices, uneven spacing, not axial, not
+CT), and [`choose_series`] picks one and says why every other series was passed over, so a dataset builder
+can account for each of them. [`volume_io.read_volume`] reads the chosen one.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class VolumeReadError(ValueError):
 class SeriesInfo:
     """One DICOM series found in a folder, with its slices ordered by position along the slice normal.
 
-    ``problems`` lists every reason the series cannot be used as a CT volume (empty when usable).
+    `problems` lists every reason the series cannot be used as a CT volume (empty when usable).
     """
 
     folder: str
@@ -84,13 +84,13 @@ class SeriesInfo:
 
     @property
     def header_hints(self) -> dict[str, str]:
-        """What the header says the series shows (see ``ear_localization.check_header_hints``)."""
+        """What the header says the series shows (see `ear_localization.check_header_hints`)."""
         return {"BodyPartExamined": self.body_part, "StudyDescription": self.study_description,
                 "SeriesDescription": self.description, "ProtocolName": self.protocol_name}
 
     @property
     def kernel_class(self) -> str:
-        """``"bone"``, ``"soft"`` or ``"unknown"``, see :func:`classify_kernel`."""
+        """`"bone"`, `"soft"` or `"unknown"`, see [`classify_kernel`]."""
         return classify_kernel(self.kernel, self.description)
 
     @property
@@ -102,7 +102,7 @@ class SeriesInfo:
         return not self.problems
 
     def summary(self) -> str:
-        """One line a build report can print, e.g. ``series 1.2.3 in exam/s1: 48 slices, CT, ...``."""
+        """One line a build report can print, e.g. `series 1.2.3 in exam/s1: 48 slices, CT, ...`."""
         plane = "axial" if self.is_axial else f"non-axial (normal {_fmt_vec(self.slice_normal)})"
         return (
             f"series {self.series_uid} in {self.folder}: {self.num_slices} slice(s), modality "
@@ -119,7 +119,7 @@ class SeriesRejection(NamedTuple):
 
 
 class SeriesChoice(NamedTuple):
-    """Result of :func:`choose_series`; unpacks as ``chosen, rejected = choose_series(infos)``."""
+    """Result of [`choose_series`]; unpacks as `chosen, rejected = choose_series(infos)`."""
 
     chosen: SeriesInfo
     rejected: list[SeriesRejection]
@@ -146,11 +146,11 @@ class DicomFolderScan:
 
 
 def classify_kernel(kernel: str, description: str = "") -> str:
-    r"""Classify a ConvolutionKernel as ``"bone"`` (sharp), ``"soft"`` or ``"unknown"``.
+    r"""Classify a ConvolutionKernel as `"bone"` (sharp), `"soft"` or `"unknown"`.
 
-    Siemens/United-Imaging style names (``Br64``, ``H70h``, ``B30f``, ``Hr40``) are judged by their
-    number (>= 60 sharp, <= 45 soft); vendor words (GE ``BONE``/``BONEPLUS``/``STANDARD``, Philips
-    ``YC``/``YD``, ``B_SHARP_C``) by name. When the kernel says nothing, the series description is used.
+    Siemens/United-Imaging style names (`Br64`, `H70h`, `B30f`, `Hr40`) are judged by their
+    number (>= 60 sharp, <= 45 soft); vendor words (GE `BONE`/`BONEPLUS`/`STANDARD`, Philips
+    `YC`/`YD`, `B_SHARP_C`) by name. When the kernel says nothing, the series description is used.
 
     Example:
         >>> classify_kernel("Hr64\\\\3"), classify_kernel("STANDARD"), classify_kernel("", "IAC bone")
@@ -293,11 +293,11 @@ def _describe_series(folder: str, uid: str, files: Sequence[str]) -> SeriesInfo:
 
 
 def scan_dicom_folder(folder: str | os.PathLike) -> DicomFolderScan:
-    """Find every DICOM series in ``folder`` and in its direct subfolders (``<exam>/<series>/*.dcm``).
+    """Find every DICOM series in `folder` and in its direct subfolders (`<exam>/<series>/*.dcm`).
 
-    Files that look like DICOM (``.dcm``/``.ima``, no suffix, or a DICM preamble) but belong to no
-    readable series are reported in ``unreadable_files`` and make every series of their folder
-    unusable (they may be its missing slices); other files are listed in ``ignored_files``.
+    Files that look like DICOM (`.dcm`/`.ima`, no suffix, or a DICM preamble) but belong to no
+    readable series are reported in `unreadable_files` and make every series of their folder
+    unusable (they may be its missing slices); other files are listed in `ignored_files`.
 
     Example:
         >>> scan = scan_dicom_folder("exam_0001")  # doctest: +SKIP
@@ -335,7 +335,7 @@ def scan_dicom_folder(folder: str | os.PathLike) -> DicomFolderScan:
 
 
 def list_series(folder: str | os.PathLike) -> list[SeriesInfo]:
-    """All DICOM series under ``folder`` (see :func:`scan_dicom_folder`), usable or not.
+    """All DICOM series under `folder` (see [`scan_dicom_folder`]), usable or not.
 
     Example:
         >>> infos = list_series("exam_0001")  # doctest: +SKIP
@@ -374,11 +374,11 @@ def choose_series(
 ) -> SeriesChoice:
     """Pick the series to use: usable CT, then axial, then bone kernel, then most slices.
 
-    A series thicker than ``max_slice_thickness_mm`` (the thicker of SliceThickness and the slice step)
-    is refused, or, with ``allow_thick_slices``, used only when no thin series is usable.
+    A series thicker than `max_slice_thickness_mm` (the thicker of SliceThickness and the slice step)
+    is refused, or, with `allow_thick_slices`, used only when no thin series is usable.
 
-    Returns ``(chosen, rejected)`` where ``rejected`` gives a reason for every other series.
-    Raises :class:`VolumeReadError` listing each series' problems when none is usable.
+    Returns `(chosen, rejected)` where `rejected` gives a reason for every other series.
+    Raises [`VolumeReadError`] listing each series' problems when none is usable.
 
     Example:
         >>> chosen, rejected = choose_series(list_series("exam_0001"))  # doctest: +SKIP

@@ -2,8 +2,8 @@
 
 World coordinates are DICOM/ITK patient LPS millimetres: +x toward the patient's LEFT, +y toward
 POSTERIOR, +z toward SUPERIOR. The otic capsule is the densest bone of the head, so each ear is found
-as the densest compact component of smoothed bone above ``dense_bone_threshold_hu`` on its side of
-the mid-sagittal plane. An ROI is then resampled around ``capsule + lateral_offset_mm`` (toward the
+as the densest compact component of smoothed bone above `dense_bone_threshold_hu` on its side of
+the mid-sagittal plane. An ROI is then resampled around `capsule + lateral_offset_mm` (toward the
 middle ear). The right ear's grid has its left-right axis reflected across the mid-sagittal plane,
 so its array looks like a left ear (lateral on the same array side). Optionally the mirrored right
 ear is rigidly registered onto the left one.
@@ -55,10 +55,10 @@ _MAX_COMPONENT_EXTENT_MM = 60.0
 _MIN_LEFT_RIGHT_EXTENT_MM = 60.0
 _METAL_CLAMP_HU = 3000.0
 def orientation_matrix(code: str) -> np.ndarray:
-    """3x3 matrix whose column ``n`` is the LPS direction array axis ``n`` (x, y, z) increases toward.
+    """3x3 matrix whose column `n` is the LPS direction array axis `n` (x, y, z) increases toward.
 
-    The code follows DICOM/SimpleITK ``DICOMOrient``: letter ``n`` names the patient direction of
-    increasing index along axis ``n``; ``"LPS"`` is the identity.
+    The code follows DICOM/SimpleITK `DICOMOrient`: letter `n` names the patient direction of
+    increasing index along axis `n`; `"LPS"` is the identity.
 
     Example:
         >>> orientation_matrix("RAS").diagonal().tolist()
@@ -76,7 +76,7 @@ def orientation_matrix(code: str) -> np.ndarray:
 def reorient_to_lps(image: sitk.Image) -> sitk.Image:
     """Permute/flip axes so array x runs toward the patient's left, y posterior, z superior.
 
-    World positions are unchanged; only the index order changes (``SimpleITK.DICOMOrient``).
+    World positions are unchanged; only the index order changes (`SimpleITK.DICOMOrient`).
 
     Example:
         >>> img = sitk.Image(4, 4, 4, sitk.sitkFloat32); img.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))
@@ -90,8 +90,8 @@ def reorient_to_lps(image: sitk.Image) -> sitk.Image:
 class EarLocalization:
     """Where the ears are, in patient LPS mm.
 
-    ``*_capsule_lps`` is the dense-bone centroid, ``*_centre_lps`` the ROI centre (capsule moved
-    ``lateral_offset_mm`` outward), ``yaw_deg`` the head rotation about the S axis used for the ROIs.
+    `*_capsule_lps` is the dense-bone centroid, `*_centre_lps` the ROI centre (capsule moved
+    `lateral_offset_mm` outward), `yaw_deg` the head rotation about the S axis used for the ROIs.
     """
 
     left_capsule_lps: tuple[float, float, float]
@@ -104,7 +104,7 @@ class EarLocalization:
 
 
 def _coarse_bone_map(image: sitk.Image, spacing_mm: float) -> sitk.Image:
-    """Block-average to ~``spacing_mm``, reorient to LPS, clamp metal, smooth lightly (sigma 1 mm)."""
+    """Block-average to ~`spacing_mm`, reorient to LPS, clamp metal, smooth lightly (sigma 1 mm)."""
     factors = [max(1, int(round(spacing_mm / s))) for s in image.GetSpacing()]
     coarse = sitk.BinShrink(image, factors) if max(factors) > 1 else image
     coarse = reorient_to_lps(sitk.Clamp(coarse, sitk.sitkFloat32, AIR_HU, _METAL_CLAMP_HU))
@@ -114,7 +114,7 @@ def _coarse_bone_map(image: sitk.Image, spacing_mm: float) -> sitk.Image:
 
 
 def _dense_candidates(coarse: sitk.Image, threshold: float, midline_x: float) -> dict[str, tuple]:
-    """Best compact dense component per side: ``side -> (score, centre of gravity)``."""
+    """Best compact dense component per side: `side -> (score, centre of gravity)`."""
     labels = sitk.ConnectedComponent(sitk.BinaryThreshold(coarse, threshold, 1e9, 1, 0), True)
     stats = sitk.LabelIntensityStatisticsImageFilter()
     stats.Execute(labels, coarse)
@@ -167,15 +167,15 @@ def localize_temporal_bones(
     The mid-sagittal plane is first taken through the head's centroid to split sides; the densest
     compact component above the threshold (raised by 300 and 600 HU if the first one only finds the
     skull) is taken on each side. The yaw of the line joining the two capsules is estimated and,
-    when ``align_yaw`` and it is below ``max_yaw_deg``, used for the lateral direction and the ROIs.
+    when `align_yaw` and it is below `max_yaw_deg`, used for the lateral direction and the ROIs.
 
-    Nothing else than a temporal-bone CT is accepted: a header (``header_hints``, see
-    :func:`check_header_hints`) that names another body region, a body with no slice narrow enough
+    Nothing else than a temporal-bone CT is accepted: a header (`header_hints`, see
+    [`check_header_hints`]) that names another body region, a body with no slice narrow enough
     to be a head, or a pair of dense components unlike two otic capsules (their distance, height,
-    mirror symmetry, depth inside a head of plausible width: the ``*_RANGE_MM`` constants) is refused.
+    mirror symmetry, depth inside a head of plausible width: the `*_RANGE_MM` constants) is refused.
 
     Raises:
-        EarLocalizationError: naming ``source`` and what was missing: the volume is too small for both
+        EarLocalizationError: naming `source` and what was missing: the volume is too small for both
             ears, the header or the body outline is not a head's, a side has no candidate, or the pair
             found is not a pair of temporal bones.
 
@@ -243,7 +243,7 @@ def localize_temporal_bones(
 
 @dataclass(frozen=True)
 class RoiGrid:
-    """A resampling grid in SimpleITK order: ``size_xyz``, ``spacing_xyz``, ``origin_lps``, ``direction``."""
+    """A resampling grid in SimpleITK order: `size_xyz`, `spacing_xyz`, `origin_lps`, `direction`."""
 
     size_xyz: tuple[int, int, int]
     spacing_xyz: tuple[float, float, float]
@@ -251,7 +251,7 @@ class RoiGrid:
     direction: tuple[float, ...]
 
     def index_to_lps_affine(self) -> np.ndarray:
-        """4x4 matrix mapping a numpy index ``(d, h, w, 1)`` (array order) to LPS mm."""
+        """4x4 matrix mapping a numpy index `(d, h, w, 1)` (array order) to LPS mm."""
         linear = np.array(self.direction).reshape(3, 3) @ np.diag(self.spacing_xyz)
         affine = np.eye(4)
         affine[:3, :3] = linear[:, ::-1]  # numpy index order is (z, y, x)
@@ -268,9 +268,9 @@ def ear_roi_grid(
     mirror: bool = False,
     orientation: str = "LPS",
 ) -> RoiGrid:
-    """Grid of ``roi_shape`` (D, H, W) voxels covering ``roi_size_mm`` (D, H, W) around ``centre_lps``.
+    """Grid of `roi_shape` (D, H, W) voxels covering `roi_size_mm` (D, H, W) around `centre_lps`.
 
-    Axes follow ``orientation`` rotated by ``yaw_deg`` about S; ``mirror`` reflects the left-right
+    Axes follow `orientation` rotated by `yaw_deg` about S; `mirror` reflects the left-right
     axis (for the right ear), which equals reflecting across the yaw-rotated mid-sagittal plane.
 
     Example:
@@ -292,7 +292,7 @@ def ear_roi_grid(
 
 
 def extract_roi(image: sitk.Image, grid: RoiGrid, *, transform: sitk.Transform | None = None) -> sitk.Image:
-    """Linear resampling of ``image`` onto ``grid`` (air, -1024 HU, outside the scan).
+    """Linear resampling of `image` onto `grid` (air, -1024 HU, outside the scan).
 
     Example:
         >>> roi = extract_roi(image, ear_roi_grid(loc.left_centre_lps, roi_shape=(64,) * 3,
@@ -306,10 +306,10 @@ def extract_roi(image: sitk.Image, grid: RoiGrid, *, transform: sitk.Transform |
 
 @dataclass(frozen=True)
 class RegistrationResult:
-    """Outcome of :func:`register_mirrored_right`.
+    """Outcome of [`register_mirrored_right`].
 
-    ``status`` is ``"registered"``, ``"rejected"`` (ran but the result was implausible or no better),
-    ``"failed"`` (ITK raised) or ``"skipped"`` (an ROI has no contrast). ``world_transform`` is the
+    `status` is `"registered"`, `"rejected"` (ran but the result was implausible or no better),
+    `"failed"` (ITK raised) or `"skipped"` (an ROI has no contrast). `world_transform` is the
     4x4 map from a point of the mirrored-right grid to the LPS point sampled (identity unless
     registered). Metrics are ITK correlation values over all ROI voxels (-1 best, 0 unrelated).
     """
@@ -355,7 +355,7 @@ def register_mirrored_right(
 
     Optimises mean squares of HU on a fixed-seed 10% voxel sample over two resolution levels, then
     judges the result by the normalised correlation over all voxels (before vs after). Never raises:
-    on an ITK error, an implausible result (beyond ``max_rotation_deg`` / ``max_translation_mm``) or
+    on an ITK error, an implausible result (beyond `max_rotation_deg` / `max_translation_mm`) or
     no improvement, the status says so and the identity is kept.
 
     Example:
@@ -414,7 +414,7 @@ def register_mirrored_right(
 
 @dataclass(frozen=True)
 class EarRoiPair:
-    """The two ROIs in HU: ``left`` and ``right`` (mirrored, optionally registered onto ``left``)."""
+    """The two ROIs in HU: `left` and `right` (mirrored, optionally registered onto `left`)."""
 
     left: sitk.Image
     right: sitk.Image
@@ -423,7 +423,7 @@ class EarRoiPair:
     registration: RegistrationResult | None
 
     def index_to_lps_affines(self) -> tuple[np.ndarray, np.ndarray]:
-        """For each ear, 4x4 map from array index ``(d, h, w, 1)`` to the LPS point actually sampled."""
+        """For each ear, 4x4 map from array index `(d, h, w, 1)` to the LPS point actually sampled."""
         right_world = self.registration.world_transform if self.registration else np.eye(4)
         return self.left_grid.index_to_lps_affine(), right_world @ self.right_grid.index_to_lps_affine()
 
@@ -437,7 +437,7 @@ def extract_ear_pair(
     orientation: str = "LPS",
     register: bool = False,
 ) -> EarRoiPair:
-    """Resample the left ROI and the mirrored right ROI (and register it when ``register``).
+    """Resample the left ROI and the mirrored right ROI (and register it when `register`).
 
     Example:
         >>> pair = extract_ear_pair(image, loc, roi_shape=(64,) * 3, roi_size_mm=(48.0,) * 3)  # doctest: +SKIP
@@ -462,9 +462,9 @@ def extract_ear_pair(
 def roi_to_image(
     values: np.ndarray, index_to_lps: np.ndarray | Sequence, reference: sitk.Image, *, default_value: float = 0.0
 ) -> sitk.Image:
-    """Map an ROI-shaped array (e.g. a heat map) back onto the grid of the original CT ``reference``.
+    """Map an ROI-shaped array (e.g. a heat map) back onto the grid of the original CT `reference`.
 
-    ``index_to_lps`` is the ear's ``index_to_lps_affine`` from the processor's ``ear_metadata``.
+    `index_to_lps` is the ear's `index_to_lps_affine` from the processor's `ear_metadata`.
 
     Example:
         >>> overlay = roi_to_image(heat[0], meta[0]["index_to_lps_affine"], loaded.image)  # doctest: +SKIP

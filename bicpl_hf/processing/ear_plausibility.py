@@ -57,8 +57,8 @@ class EarLocalizationError(ValueError):
 def check_header_hints(header_hints: dict[str, str] | None, source: str) -> None:
     """Refuse a series whose header names a body region outside the head and nothing of the head.
 
-    ``header_hints`` maps DICOM keywords (``BodyPartExamined``, ``StudyDescription``,
-    ``SeriesDescription``, ``ProtocolName``) to their values; empty or missing values say nothing.
+    `header_hints` maps DICOM keywords (`BodyPartExamined`, `StudyDescription`,
+    `SeriesDescription`, `ProtocolName`) to their values; empty or missing values say nothing.
 
     Example:
         >>> check_header_hints({"BodyPartExamined": "HEAD", "StudyDescription": "CT TEMPORAL BONE"}, "exam")
@@ -86,7 +86,7 @@ class _Body:
     midline_x: float
 
     def x_extent_at(self, z_mm: float) -> tuple[float, float] | None:
-        """Left-right extent (world x, mm) of the body in the axial slice nearest ``z_mm``."""
+        """Left-right extent (world x, mm) of the body in the axial slice nearest `z_mm`."""
         k = int(round(self.image.TransformPhysicalPointToContinuousIndex((0.0, 0.0, z_mm))[2]))
         if not 0 <= k < self.mask.shape[0] or not self.mask[k].any():
             return None

@@ -1,13 +1,13 @@
-"""``BiCPLVolumeProcessor``: a head CT in, a pair of ear ROIs (left, mirrored right) out.
+"""`BiCPLVolumeProcessor`: a head CT in, a pair of ear ROIs (left, mirrored right) out.
 
-The processor is an :class:`~transformers.image_processing_base.ImageProcessingMixin`, so every
-setting below is written to ``preprocessor_config.json`` by ``save_pretrained`` and restored by
-``from_pretrained``; training and inference therefore preprocess identically.
+The processor is an [`transformers.image_processing_base.ImageProcessingMixin`], so every
+setting below is written to `preprocessor_config.json` by `save_pretrained` and restored by
+`from_pretrained`; training and inference therefore preprocess identically.
 
-Pipeline per exam: :func:`~.volume_io.read_volume` -> :func:`~.ear_localization.localize_temporal_bones`
--> :func:`~.ear_localization.extract_ear_pair` (left ROI, right ROI mirrored onto the left's
+Pipeline per exam: [`volume_io.read_volume`] -> [`ear_localization.localize_temporal_bones`]
+-> [`ear_localization.extract_ear_pair`] (left ROI, right ROI mirrored onto the left's
 orientation, optional rigid registration) -> one channel per HU window, each
-``clip((HU - (level - width / 2)) / width, 0, 1)``.
+`clip((HU - (level - width / 2)) / width, 0, 1)`.
 
 Example:
     >>> processor = BiCPLVolumeProcessor(roi_shape=(64, 64, 64), roi_size_mm=(48.0, 48.0, 48.0))
@@ -44,7 +44,7 @@ BOOKKEEPING_KEYS = frozenset({
 
 
 class BiCPLVolumeProcessorKwargs(TypedDict, total=False):
-    """Settings ``from_pretrained(..., **overrides)`` may override."""
+    """Settings `from_pretrained(..., **overrides)` may override."""
 
     roi_shape: list[int]
     roi_size_mm: list[float]
@@ -58,7 +58,7 @@ class BiCPLVolumeProcessorKwargs(TypedDict, total=False):
 
 
 def apply_windows(hu: np.ndarray, windows: Sequence[dict]) -> np.ndarray:
-    """Stack one channel per window: ``clip((hu - (level - width / 2)) / width, 0, 1)``, float32.
+    """Stack one channel per window: `clip((hu - (level - width / 2)) / width, 0, 1)`, float32.
 
     Example:
         >>> apply_windows(np.array([-1000.0, 40.0]), [{"name": "soft", "width": 350, "level": 40}])
@@ -96,20 +96,20 @@ def _triple(value: Sequence, name: str, cast) -> list:
 
 
 class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that AutoImageProcessor accepts
-    r"""Turns head CT volumes into ``pixel_values`` of shape ``(batch, 2, channels, D, H, W)``.
+    r"""Turns head CT volumes into `pixel_values` of shape `(batch, 2, channels, D, H, W)`.
 
     Ear index 0 is the patient's LEFT ear; index 1 the RIGHT ear mirrored across the mid-sagittal
-    plane so it looks like a left ear. Channels follow ``windows``. Values are float32 in [0, 1].
+    plane so it looks like a left ear. Channels follow `windows`. Values are float32 in [0, 1].
 
     Args:
         roi_shape: ROI size in voxels (D, H, W).
-        roi_size_mm: ROI size in millimetres (D, H, W); spacing = ``roi_size_mm / roi_shape``.
-        windows: HU windows, one channel each: ``[{"name", "width", "level"}, ...]``.
+        roi_size_mm: ROI size in millimetres (D, H, W); spacing = `roi_size_mm / roi_shape`.
+        windows: HU windows, one channel each: `[{"name", "width", "level"}, ...]`.
         lateral_offset_mm: how far the ROI centre is moved from the otic capsule toward the middle ear.
         dense_bone_threshold_hu: HU above which (after light smoothing) bone counts as otic capsule.
         register: rigidly register the mirrored right ROI onto the left ROI (Euler3D, correlation).
         orientation: patient directions the ROI array axes (W, H, D) increase toward, DICOM letters.
-            ``"LPS"``: W toward the patient's left (lateral for the left ear), H posterior, D superior.
+            `"LPS"`: W toward the patient's left (lateral for the left ear), H posterior, D superior.
         align_yaw: rotate the ROIs about S by the head yaw estimated from the two capsules.
         localization_spacing_mm: grid spacing used to find the ears (block averaging).
 
@@ -164,13 +164,13 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
         """Preprocess one already-read volume.
 
         Args:
-            image: a float HU :class:`SimpleITK.Image` (or a :class:`~.volume_io.LoadedVolume`).
+            image: a float HU [`SimpleITK.Image`] (or a [`volume_io.LoadedVolume`]).
             source, series_uid: provenance written into the metadata (taken from a LoadedVolume).
 
         Returns:
-            ``(pixel_values, ear_metadata)``: float32 array ``(2, channels, D, H, W)`` and two
-            JSON-friendly dicts (left, right) with the ROI centre, the ``index_to_lps_affine`` that
-            maps array indices ``(d, h, w)`` to patient LPS mm (registration included), etc.
+            `(pixel_values, ear_metadata)`: float32 array `(2, channels, D, H, W)` and two
+            JSON-friendly dicts (left, right) with the ROI centre, the `index_to_lps_affine` that
+            maps array indices `(d, h, w)` to patient LPS mm (registration included), etc.
 
         Example:
             >>> values, meta = processor.preprocess_image(read_volume("ct.nii.gz"))  # doctest: +SKIP
@@ -244,12 +244,12 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
         """Preprocess one exam or a list of exams.
 
         Args:
-            volumes: one source or a list of sources, anything :func:`~.volume_io.read_volume` takes.
-            return_tensors: ``"pt"``, ``"np"`` or ``None`` (numpy array).
+            volumes: one source or a list of sources, anything [`volume_io.read_volume`] takes.
+            return_tensors: `"pt"`, `"np"` or `None` (numpy array).
 
         Returns:
-            :class:`~transformers.BatchFeature` with ``pixel_values`` ``(batch, 2, channels, D, H, W)``
-            and ``ear_metadata`` (a list per exam of two dicts, left then right; never converted).
+            [`transformers.BatchFeature`] with `pixel_values` `(batch, 2, channels, D, H, W)`
+            and `ear_metadata` (a list per exam of two dicts, left then right; never converted).
 
         Example:
             >>> batch = processor("exam_0001/", return_tensors="pt")  # doctest: +SKIP
@@ -275,7 +275,7 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
 
 
 def processor_settings(processor: BiCPLVolumeProcessor) -> dict:
-    """The processor's settings: ``to_dict()`` without the `BOOKKEEPING_KEYS` transformers writes itself.
+    """The processor's settings: `to_dict()` without the `BOOKKEEPING_KEYS` transformers writes itself.
 
     Example:
         >>> settings = processor_settings(BiCPLVolumeProcessor())

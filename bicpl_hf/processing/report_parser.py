@@ -8,14 +8,14 @@ Rules the rest of the package relies on (see also `report_lexicon.py` for the wo
 
 * **Normalisation** first: traditional → simplified characters, NFKC (full-width digits, letters and
   spaces), then canonical Chinese punctuation (`,` → `，`, `;` → `；`, `:` → `：`, a `.` that is not a
-  decimal point → `。`), spaces between Chinese characters removed, list numbers (``1、`` ``①``) dropped.
+  decimal point → `。`), spaces between Chinese characters removed, list numbers (`1、` `①`) dropped.
 * **Sentences** end at 。；！？ or a line break; **clauses** are separated by ，. A clause that names two
   different sides without a comma (左侧鼓室积液、右侧鼓室清晰) is cut where the new side starts, so every
   `ReportClause` has exactly one side.
 * **Laterality**: 左/左侧/左耳, 右/右侧/右耳, 双/双侧/两侧/双耳/左右两侧/左、右侧/左右对称 (bilateral), 对侧 (the
   opposite of the current side). Non-ear uses (中线结构左移, 偏左, 左心, 右侧卧位, "5mm左右") are masked first.
   A side carries over to the following clauses of the same sentence until a clause names a new one.
-  A sentence with no side cue at all is *general* (side ``None``) and is given to both ears; it never
+  A sentence with no side cue at all is *general* (side `None`) and is given to both ears; it never
   inherits the side of the previous sentence.
 * **Negation** scope is the clause, forward from the cue (未见积液), or backward for 不明显 / 可能性小.
 * **Hedges**: 可能/不除外/待排/疑/可疑/似/？ hedge their clause; 考虑/倾向 hedge their clause and the rest of
@@ -23,7 +23,7 @@ Rules the rest of the package relies on (see also `report_lexicon.py` for the wo
 * **Weak codes** come from the impression; only when the impression is empty are the findings used.
   Negated disease names are ignored, hedged ones are kept and flagged. 未见(明显)异常 / 正常 about the
   ear or its middle ear (not about the inner ear or facial canal alone) gives code 5. A side that is
-  never mentioned stays ``None``. A disease named without a side is not assigned to either ear; a
+  never mentioned stays `None`. A disease named without a side is not assigned to either ear; a
   normal statement without a side counts for both ears only when the impression names no side at all
   (the whole exam is normal). Several codes on one side: `CODE_PRIORITY` (2 > 4 > 6 > 1 > 3 > 5) picks
   the more specific one and the choice is written to `weak_code_notes`, except that a differential with no

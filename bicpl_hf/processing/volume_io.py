@@ -1,13 +1,13 @@
 """Reading CT volumes (DICOM series, NIfTI, NRRD, MetaImage, SimpleITK images, numpy arrays).
 
-Everything that reaches the model passes through :func:`read_volume`, which returns a float32 HU
-:class:`SimpleITK.Image` with its full patient geometry (LPS world coordinates, as ITK keeps them)
+Everything that reaches the model passes through [`read_volume`], which returns a float32 HU
+[`SimpleITK.Image`] with its full patient geometry (LPS world coordinates, as ITK keeps them)
 plus where it came from. DICOM folders are scanned series by series; when an exam holds several
-series (bone and soft-tissue kernels, scouts) :func:`choose_series` picks one and says why every
+series (bone and soft-tissue kernels, scouts) [`choose_series`] picks one and says why every
 other series was passed over, so a dataset builder can account for each of them.
 
 Nothing is guessed: a missing slice, uneven slice spacing, a corrupt file, a non-CT series or a
-volume containing NaN raises :class:`VolumeReadError` naming the file or folder and the problem.
+volume containing NaN raises [`VolumeReadError`] naming the file or folder and the problem.
 
 Example:
     >>> from bicpl_hf.processing.volume_io import read_volume
@@ -49,7 +49,7 @@ VolumeSource = Union[str, os.PathLike, sitk.Image, "LoadedVolume"]
 
 @dataclass
 class LoadedVolume:
-    """A CT volume in HU (float32 :class:`SimpleITK.Image`) and its provenance.
+    """A CT volume in HU (float32 [`SimpleITK.Image`]) and its provenance.
 
     Example:
         >>> import numpy as np
@@ -112,7 +112,7 @@ def _refuse_nifti_nan(path: Path) -> None:
 
 
 def read_dicom_series(info: SeriesInfo) -> sitk.Image:
-    """Read one series (slices in ``info.files`` order) as a float32 HU image.
+    """Read one series (slices in `info.files` order) as a float32 HU image.
 
     SimpleITK applies RescaleSlope/RescaleIntercept. If reading fails, every file is read alone
     so the error names the broken one.
@@ -196,9 +196,9 @@ def numpy_volume(
 ) -> LoadedVolume:
     """Wrap a HU array with its geometry; nothing about the geometry is assumed.
 
-    ``array`` is indexed ``[k, j, i]`` (slice, row, column: SimpleITK's ``GetArrayFromImage``
-    order). ``spacing`` and ``origin`` are in ``(i, j, k)`` order in mm and LPS world coordinates;
-    ``direction`` is the 3x3 matrix whose column ``n`` is the LPS direction of index axis ``n``.
+    `array` is indexed `[k, j, i]` (slice, row, column: SimpleITK's `GetArrayFromImage`
+    order). `spacing` and `origin` are in `(i, j, k)` order in mm and LPS world coordinates;
+    `direction` is the 3x3 matrix whose column `n` is the LPS direction of index axis `n`.
 
     Example:
         >>> vol = numpy_volume(np.full((3, 4, 5), -1000.0), spacing=(0.5, 0.5, 1.0),
@@ -249,17 +249,17 @@ def read_volume(
     """Read a CT volume as float32 HU with its geometry and provenance.
 
     Args:
-        source: a DICOM series folder, an exam folder holding series subfolders, a ``.nii``/
-            ``.nii.gz``/``.nrrd``/``.nhdr``/``.mha``/``.mhd`` file, a 3-D :class:`SimpleITK.Image`,
-            or a :class:`LoadedVolume` (returned as is). Wrap numpy arrays with :func:`numpy_volume`.
-        series_selection: ``"auto"`` (see :func:`choose_series`) or the SeriesInstanceUID to read.
+        source: a DICOM series folder, an exam folder holding series subfolders, a `.nii`/
+            `.nii.gz`/`.nrrd`/`.nhdr`/`.mha`/`.mhd` file, a 3-D [`SimpleITK.Image`],
+            or a [`LoadedVolume`] (returned as is). Wrap numpy arrays with [`numpy_volume`].
+        series_selection: `"auto"` (see [`choose_series`]) or the SeriesInstanceUID to read.
         max_slice_thickness_mm: refuse a series (or a volume file whose coarsest spacing is) thicker than
-            this; ``None`` accepts any thickness.
+            this; `None` accepts any thickness.
         allow_thick_slices: keep a too-thick volume (only when no thin series exists) with a warning
-            starting ``"thick slices:"`` instead of refusing it.
+            starting `"thick slices:"` instead of refusing it.
 
     Returns:
-        :class:`LoadedVolume`; for DICOM, ``series_choice`` records the kept and skipped series.
+        [`LoadedVolume`]; for DICOM, `series_choice` records the kept and skipped series.
 
     Raises:
         VolumeReadError: naming the file/folder: missing path, unsupported type, corrupt file,

@@ -3,9 +3,9 @@
 Frames:
 
 - world: DICOM LPS mm (+x patient's left, +y posterior, +z superior);
-- head: world with the head pose undone, mid-sagittal plane ``x = 0``;
-- ear: mm of a template ear, ``(a, p, s)`` = (lateral, posterior, superior), origin at the vestibule.
-  The right ear is the same template mirrored (``a = -x``), so both ears come from one code path.
+- head: world with the head pose undone, mid-sagittal plane `x = 0`;
+- ear: mm of a template ear, `(a, p, s)` = (lateral, posterior, superior), origin at the vestibule.
+  The right ear is the same template mirrored (`a = -x`), so both ears come from one code path.
 
 HU targets: otic capsule ~1900-2150 (the densest bone in the head), skull tables ~1400-1450, petrous
 bone ~1050-1250, ossicles ~1500, diploe/marrow ~300-650, brain 35, soft tissue 40-50, fat -90,
@@ -47,7 +47,7 @@ from .solids import (
 class HeadPose:
     """Rigid head pose: yaw about S, roll about the anterior-posterior axis, then a shift (mm).
 
-    Example: ``HeadPose(2.0, -1.0, (3.0, 0.0, -2.0)).head_to_world([45, 10, 0])``.
+    Example: `HeadPose(2.0, -1.0, (3.0, 0.0, -2.0)).head_to_world([45, 10, 0])`.
     """
 
     yaw_deg: float = 0.0
@@ -146,9 +146,9 @@ MASTOID_SHAPES = {  # centre, semi-axes of the cell-bearing part of the mastoid 
 
 @dataclass
 class EarGeometry:
-    """Per-ear anatomical variation; lesions remodel it (see ``lesions.remodel_geometry``).
+    """Per-ear anatomical variation; lesions remodel it (see `lesions.remodel_geometry`).
 
-    Example: ``sample_ear_geometry("pneumatized", np.random.default_rng(0))``.
+    Example: `sample_ear_geometry("pneumatized", np.random.default_rng(0))`.
     """
 
     mastoid: str = "pneumatized"
@@ -368,9 +368,9 @@ def paint_ossicles(canvas: Canvas, geometry: EarGeometry) -> None:
 
 
 def ear_canvas(hu, origin, spacing, pose: HeadPose, side: str, capsule_centre_head, scale: float = 1.0) -> Canvas:
-    """Canvas in the ear frame of ``side``: the template's capsule centre lands on ``capsule_centre_head``.
+    """Canvas in the ear frame of `side`: the template's capsule centre lands on `capsule_centre_head`.
 
-    ``side`` is ``"left"`` (head x > 0) or ``"right"`` (mirrored: template lateral = world -x).
+    `side` is `"left"` (head x > 0) or `"right"` (mirrored: template lateral = world -x).
     """
     if side not in ("left", "right"):
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
@@ -386,7 +386,7 @@ def apply_scanner_model(
 ) -> np.ndarray:
     """Bone micro-texture, point-spread blur and quantum noise; returns int16 HU clipped to the CT range.
 
-    ``blur_voxels`` ~0.5 suits sharp bone kernels; soft-tissue kernels blur more and are less noisy.
+    `blur_voxels` ~0.5 suits sharp bone kernels; soft-tissue kernels blur more and are less noisy.
     """
     texture = ndimage.gaussian_filter(rng.standard_normal(hu.shape, dtype=np.float32), 0.8)
     texture *= np.float32(texture_hu / max(float(texture.std()), 1e-6))

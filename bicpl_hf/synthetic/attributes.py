@@ -2,7 +2,7 @@
 
 Phantoms and reports are both rendered from these attributes, never from the class code directly.
 The attributes are written from per-ear findings drawn with the class-dependent rates of
-:mod:`.findings` (the single rate table), so classes share findings (compositional zero-shot): soft
+[`findings`] (the single rate table), so classes share findings (compositional zero-shot): soft
 tissue in the tympanic cavity and attic appears in CSOM, cholesteatoma and tumours alike, ossicular
 erosion in most cholesteatomas and some CSOM and tumours, and only the combination and extent
 separate them.
@@ -80,7 +80,7 @@ class EarAttributes:
         return self.code == NORMAL_CODE
 
     def extent(self, finding: str) -> float:
-        """How large ``finding`` is drawn: the ear's severity times the finding's extent in its class."""
+        """How large `finding` is drawn: the ear's severity times the finding's extent in its class."""
         return float(self.severity) * float(self.findings.get(finding, 1.0))
 
 
@@ -92,10 +92,10 @@ def _population_pattern(code: int, rng: np.random.Generator) -> str:
 def sample_ear_attributes(code: int, rng: np.random.Generator, anatomy: PatientAnatomy | None = None) -> EarAttributes:
     """Draw the attributes of one ear of class `code` (1-6): its profile, severity, pneumatisation and findings.
 
-    The findings come from the single rate table (:data:`~.findings.FINDING_RATES`), so they overlap
+    The findings come from the single rate table ([`findings.FINDING_RATES`]), so they overlap
     across classes on purpose: some CSOM ears have attic soft tissue or partial ossicle erosion, some
     tumours erode the ossicles, some cholesteatomas are small and spare the chain. The mastoid is the
-    patient's (``anatomy``, shared by both ears) when given, else drawn from the population; disease
+    patient's (`anatomy`, shared by both ears) when given, else drawn from the population; disease
     then acts on this ear (chronic otitis usually leaves the ear the less pneumatised of the pair).
 
     Example:
@@ -119,7 +119,7 @@ def sample_ear_attributes(code: int, rng: np.random.Generator, anatomy: PatientA
 
 def attributes_from_findings(code: int, profile: str, severity: float, found: dict[str, float], mastoid: str,
                              pneumatisation: float = 1.0, *, cyst_site: str = "petrous_apex") -> EarAttributes:
-    """The :class:`EarAttributes` that render ``found`` (``{finding: extent}``) into phantom and report."""
+    """The [`EarAttributes`] that render `found` (`{finding: extent}`) into phantom and report."""
     unknown = set(found) - set(FINDINGS)
     if unknown:
         raise ValueError(f"unknown finding(s) {sorted(unknown)}; expected a subset of {sorted(FINDINGS)}")

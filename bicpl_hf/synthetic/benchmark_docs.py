@@ -1,7 +1,7 @@
 """The benchmark's rate tables as markdown, generated from the data so the documentation cannot drift.
 
-``benchmarks/BENCHMARK.md`` holds the output of :func:`rate_tables_markdown` between two markers; a
-test checks that it matches, and ``python -m bicpl_hf.synthetic.benchmark_docs benchmarks/BENCHMARK.md``
+`benchmarks/BENCHMARK.md` holds the output of [`rate_tables_markdown`] between two markers; a
+test checks that it matches, and `python -m bicpl_hf.synthetic.benchmark_docs benchmarks/BENCHMARK.md`
 rewrites it after the tables change.
 """
 
@@ -90,7 +90,7 @@ def rate_tables_markdown() -> str:
 
 
 def generated_section(text: str, source: str = "document") -> str:
-    """The generated part of ``text`` (markers included); a clear error when the markers are missing."""
+    """The generated part of `text` (markers included); a clear error when the markers are missing."""
     start, end = text.find(START_MARKER), text.find(END_MARKER)
     if start < 0 or end < start:
         raise ValueError(f"{source} lacks the generated-table markers {START_MARKER!r} ... {END_MARKER!r}")
@@ -98,7 +98,7 @@ def generated_section(text: str, source: str = "document") -> str:
 
 
 def write_rate_tables(path: str | Path) -> None:
-    """Replace the generated section of ``path`` (or append it when the file has none) with the current tables."""
+    """Replace the generated section of `path` (or append it when the file has none) with the current tables."""
     path = Path(path)
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     try:

@@ -1,7 +1,7 @@
 """The benchmark's acquisition size and ear ROI: one named preset the runner and the checks import.
 
 The ROI keeps voxels of 0.75 mm (<= 0.8 mm, DESIGN.md section 6) over the tympanic cavity, attic,
-aditus and antrum. It is not cubic: the processor centres it ``lateral_offset_mm`` lateral of the otic
+aditus and antrum. It is not cubic: the processor centres it `lateral_offset_mm` lateral of the otic
 capsule, and the middle ear + antrum span ~12 mm from the capsule forward to ~17 mm behind it (A-P,
 the H axis), the EAC / mastoid lateral to it (W) and the hypotympanum up to the tegmen (D), so
 (D, H, W) = (24, 36, 30) mm at 0.75 mm = (32, 48, 40) voxels: 61,440 voxels, 1.9x the demo's 32^3
@@ -33,7 +33,7 @@ class BenchmarkROI:
         return tuple(round(mm / n, 6) for mm, n in zip(self.roi_size_mm, self.roi_shape))  # type: ignore[return-value]
 
     def processor_kwargs(self) -> dict:
-        """Keyword arguments of ``BiCPLVolumeProcessor`` for this ROI."""
+        """Keyword arguments of `BiCPLVolumeProcessor` for this ROI."""
         return {"roi_shape": list(self.roi_shape), "roi_size_mm": list(self.roi_size_mm)}
 
 

@@ -4,7 +4,7 @@ Nothing here renders a volume, so a cohort of thousands of exams samples in well
 (tests check label frequencies at n = 2000 this way).
 
 Ear-code pairs follow a joint (left, right) table that is symmetric in the two sides, whose marginals
-are :data:`EAR_CODE_FREQUENCIES` (DESIGN.md section 2): one diseased ear with a normal partner
+are [`EAR_CODE_FREQUENCIES`] (DESIGN.md section 2): one diseased ear with a normal partner
 ((1,5), (5,1), (5,2), ...) is the most common exam, chronic otitis and secretory otitis are often
 bilateral ((1,1), (3,3)), a few exams mix two diseases ((1,6), (1,2), ...) and about 2% are
 normal-normal.
@@ -95,11 +95,11 @@ class Patient:
 
 @dataclass
 class ExamSpec:
-    """Everything needed to render and export one exam; ``seed`` drives the rendering randomness.
+    """Everything needed to render and export one exam; `seed` drives the rendering randomness.
 
-    ``decoy`` is ``None``, ``"soft_tissue"`` (a soft-kernel series of the same geometry) or
-    ``"scout"`` (a 1-2 image localizer series). ``anatomy`` is what the patient's two ears share
-    (``None``: drawn from ``seed`` at render time); its ``normal_variant`` list names the normal
+    `decoy` is `None`, `"soft_tissue"` (a soft-kernel series of the same geometry) or
+    `"scout"` (a 1-2 image localizer series). `anatomy` is what the patient's two ears share
+    (`None`: drawn from `seed` at render time); its `normal_variant` list names the normal
     variants that mimic disease on one-side inspection (bilateral diploic / sclerotic mastoids,
     a dominant or high jugular bulb, an anterior sigmoid sinus).
     """
@@ -162,7 +162,7 @@ def exam_pair_probabilities() -> dict[tuple[int, int], float]:
 
 
 def _enforce_minimum(codes: np.ndarray, minimum: dict[int, int], rng: np.random.Generator) -> None:
-    """Recode random ears (in place) until every code has ``minimum[code]`` ears; rarest code first."""
+    """Recode random ears (in place) until every code has `minimum[code]` ears; rarest code first."""
     for code in sorted(minimum, key=lambda c: EAR_CODE_FREQUENCIES[c]):
         while (codes == code).sum() < minimum[code]:
             counts = {c: int((codes == c).sum()) for c in CLASS_NAMES_ZH}
@@ -209,12 +209,12 @@ def _random_datetime(rng: np.random.Generator, start: dt.date, end: dt.date) -> 
 
 
 def sample_cohort(n_exams: int, seed: int, min_ears_per_code: dict[int, int] | None = None) -> list[ExamSpec]:
-    """Sample ``n_exams`` exams (codes, attributes, patients, dates, scanner, pose); renders nothing.
+    """Sample `n_exams` exams (codes, attributes, patients, dates, scanner, pose); renders nothing.
 
     Args:
         n_exams: number of exams (>= 1).
         seed: the only source of randomness.
-        min_ears_per_code: e.g. ``{4: 8}`` guarantees 8 cholesterol-granuloma ears at small n by
+        min_ears_per_code: e.g. `{4: 8}` guarantees 8 cholesterol-granuloma ears at small n by
             recoding random ears of codes that have ears to spare.
 
     Example:

@@ -2,15 +2,15 @@
 
 In real temporal-bone CT the pneumatisation pattern and extent, cell size, bone density, tegmen
 height, sigmoid and jugular layout, head size and the scanner's calibration are largely shared by
-both sides of one person. A patient draws them once (:func:`sample_patient_anatomy`); each ear
-jitters around them (:func:`ear_geometry`); disease then acts on its own ear
-(:func:`diseased_pneumatisation`: a chronically inflamed ear is usually the less pneumatised one of
+both sides of one person. A patient draws them once ([`sample_patient_anatomy`]); each ear
+jitters around them ([`ear_geometry`]); disease then acts on its own ear
+([`diseased_pneumatisation`]: a chronically inflamed ear is usually the less pneumatised one of
 the pair). Normal people can be bilaterally diploic or sclerotic, and normal asymmetries (a dominant
 or high-riding jugular bulb, an anteriorly placed sigmoid sinus) exist that are not disease; exams
-with such a variant list it in ``PatientAnatomy.normal_variant`` (written to the ground truth).
+with such a variant list it in `PatientAnatomy.normal_variant` (written to the ground truth).
 
-Every rate below has its one-line clinical rationale in :data:`ANATOMY_RATES` (the benchmark
-documentation is generated from it, see ``benchmark_docs.py``).
+Every rate below has its one-line clinical rationale in [`ANATOMY_RATES`] (the benchmark
+documentation is generated from it, see `benchmark_docs.py`).
 
 Example:
     >>> import numpy as np
@@ -125,7 +125,7 @@ def _r(x: float) -> float:
 
 
 def sample_patient_anatomy(rng: np.random.Generator, *, chronic: bool) -> PatientAnatomy:
-    """Draw one patient's shared anatomy; ``chronic`` patients (CSOM/cholesteatoma) are less pneumatised."""
+    """Draw one patient's shared anatomy; `chronic` patients (CSOM/cholesteatoma) are less pneumatised."""
     u = rng.random(22).tolist()  # one vector draw: thousands of patients sample in well under a second
     shares = np.cumsum(CHRONIC_PATTERN_SHARES if chronic else PATTERN_SHARES)
     pattern = MASTOID_PATTERNS[min(int(np.searchsorted(shares, u[0] * shares[-1], side="right")), 2)]
@@ -154,7 +154,7 @@ def sample_patient_anatomy(rng: np.random.Generator, *, chronic: bool) -> Patien
 
 
 def pattern_step(pattern: str, steps: int) -> str:
-    """``pattern`` moved ``steps`` types toward sclerotic (negative: toward pneumatised), clamped."""
+    """`pattern` moved `steps` types toward sclerotic (negative: toward pneumatised), clamped."""
     index = min(max(MASTOID_PATTERNS.index(pattern) + steps, 0), len(MASTOID_PATTERNS) - 1)
     return MASTOID_PATTERNS[index]
 

@@ -7,7 +7,7 @@ read a real PACS/HIS export::
     <out_dir>/dicom/<YYYY-MM-DD>/<exam id>/<series number>/IM00001.dcm ...
     <out_dir>/ground_truth.json           codes, attributes, pose, ear centres, injected anomalies
 
-``ground_truth.json`` is for evaluation and tests only; the builder must not read it (it also holds
+`ground_truth.json` is for evaluation and tests only; the builder must not read it (it also holds
 the fake PHI of every exam).
 """
 
@@ -49,7 +49,7 @@ LABEL_FORMATS = (("full_width_colon", 0.60), ("half_width_colon", 0.22), ("code_
 
 @dataclass(frozen=True)
 class VolumeSize:
-    """Acquisition grid of one size preset. ``slice_mm=None`` uses the scanner's own slice thickness."""
+    """Acquisition grid of one size preset. `slice_mm=None` uses the scanner's own slice thickness."""
 
     name: str
     pixel_mm: float
@@ -72,10 +72,10 @@ SIZES = {
 
 @dataclass
 class RenderedExam:
-    """One rendered CT: HU ``(z, y, x)`` int16, spacing/origin in (x, y, z) mm, identity LPS direction.
+    """One rendered CT: HU `(z, y, x)` int16, spacing/origin in (x, y, z) mm, identity LPS direction.
 
-    ``soft_tissue_hu`` is the same acquisition through a soft-tissue kernel (only for exams whose
-    decoy is ``"soft_tissue"``). ``ground_truth`` holds the ear centres and lesion centres (world mm).
+    `soft_tissue_hu` is the same acquisition through a soft-tissue kernel (only for exams whose
+    decoy is `"soft_tissue"`). `ground_truth` holds the ear centres and lesion centres (world mm).
     """
 
     hu: np.ndarray
@@ -109,7 +109,7 @@ def _grid(spec: ExamSpec, size: VolumeSize, rng: np.random.Generator):
 
 
 def render_exam(spec: ExamSpec, size: str | VolumeSize = "small") -> RenderedExam:
-    """Render one exam's CT (both ears, lesions, scanner blur and noise); deterministic in ``spec.seed``.
+    """Render one exam's CT (both ears, lesions, scanner blur and noise); deterministic in `spec.seed`.
 
     Example:
         >>> from bicpl_hf.synthetic.cohort import sample_cohort
@@ -160,13 +160,13 @@ def render_exam(spec: ExamSpec, size: str | VolumeSize = "small") -> RenderedExa
 
 
 def derive_uid(seed: int, *parts: object) -> str:
-    """A DICOM UID (``2.25.<128-bit int>``) that depends only on the seed and ``parts``."""
+    """A DICOM UID (`2.25.<128-bit int>`) that depends only on the seed and `parts`."""
     digest = hashlib.sha256("|".join(str(p) for p in (seed, *parts)).encode()).hexdigest()
     return f"2.25.{int(digest[:32], 16)}"
 
 
 def label_cell(code: int, style: str) -> str | int | None:
-    """One diagnosis cell as hospitals write it: ``1：慢性化脓性中耳炎``, ``1:...``, ``1`` or empty."""
+    """One diagnosis cell as hospitals write it: `1：慢性化脓性中耳炎`, `1:...`, `1` or empty."""
     if style == "full_width_colon":
         return f"{code}：{CLASS_NAMES_ZH[code]}"
     if style == "half_width_colon":
@@ -346,18 +346,18 @@ def make_synthetic_export(
     min_ears_per_code: dict[int, int] | None = None,
     anomalies: bool = True,
 ) -> SyntheticExport:
-    """Sample a cohort, render it and write the hospital-format export into ``out_dir``.
+    """Sample a cohort, render it and write the hospital-format export into `out_dir`.
 
     Args:
         out_dir: target folder; must not already hold an export.
         n_exams: number of exams sampled (rows/exams of the export before anomalies).
-        size: ``"tiny"`` (tests), ``"small"`` (demo) or ``"full"`` (real resolution), see :data:`SIZES`.
+        size: `"tiny"` (tests), `"small"` (demo) or `"full"` (real resolution), see [`SIZES`].
         seed: the only source of randomness: cell values, pixel data and UIDs repeat for a seed.
         num_proc: worker processes for rendering and writing.
-        min_ears_per_code: guaranteed ear counts per code, e.g. ``{4: 8}``.
+        min_ears_per_code: guaranteed ear counts per code, e.g. `{4: 8}`.
         anomalies: inject realistic export problems (duplicate row, exam under two dates, row without
             images, images without row, row with empty labels) at ~1% of exams per kind; each is
-            recorded in ``ground_truth.json``.
+            recorded in `ground_truth.json`.
 
     Example:
         >>> export = make_synthetic_export("/tmp/ear_ct", n_exams=12, size="tiny", seed=0)  # doctest: +SKIP

@@ -1,15 +1,15 @@
 """The finding x class rate table of the synthetic benchmark: the single source of every lesion rate.
 
 Each ear is drawn as a *profile* (its class, and for code 6 which tumour), then a set of per-ear
-findings with the profile's rates below. Phantom lesions (``lesions.py``) and report sentences
-(``reports.py``) are both written from the drawn findings, never from the class code, so each class's
-defining findings also occur, less often and milder (``extent`` < 1), in other classes, as in real
+findings with the profile's rates below. Phantom lesions (`lesions.py`) and report sentences
+(`reports.py`) are both written from the drawn findings, never from the class code, so each class's
+defining findings also occur, less often and milder (`extent` < 1), in other classes, as in real
 temporal-bone CT (DESIGN.md section 6): a zero-shot model can meet the parts of an unseen class in the
 training classes.
 
-A cell is ``Rate(p, extent, why)``: the probability that an ear of that profile has the finding
-(conditional on the ``requires`` finding when the row has one), the size of the finding relative to
-its defining class (lesion size and erosion depth scale with ``severity * extent``), and the one-line
+A cell is `Rate(p, extent, why)`: the probability that an ear of that profile has the finding
+(conditional on the `requires` finding when the row has one), the size of the finding relative to
+its defining class (lesion size and erosion depth scale with `severity * extent`), and the one-line
 clinical rationale. An absent cell means the finding does not occur in that profile.
 
 Example:
@@ -211,7 +211,7 @@ _check_table()
 
 
 def profile_of(code: int, rng: np.random.Generator) -> str:
-    """The profile of an ear of class ``code``: the class itself, or for code 6 one of the tumours."""
+    """The profile of an ear of class `code`: the class itself, or for code 6 one of the tumours."""
     if code in CODE_PROFILE_SHARES:
         shares = CODE_PROFILE_SHARES[code]
         names = list(shares)
@@ -223,12 +223,12 @@ def profile_of(code: int, rng: np.random.Generator) -> str:
 
 
 def rate(finding: str, profile: str) -> Rate | None:
-    """The table cell, or ``None`` when the finding does not occur in the profile."""
+    """The table cell, or `None` when the finding does not occur in the profile."""
     return FINDING_RATES[finding].get(profile)
 
 
 def draw_findings(profile: str, rng: np.random.Generator) -> dict[str, float]:
-    """Draw one ear's findings: ``{finding: extent}`` for each finding present (table order).
+    """Draw one ear's findings: `{finding: extent}` for each finding present (table order).
 
     Every row is drawn (one uniform each) whether or not it can occur, so the stream stays aligned
     across profiles.
@@ -246,7 +246,7 @@ def draw_findings(profile: str, rng: np.random.Generator) -> dict[str, float]:
 
 
 def marginal_rate(finding: str, profile: str) -> float:
-    """Unconditional probability of ``finding`` in ``profile`` (conditional rows times their parent)."""
+    """Unconditional probability of `finding` in `profile` (conditional rows times their parent)."""
     cell = FINDING_RATES[finding].get(profile)
     if cell is None:
         return 0.0
@@ -255,7 +255,7 @@ def marginal_rate(finding: str, profile: str) -> float:
 
 
 def class_rate(finding: str, code: int) -> float:
-    """Unconditional probability of ``finding`` in an ear of class ``code`` (codes 1 and 6: profile mix)."""
+    """Unconditional probability of `finding` in an ear of class `code` (codes 1 and 6: profile mix)."""
     if code in CODE_PROFILE_SHARES:
         return sum(share * marginal_rate(finding, p) for p, share in CODE_PROFILE_SHARES[code].items())
     return marginal_rate(finding, profile_of(code, np.random.default_rng(0)))

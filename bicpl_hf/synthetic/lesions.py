@@ -1,10 +1,10 @@
-"""Render :class:`EarAttributes` into one temporal bone of the phantom (in place, ear frame).
+"""Render [`EarAttributes`] into one temporal bone of the phantom (in place, ear frame).
 
 Two steps, around the normal anatomy:
 
-1. :func:`remodel_geometry` changes the anatomy itself before it is painted (widened aditus, eroded
+1. [`remodel_geometry`] changes the anatomy itself before it is painted (widened aditus, eroded
    scutum, ossicle defects, widened facial canal, enlarged jugular foramen);
-2. :func:`paint_lesions` paints what fills or replaces it (mucosa, effusion, masses, cysts) after the
+2. [`paint_lesions`] paints what fills or replaces it (mucosa, effusion, masses, cysts) after the
    normal anatomy and before the ossicles.
 
 Contents get HU drawn per ear from overlapping ranges (fluid 5-35, granulation/cholesteatoma/tumour
@@ -104,7 +104,7 @@ def _landmark(canvas: Canvas, point, **extra) -> dict:
 
 
 def _cover_fraction(points: np.ndarray, fraction: float, gravity: np.ndarray, rng) -> Union | None:
-    """Spheres that cover about ``fraction`` of ``points``, favouring the dependent (gravity) side."""
+    """Spheres that cover about `fraction` of `points`, favouring the dependent (gravity) side."""
     if len(points) == 0 or fraction <= 0:
         return None
     covered = np.zeros(len(points), dtype=bool)
@@ -127,12 +127,12 @@ def _lobulated(centres, radii) -> Union:
 def paint_lesions(
     canvas: Canvas, geometry: EarGeometry, attributes: EarAttributes, rng: np.random.Generator
 ) -> dict[str, dict]:
-    """Paint every lesion of ``attributes`` into the ear seen by ``canvas``; return where each went.
+    """Paint every lesion of `attributes` into the ear seen by `canvas`; return where each went.
 
-    ``geometry`` must already be remodelled (:func:`remodel_geometry`) and painted. The result maps
-    lesion names to ``{"centre_world": (x, y, z) mm, "volume_mm3": ...}`` (partial-volume centroid and
-    volume of what was painted; landmarks of bone changes have ``volume_mm3=None``). Normal ears give
-    ``{}``.
+    `geometry` must already be remodelled ([`remodel_geometry`]) and painted. The result maps
+    lesion names to `{"centre_world": (x, y, z) mm, "volume_mm3": ...}` (partial-volume centroid and
+    volume of what was painted; landmarks of bone changes have `volume_mm3=None`). Normal ears give
+    `{}`.
     """
     extent = attributes.extent
     gravity = canvas.world_direction_in_frame(GRAVITY_WORLD)

@@ -1,7 +1,7 @@
 """Analytic solids and the canvas that paints them into a CT volume with partial-volume edges.
 
-Every solid has a signed distance in mm (negative inside). A :class:`Canvas` paints solids into a
-``(z, y, x)`` HU array with an anti-aliased edge one voxel wide: an analytic partial-volume effect, so
+Every solid has a signed distance in mm (negative inside). A [`Canvas`] paints solids into a
+`(z, y, x)` HU array with an anti-aliased edge one voxel wide: an analytic partial-volume effect, so
 sub-voxel structures (canal lumens, mastoid septa, ossicle processes) show up as faint partial
 densities instead of flickering in and out of the grid. A canvas sees the volume through one frame
 (head frame, or a possibly mirrored ear frame), so the same solids serve both ears.
@@ -32,7 +32,7 @@ def unit(v) -> np.ndarray:
 
 
 def frame_from_normal(normal) -> np.ndarray:
-    """Rows (n, u, v): an orthonormal frame whose first axis is ``normal``."""
+    """Rows (n, u, v): an orthonormal frame whose first axis is `normal`."""
     n = unit(normal)
     helper = np.array([0.0, 0.0, 1.0]) if abs(n[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
     u = unit(np.cross(n, helper))
@@ -43,9 +43,9 @@ _UNBOUNDED = (np.full(3, -np.inf), np.full(3, np.inf))
 
 
 class Shape:
-    """A solid: ``sdf(p)`` is the signed distance (mm, < 0 inside) of points ``p`` of shape (3, ...).
+    """A solid: `sdf(p)` is the signed distance (mm, < 0 inside) of points `p` of shape (3, ...).
 
-    ``bounds`` = (lo, hi) is an axis-aligned box (frame mm) around it, so a canvas only evaluates the
+    `bounds` = (lo, hi) is an axis-aligned box (frame mm) around it, so a canvas only evaluates the
     voxels a solid can touch.
     """
 
@@ -60,9 +60,9 @@ class Shape:
 
 
 class Ellipsoid(Shape):
-    """Ellipsoid with semi-axes ``semi`` along the rows of ``axes`` (identity when omitted).
+    """Ellipsoid with semi-axes `semi` along the rows of `axes` (identity when omitted).
 
-    Example: ``Ellipsoid((0, 0, 0), (2, 3, 4)).sdf(np.zeros((3, 1)))`` is about ``-2``.
+    Example: `Ellipsoid((0, 0, 0), (2, 3, 4)).sdf(np.zeros((3, 1)))` is about `-2`.
     """
 
     def __init__(self, centre, semi, axes=None):
@@ -113,7 +113,7 @@ class Tube(Shape):
 
 
 class Torus(Shape):
-    """Ring of major radius ``major`` in the plane through ``centre`` normal to ``normal``."""
+    """Ring of major radius `major` in the plane through `centre` normal to `normal`."""
 
     def __init__(self, centre, normal, major: float, minor: float):
         self.point = np.asarray(centre, dtype=np.float64)
@@ -130,7 +130,7 @@ class Torus(Shape):
 
 
 class Spiral(Shape):
-    """A tapering tube wound ``turns`` times around ``axis`` (the cochlear duct), rising ``height``."""
+    """A tapering tube wound `turns` times around `axis` (the cochlear duct), rising `height`."""
 
     def __init__(self, base, axis, start, turns, radii, height, tube_radii):
         self.base = np.asarray(base, dtype=np.float64)
@@ -158,7 +158,7 @@ class Spiral(Shape):
 
 
 class HalfSpace(Shape):
-    """Points behind the plane through ``point``; ``normal`` points out of the solid."""
+    """Points behind the plane through `point`; `normal` points out of the solid."""
 
     def __init__(self, point, normal):
         self.point, self.normal = np.asarray(point, dtype=np.float64), unit(normal)
@@ -195,7 +195,7 @@ class Difference(Shape):
 
 
 class Offset(Shape):
-    """``shape`` grown by ``delta`` mm (shrunk when negative)."""
+    """`shape` grown by `delta` mm (shrunk when negative)."""
 
     def __init__(self, shape: Shape, delta: float):
         self.shape, self.delta = shape, float(delta)
@@ -207,7 +207,7 @@ class Offset(Shape):
 
 
 class Shell(Shape):
-    """The inner band of ``shape`` that is ``thickness`` mm deep (a lining along its walls)."""
+    """The inner band of `shape` that is `thickness` mm deep (a lining along its walls)."""
 
     def __init__(self, shape: Shape, thickness: float):
         self.shape, self.thickness = shape, float(thickness)
@@ -219,9 +219,9 @@ class Shell(Shape):
 
 
 class AirCells(Shape):
-    """Honeycomb of cells (Voronoi regions of ``seeds``) separated by septa inside ``region``.
+    """Honeycomb of cells (Voronoi regions of `seeds`) separated by septa inside `region`.
 
-    No point is farther than ``max_radius`` from its seed, so sparse seeds give isolated round cells
+    No point is farther than `max_radius` from its seed, so sparse seeds give isolated round cells
     instead of a few huge Voronoi regions.
     """
 
@@ -256,10 +256,10 @@ class PaintStats:
 
 
 class Canvas:
-    """A ``(z, y, x)`` HU volume seen through one frame; paints solids with partial-volume edges.
+    """A `(z, y, x)` HU volume seen through one frame; paints solids with partial-volume edges.
 
-    ``world_to_frame`` is a (3, 4) rigid (possibly mirrored) affine; frame coordinates are further
-    divided by ``scale`` (an ear template drawn ``scale`` times larger in the world).
+    `world_to_frame` is a (3, 4) rigid (possibly mirrored) affine; frame coordinates are further
+    divided by `scale` (an ear template drawn `scale` times larger in the world).
 
     Example::
 
@@ -322,10 +322,10 @@ class Canvas:
             yield (slice(za, zb), slice(y0, y1), slice(x0, x1)), p, (k, j, i)
 
     def paint(self, shape: Shape, value: float, weight=None, measure: bool = False) -> PaintStats | None:
-        """Blend ``value`` (HU) into the voxels inside ``shape`` by their partial-volume fraction.
+        """Blend `value` (HU) into the voxels inside `shape` by their partial-volume fraction.
 
-        ``weight(current_hu) -> [0, 1]`` limits the paint (e.g. only fill voxels that are air now).
-        With ``measure`` the painted volume and centroid are returned.
+        `weight(current_hu) -> [0, 1]` limits the paint (e.g. only fill voxels that are air now).
+        With `measure` the painted volume and centroid are returned.
         """
         total, moment = 0.0, np.zeros(3)
         for sl, p, (k, j, i) in self._chunks(shape):
@@ -343,9 +343,9 @@ class Canvas:
         return PaintStats(volume_mm3=total * float(np.prod(self.spacing)), centroid_world=centroid)
 
     def paint_layers(self, fields, layers) -> None:
-        """Paint nested unbounded solids in one pass, sharing expensive per-voxel ``fields``.
+        """Paint nested unbounded solids in one pass, sharing expensive per-voxel `fields`.
 
-        ``fields(p) -> dict`` of arrays; ``layers`` is a sequence of ``(sdf_from_fields, value)``.
+        `fields(p) -> dict` of arrays; `layers` is a sequence of `(sdf_from_fields, value)`.
         """
         for sl, p, _ in self._chunks(Shape()):
             shared = fields(p)
@@ -355,7 +355,7 @@ class Canvas:
                 view += frac * (np.float32(value) - view)
 
     def inside_points(self, shape: Shape) -> np.ndarray:
-        """Frame coordinates (N, 3) of the voxel centres inside ``shape``."""
+        """Frame coordinates (N, 3) of the voxel centres inside `shape`."""
         found = [p.reshape(3, -1)[:, (shape.sdf(p) < 0).ravel()].T for _, p, _ in self._chunks(shape)]
         return np.concatenate(found) if found else np.zeros((0, 3), dtype=np.float32)
 
