@@ -131,8 +131,10 @@ def cached_build(data: BenchmarkData, cache_dir: str | Path, progress=print) -> 
 def attach_truth_flag(dataset_dict, truth_path: str | Path, salt: str, column: str):
     """Add the boolean `column` (per ear, `[left, right]`) from the generator's `ground_truth.json` to every split.
 
-    An exam record may hold `column` as one boolean (both ears) or as `{"left": bool, "right": bool}`. Returns the
-    dataset unchanged when no record has the flag (an older generator)."""
+    An exam record may hold `column` as one boolean (both ears), as `{"left": bool, "right": bool}`, or as the
+    generator's list of variant names, of which only the bilateral ones (`bilateral_sclerotic`, ...: both ears look
+    alike and abnormal on one-side inspection) set the flag; a one-sided asymmetry (a dominant jugular bulb) does not.
+    Returns the dataset unchanged when no record has the flag (an older generator)."""
     from datasets import DatasetDict, Value
     from datasets import Sequence as FeatureSequence
 
@@ -144,7 +146,12 @@ def attach_truth_flag(dataset_dict, truth_path: str | Path, salt: str, column: s
         if column not in exam:
             continue
         value = exam[column]
-        pair = [bool(value.get("left")), bool(value.get("right"))] if isinstance(value, dict) else [bool(value)] * 2
+        if isinstance(value, dict):
+            pair = [bool(value.get("left")), bool(value.get("right"))]
+        elif isinstance(value, list):
+            pair = [any(str(name).startswith("bilateral") for name in value)] * 2
+        else:
+            pair = [bool(value)] * 2
         flags[salted_key(salt, "exam", exam["exam_id"])] = pair
     if not flags:
         return dataset_dict

@@ -124,12 +124,17 @@ def test_predictions_carry_the_raw_cosine_and_held_out_metrics(tokenizer):
 def test_truth_flag_is_attached_by_salted_exam_key(tmp_path):
     salt = "a-test-salt-of-enough-length"
     truth = {"exams": [{"exam_id": "X1", "normal_variant": True}, {"exam_id": "X2", "normal_variant": False},
-                       {"exam_id": "X3", "normal_variant": {"left": False, "right": True}}]}
+                       {"exam_id": "X3", "normal_variant": {"left": False, "right": True}},
+                       # the generator's list of variant names: only a bilateral variant flags the exam
+                       {"exam_id": "X5", "normal_variant": ["bilateral_sclerotic", "high_jugular_bulb_left"]},
+                       {"exam_id": "X6", "normal_variant": ["dominant_jugular_bulb_right"]},
+                       {"exam_id": "X7", "normal_variant": []}]}
     (tmp_path / "truth.json").write_text(json.dumps(truth), encoding="utf-8")
-    keys = [salted_key(salt, "exam", e) for e in ("X1", "X2", "X3", "X4")]
+    keys = [salted_key(salt, "exam", e) for e in ("X1", "X2", "X3", "X4", "X5", "X6", "X7")]
     dataset = DatasetDict(test=Dataset.from_dict({"exam_key": keys}))
     flagged = attach_truth_flag(dataset, tmp_path / "truth.json", salt, "normal_variant")
-    assert flagged["test"]["normal_variant"] == [[True, True], [False, False], [False, True], [False, False]]
+    assert flagged["test"]["normal_variant"] == [[True, True], [False, False], [False, True], [False, False],
+                                                 [True, True], [False, False], [False, False]]
     assert attach_truth_flag(dataset, tmp_path / "truth.json", salt, "absent_flag") is dataset
 
 
