@@ -36,7 +36,7 @@ def workflow(tmp_path_factory):
     export = make_synthetic_export(root / "export", n_exams=12, size="tiny", seed=0)
     built = root / "built"
     bicpl("build", "--export", export.xlsx_path, "--dicom-root", export.dicom_root, "--output", built, "--demo-salt",
-          "--roi-shape", 16, 16, 16, "--roi-size-mm", 40, 40, 40, "--quiet")
+          "--roi-shape", 16, 16, 16, "--roi-size-mm", 40, 40, 40, "--max-slice-thickness-mm", 2.0, "--quiet")
     run = root / "run"
     trained = bicpl("train", "--dataset", built, "--output_dir", run, "--max_steps", 1, "--contrastive_epochs", 0,
                     "--per_device_train_batch_size", 4, "--use_cpu", "--report_to", "none", "--save_strategy", "no",

@@ -489,12 +489,12 @@ def _cli():
     return module
 
 
-def test_cli_builds_and_pushes(tmp_path, monkeypatch):
+def test_cli_builds_and_pushes(tmp_path, monkeypatch, capsys):
     exams = {"CTX900001": EXAMS["CTX900001"]}
     export, root = write_export(tmp_path / "in", ROWS[:1], exams)
     cli = _cli()
-    with pytest.raises(ValueError, match="--demo-salt is only for the synthetic export"):
-        cli.main(["--export", str(export), "--dicom-root", str(root), "--output", str(tmp_path / "o"), "--demo-salt"])
+    status = cli.main(["--export", str(export), "--dicom-root", str(root), "--output", str(tmp_path / "o"), "--demo-salt"])
+    assert status == 2 and capsys.readouterr().err.startswith("error: --demo-salt is only for the synthetic export")
     pushed = []
     monkeypatch.setattr(DatasetDict, "push_to_hub", lambda self, repo, **kw: pushed.append((repo, kw, len(self))))
     monkeypatch.setattr("bicpl_hf.commands.build._upload_file", lambda path, repo: pushed.append((repo, Path(path).name)))
