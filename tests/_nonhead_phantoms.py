@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from _phantoms import make_head_phantom
+from _phantoms import make_head_phantom, write_dicom_series
 
 
 def _grid(size_xyz, spacing):
@@ -120,22 +120,8 @@ def head_phantom_image() -> sitk.Image:
 
 def write_dicom(image: sitk.Image, folder: str | os.PathLike, *, body_part: str = "", study: str = "",
                 series: str = "", protocol: str = "", uid: str = "1.2.826.0.1.3680043.8.498.77") -> Path:
-    """One int16 file per slice with the given header words; returns the folder."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    hu = sitk.Cast(sitk.Round(sitk.Clamp(image, sitk.sitkFloat32, -1024.0, 3000.0)), sitk.sitkInt16)
-    for k in range(image.GetSize()[2]):
-        tile = hu[:, :, k]
-        tags = {"0008|0060": "CT", "0020|000e": uid, "0020|000d": uid + ".0", "0018|1210": "BONE",
-                "0008|0008": "ORIGINAL\\PRIMARY\\AXIAL", "0028|1052": "-1024", "0028|1053": "1",
-                "0018|0015": body_part, "0008|1030": study, "0008|103e": series, "0018|1030": protocol,
-                "0018|0050": f"{image.GetSpacing()[2]:.3f}", "0008|0018": f"{uid}.{k + 1}", "0020|0013": str(k + 1),
-                "0020|0032": "\\".join(f"{v:.4f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))),
-                "0020|0037": "1\\0\\0\\0\\1\\0"}
-        for tag, value in tags.items():
-            tile.SetMetaData(tag, value)
-        writer.SetFileName(str(folder / f"IM{k:04d}.dcm"))
-        writer.Execute(tile)
-    return folder
+    """One int16 file per slice (HU clamped to [-1024, 3000]) with the given header words; returns the folder."""
+    clamped = sitk.Clamp(image, sitk.sitkFloat32, -1024.0, 3000.0)
+    write_dicom_series(clamped, folder, series_uid=uid, description=series, shuffle_seed=None,
+                       extra_tags={"0018|0015": body_part, "0008|1030": study, "0018|1030": protocol})
+    return Path(folder)

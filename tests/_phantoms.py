@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,10 +154,12 @@ def write_dicom_series(
     image_type: str = "ORIGINAL\\PRIMARY\\AXIAL",
     shuffle_seed: int | None = 0,
     slice_positions: Sequence[float] | None = None,
+    extra_tags: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """One file per slice (int16 HU via RescaleIntercept -1024). File names and InstanceNumbers are
     shuffled so only ImagePositionPatient gives the order. ``slice_positions`` (mm along the slice
-    normal) overrides positions, e.g. to make uneven spacing. Returns paths in slice order.
+    normal) overrides positions, e.g. to make uneven spacing. ``extra_tags`` (DICOM tag -> value) are written on
+    every slice after the defaults. Returns paths in slice order.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -180,6 +182,8 @@ def write_dicom_series(
         tile.SetMetaData("0020|0013", str(int(order[k]) + 1))
         tile.SetMetaData("0018|0050", f"{image.GetSpacing()[2]:.3f}")
         tile.SetMetaData("0008|0018", f"{series_uid}.{k + 1}")
+        for tag, value in (extra_tags or {}).items():
+            tile.SetMetaData(tag, value)
         path = folder / f"IM{int(order[k]):04d}.dcm"
         writer.SetFileName(str(path))
         writer.Execute(tile)

@@ -86,7 +86,8 @@ def _budget(args):
                             unseen_false_positive_rate=None if args.no_calibration else args.unseen_false_positive_rate)
 
 
-def _variants(names) -> list[str]:
+def resolve_variants(names) -> list[str]:
+    """Variant names from names and group names (`baselines`, `knowledge`, `all`, `benchmark`), in order, once each."""
     from ..training.experiments import BASELINE_VARIANTS, KNOWLEDGE_VARIANTS, VARIANTS
 
     groups = {"baselines": BASELINE_VARIANTS, "knowledge": KNOWLEDGE_VARIANTS, "all": tuple(VARIANTS),
@@ -108,7 +109,7 @@ def run_seeds_on_built_dataset(args) -> dict:
         dataset = enrich_test_split(dataset, args.held_out, seed=args.split_seed)
     processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(args.dataset),
                                              Path(args.output_dir) / "tokenizer")
-    document = run_seeds(dataset, processor, config, args.output_dir, variants=_variants(args.variants),
+    document = run_seeds(dataset, processor, config, args.output_dir, variants=resolve_variants(args.variants),
                          seeds=args.seeds, budget=_budget(args), held_out=args.held_out,
                          normal_variant_column=args.normal_variant_column, progress=_say)
     print(seeds_table(document["aggregate"], args.seeds))
@@ -147,7 +148,7 @@ def run_benchmark(args) -> dict:
         seeds = [data_seed] if args.vary_data_seed else args.seeds
         target = out / f"data_seed_{data_seed}" if args.vary_data_seed else out
         documents[data_seed] = run_seeds(
-            dataset, processor, config, target, variants=_variants(args.variants), seeds=seeds, budget=_budget(args),
+            dataset, processor, config, target, variants=resolve_variants(args.variants), seeds=seeds, budget=_budget(args),
             held_out=args.held_out, normal_variant_column=args.normal_variant_column, progress=_say,
             extra={"data": {**vars(data), "cache": str(folder), "cache_reused": reused,
                             "data_seconds": round(data_seconds, 1)}})
@@ -224,4 +225,4 @@ def build_parser_defaults() -> argparse.Namespace:
 
 
 __all__ = ["BENCHMARK_VARIANTS", "add_benchmark_parser", "add_seed_arguments", "build_parser_defaults",
-           "processor_and_config", "run_benchmark", "run_seeds_on_built_dataset", "set_torch_threads"]
+           "processor_and_config", "resolve_variants", "run_benchmark", "run_seeds_on_built_dataset", "set_torch_threads"]
