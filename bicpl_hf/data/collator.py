@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..knowledge.finding_vocabulary import finding_labels, finding_phrase, side_findings_text
 from ..knowledge.hard_negatives import hard_negatives
 from ..knowledge.summaries import check_side_text_mode, join_side_texts
 from ..processing.report_parser import EAR_SIDES
@@ -38,11 +39,16 @@ class BiCPLDataCollator:
         processor: a [`BiCPLProcessor`] (only its tokenizer is used: volumes are preprocessed, reports parsed).
         include_labels: add `labels` `(batch, 2)`; `False` for contrastive pretraining.
         include_text: tokenise the reports and side texts (`False` for a vision-only model).
-        text_mode: the ear-level text: `"raw"` side texts, the rule-based `"summary"` (BrgSA) or `"both"`.
+        text_mode: the ear-level text: `"raw"` side texts, the rule-based `"summary"` (BrgSA), `"both"`, or
+            `"findings"` (the summary's findings alone: negation-aware, no side header, no disease name).
         summarizer: a callable `(report_text, side) -> str` (e.g. a local LLM) replacing the rule-based summary.
         hard_negatives: hard-negative texts per ear (CT-GLIP: one flipped attribute, side or disease); 0 = none.
         attribute_vectors: add `side_attribute_vectors` for the semantic soft labels.
         seed: seed of the hard-negative choice (each batch draws from `seed` and the batch's texts).
+        finding_vocabulary: (entity key, attribute key) findings (`bicpl_hf.knowledge.finding_vocabulary`) for the
+            finding-level alignment: adds their phrases (`finding_input_ids` `(V, seq_len)`) and each ear's labels
+            (`finding_labels` `(batch, 2, V)`: 1 present, 0 negated or unmentioned) from the `findings_triples`
+            column.
 
     Raises:
         MissingReportColumnError: (when called) the dataset lacks a column the options need; rebuild it or
@@ -57,6 +63,7 @@ class BiCPLDataCollator:
     hard_negatives: int = 0
     attribute_vectors: bool = False
     seed: int = 0
+    finding_vocabulary: tuple | None = None
 
     def __post_init__(self):
         check_side_text_mode(self.text_mode, "text_mode", self.summarizer, where="BiCPLDataCollator: ")
@@ -79,12 +86,14 @@ class BiCPLDataCollator:
 
     def _needed_columns(self) -> list[str]:
         needed = ["report"]
-        if self.text_mode != "summary":
+        if self.text_mode in ("raw", "both"):
             needed += ["left_text", "right_text"]
         if self.text_mode != "raw" and self.summarizer is None:
             needed += ["left_summary", "right_summary"]
         if self.attribute_vectors:
             needed += ["left_attributes", "right_attributes"]
+        if self.finding_vocabulary:
+            needed += ["findings_triples"]
         return needed
 
     def _side_text(self, example: dict, side: str) -> str:
@@ -98,6 +107,8 @@ class BiCPLDataCollator:
                 raise ValueError(f"BiCPLDataCollator: the summarizer returned {summary!r} for side {side!r}; "
                                  "expected a non-empty string")
             summary = summary.strip()
+        if self.text_mode == "findings":
+            return side_findings_text(summary)
         return summary if self.text_mode == "summary" else join_side_texts(summary, example[f"{side}_text"])
 
     def _text_inputs(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
@@ -112,6 +123,13 @@ class BiCPLDataCollator:
             inputs["side_attribute_vectors"] = torch.from_numpy(np.stack([
                 np.stack([attribute_columns_vector(ex, side, where=f"BiCPLDataCollator (batch item {i})")
                           for side in EAR_SIDES]) for i, ex in enumerate(examples)]))
+        if self.finding_vocabulary:
+            phrases = [finding_phrase(tuple(f)) for f in self.finding_vocabulary]
+            tokens = self.processor.tokenizer(phrases, padding=True, truncation=True,
+                                              max_length=self.processor.side_max_length, return_tensors="pt")
+            inputs.update({f"finding_{key}": value for key, value in tokens.items()})
+            inputs["finding_labels"] = torch.from_numpy(np.stack(
+                [finding_labels(ex["findings_triples"], self.finding_vocabulary) for ex in examples]))
         if self.hard_negatives:
             rng = np.random.default_rng([self.seed, len(examples), sum(len(r) for r in reports)])
             texts = []

@@ -33,8 +33,9 @@ from .soft_labels import ATTRIBUTE_VOCABULARY, side_findings
 
 SIDE_HEADERS = {"left": "左侧", "right": "右侧"}
 NORMAL_SUMMARY = "中耳未见明显异常"
-SideTextMode = Literal["raw", "summary", "both"]
-SIDE_TEXT_MODES: tuple[str, ...] = ("raw", "summary", "both")
+SideTextMode = Literal["raw", "summary", "both", "findings"]
+# "findings": the summary's findings alone, without side header or disease name (`finding_vocabulary`).
+SIDE_TEXT_MODES: tuple[str, ...] = ("raw", "summary", "both", "findings")
 Summarizer = Callable[[str, str], str]
 
 # Canonical words of the parser's entity keys, grouped in the radiologists' reading order.
@@ -116,10 +117,10 @@ def check_side_text_mode(mode: str, name: str = "mode", summarizer: Summarizer |
         >>> check_side_text_mode("llm", "text_mode")
         Traceback (most recent call last):
         ...
-        ValueError: text_mode must be 'raw', 'summary' or 'both', got 'llm'
+        ValueError: text_mode must be one of 'raw', 'summary', 'both', 'findings', got 'llm'
     """
     if mode not in SIDE_TEXT_MODES:
-        raise ValueError(f"{where}{name} must be 'raw', 'summary' or 'both', got {mode!r}")
+        raise ValueError(f"{where}{name} must be one of {', '.join(map(repr, SIDE_TEXT_MODES))}, got {mode!r}")
     if summarizer is not None and not callable(summarizer):
         raise TypeError(f"{where}summarizer must be a callable (report_text, side) -> str, got {summarizer!r}")
     if summarizer is not None and mode == "raw":
@@ -173,7 +174,8 @@ def side_texts_for(
             `(findings, impression)` pair, or a mapping with "findings"/"impression" (a dataset row). A row
             with the builder's parsed-report columns (`left_text`, `left_summary`, …) is read, not parsed.
         mode: "raw" (`ParsedReport.side_texts`: the report's sentences about that ear), "summary" (the
-            per-ear summary), or "both" (summary first, then the raw side text, so truncation keeps the summary).
+            per-ear summary), "both" (summary first, then the raw side text, so truncation keeps the summary) or
+            "findings" (the summary's findings alone: negation-aware, no side header, no disease name).
         summarizer: any callable `(report_text, side) -> str` (e.g. a local LLM) used instead of
             `summarize_side`; it gets the report text (a string as given, the row's "report" column, else
             `ParsedReport.normalized_text`: "影像所见：…\\n检查结论：…") and "left" or "right".
@@ -211,7 +213,12 @@ def side_texts_for(
             if not isinstance(summary, str) or not summary.strip():
                 raise ValueError(f"side_texts_for: the summarizer returned {summary!r} for reports[{index}] side "
                                  f"{side!r}; expected a non-empty string")
-            texts.append(summary.strip() if mode == "summary" else join_side_texts(summary.strip(), raw))
+            if mode == "findings":
+                from .finding_vocabulary import side_findings_text
+
+                texts.append(side_findings_text(summary.strip()))
+            else:
+                texts.append(summary.strip() if mode == "summary" else join_side_texts(summary.strip(), raw))
         pairs.append((texts[0], texts[1]))
     return pairs
 

@@ -221,6 +221,7 @@ ATTRIBUTE_KEYS: dict[str, str] = {
     "吸收": "bone_erosion",
     "破坏": "bone_erosion",
     "侵蚀": "bone_erosion",
+    "变钝": "bone_erosion",  # a blunted scutum ("盾板变钝") is the erosion of its sharp edge
     "骨质硬化": "sclerotic",
     "硬化型": "sclerotic",
     "硬化": "sclerotic",

@@ -283,7 +283,7 @@ def test_text_mode_is_checked_in_one_place():
 
     for mode in SIDE_TEXT_MODES:
         check_side_text_mode(mode, "text_mode")
-    with pytest.raises(ValueError, match="^text_mode must be 'raw', 'summary' or 'both', got 'short'$"):
+    with pytest.raises(ValueError, match="^text_mode must be one of 'raw', 'summary', 'both', 'findings', got 'short'$"):
         check_side_text_mode("short", "text_mode")
     with pytest.raises(ValueError, match="only used with text_mode='summary' or 'both'"):
         check_side_text_mode("raw", "text_mode", summarizer=lambda text, side: text)
