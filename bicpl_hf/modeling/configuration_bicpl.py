@@ -213,6 +213,10 @@ class BiCPLConfig(PreTrainedConfig):
         soft_label_alpha (`float`, *optional*, defaults to 0.0):
             Share of the ear-level contrastive targets given to attribute overlap (Ultrasound-CLIP semantic soft
             labels), used when `side_attribute_vectors` are given. 0 = off.
+        finding_loss_weight (`float`, *optional*, defaults to 0.0):
+            Weight of the finding-level alignment (proposal §4.2.2): each ear is scored against the phrases of a
+            finding vocabulary (`finding_input_ids`) by a scaled cosine plus bias and trained with binary
+            cross-entropy against its side's findings (`finding_labels`). > 0 adds the finding head. 0 = off.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the linear-layer initialiser.
 
@@ -265,6 +269,7 @@ class BiCPLConfig(PreTrainedConfig):
     knowledge_bank_heads: int = 4
     hard_negative_weight: float = 1.0
     soft_label_alpha: float = 0.0
+    finding_loss_weight: float = 0.0
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -307,6 +312,8 @@ class BiCPLConfig(PreTrainedConfig):
                 f"knowledge_bank_size must be >= 0 and projection_dim ({self.projection_dim}) divisible by "
                 f"knowledge_bank_heads ({self.knowledge_bank_heads})"
             )
+        if self.finding_loss_weight < 0:
+            raise ValueError(f"finding_loss_weight must be >= 0, got {self.finding_loss_weight}")
         if not 0.0 <= self.soft_label_alpha <= 1.0:
             raise ValueError(f"soft_label_alpha must be in [0, 1], got {self.soft_label_alpha}")
         if self.text_pooling not in ("cls", "mean"):

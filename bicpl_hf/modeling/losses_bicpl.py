@@ -156,6 +156,32 @@ def symmetry_loss(
     return terms.sum() / count
 
 
+def finding_alignment_loss(logits: torch.Tensor, labels: torch.Tensor, balanced: bool = True) -> torch.Tensor:
+    """Finding-level alignment (Bi-CPL proposal §4.2.2): binary cross-entropy of ear-finding logits `(n, V)` against
+    labels `(n, V)` (1 = the finding is present on that ear, 0 = negated or not mentioned; [`IGNORE_INDEX`] = unknown,
+    e.g. an ear whose report is missing). Each finding is an independent yes/no question about the ear, so an ear is
+    pulled towards every finding of its side and pushed from the findings its report negates.
+
+    `balanced=True` averages, per finding, the mean loss of its positive ears and that of its negative ears (a
+    finding with no positive ear in the batch contributes its negatives alone): the defining findings of a rare
+    disease are rare everywhere (a few ears in a hundred), and a plain mean would let the model ignore them."""
+    labels = labels.float()
+    known = labels != IGNORE_INDEX
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    losses = F.binary_cross_entropy_with_logits(logits.float(), labels.clamp(0.0, 1.0), reduction="none")
+    if not balanced:
+        return (losses * known).sum() / known.sum()
+    positive, negative = known & (labels > 0.5), known & (labels <= 0.5)
+    n_positive, n_negative = positive.sum(0), negative.sum(0)
+    mean_positive = (losses * positive).sum(0) / n_positive.clamp(min=1)
+    mean_negative = (losses * negative).sum(0) / n_negative.clamp(min=1)
+    both = (n_positive > 0) & (n_negative > 0)
+    per_finding = torch.where(both, 0.5 * (mean_positive + mean_negative), mean_positive + mean_negative)
+    present = (n_positive + n_negative) > 0
+    return per_finding[present].mean()
+
+
 def prototype_drift_loss(
     prototypes: torch.Tensor, text_prototypes: torch.Tensor, trainable: torch.Tensor
 ) -> torch.Tensor:
@@ -182,6 +208,7 @@ LOSS_WEIGHT_FIELDS = {
     "proto": "prototype_loss_weight",
     "sym": "symmetry_loss_weight",
     "drift": "drift_loss_weight",
+    "finding": "finding_loss_weight",
 }
 
 
@@ -197,11 +224,14 @@ def bicpl_loss(
     side_text_ids: torch.Tensor | None = None,
     side_attribute_vectors: torch.Tensor | None = None,
     hard_negatives: tuple[torch.Tensor, torch.Tensor] | None = None,
+    finding_logits: torch.Tensor | None = None,
+    finding_labels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     r"""
     The Bi-CPL objective: the ear-level (`itc_ear`, with hard negatives `itc_hard`) and exam-level (`itc_exam`)
-    contrastive losses, the prototype loss (`proto`), the symmetry prior (`sym`) and the prototype drift penalty
-    (`drift`), each weighted by its `config` field ([`LOSS_WEIGHT_FIELDS`]); a term whose weight is 0 is skipped.
+    contrastive losses, the finding-level alignment (`finding`), the prototype loss (`proto`), the symmetry prior
+    (`sym`) and the prototype drift penalty (`drift`), each weighted by its `config` field ([`LOSS_WEIGHT_FIELDS`]);
+    a term whose weight is 0 is skipped.
     Contrastive terms use the global batch under DDP (negatives from every rank, see [`gather_with_grad`]).
 
     Args:
@@ -225,6 +255,8 @@ def bicpl_loss(
             Multi-hot attributes for the soft labels (`config.soft_label_alpha`).
         hard_negatives (`tuple`, *optional*):
             Normalised hard-negative embeddings `(batch_size, 2, k, dim)` and which are real texts `(batch_size, 2, k)`.
+        finding_logits, finding_labels (`torch.FloatTensor` of shape `(batch_size, 2, num_findings)`, *optional*):
+            Ear-finding logits and labels for [`finding_alignment_loss`] (`config.finding_loss_weight`).
 
     Returns `(loss, terms)`: the weighted float32 sum and the detached unweighted terms, for logging.
     """
@@ -243,6 +275,8 @@ def bicpl_loss(
             negative = contrastive_head.paired_logits(image_embeds.unsqueeze(2), negatives)
             terms["itc_hard"] = hard_negative_loss(positive.flatten(), negative.flatten(0, 1), valid.flatten(0, 1),
                                                    sigmoid=config.contrastive_loss == "siglip")
+    if finding_logits is not None and finding_labels is not None and config.finding_loss_weight:
+        terms["finding"] = finding_alignment_loss(finding_logits.flatten(0, 1), finding_labels.flatten(0, 1))
     if text_embeds is not None and config.itc_exam_weight:
         exam_images = gather_with_grad(F.normalize(image_embeds.mean(1), dim=-1))
         exam_texts = gather_with_grad(text_embeds)
@@ -277,6 +311,7 @@ __all__ = [
     "clip_contrastive_loss",
     "contrastive_loss",
     "duplicate_text_targets",
+    "finding_alignment_loss",
     "gather_with_grad",
     "gather_without_grad",
     "hard_negative_loss",

@@ -17,7 +17,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
 from .losses_bicpl import IGNORE_INDEX, bicpl_loss, text_hash_ids
-from .modeling_bicpl_heads import BiCPLContrastiveHead, BiCPLKnowledgeBank, BiCPLPrototypeHead
+from .modeling_bicpl_heads import BiCPLContrastiveHead, BiCPLFindingHead, BiCPLKnowledgeBank, BiCPLPrototypeHead
 from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
 
 # The dimensions of each text input of `forward`: an int must match exactly, "batch" is the batch size.
@@ -25,6 +25,7 @@ _TEXT_LAYOUTS = {
     "input_ids": ("batch", "seq_len"),
     "side_input_ids": ("batch", 2, "seq_len"),
     "hard_negative_input_ids": ("batch", 2, "num_negatives", "seq_len"),
+    "finding_input_ids": ("num_findings", "seq_len"),
 }
 
 @dataclass
@@ -63,6 +64,9 @@ class BiCPLOutput(ModelOutput):
         L2-normalised embeddings of the left/right side texts.
     asymmetry_maps (`tuple(torch.FloatTensor)`):
         A3B maps, one per stage with an A3B block, each `(batch_size, 2, d, h, w)` (index 0 = left ear).
+    finding_logits (`torch.FloatTensor` of shape `(batch_size, 2, num_findings)`, *optional*):
+        Ear-finding logits (sigmoid = probability that the ear shows the finding), when finding phrases are given to
+        a model with a finding head.
     loss_components (`dict[str, torch.FloatTensor]`, *optional*):
         The unweighted terms of the loss, for logging.
     """
@@ -75,6 +79,7 @@ class BiCPLOutput(ModelOutput):
     text_embeds: torch.FloatTensor | None = None
     side_text_embeds: torch.FloatTensor | None = None
     asymmetry_maps: tuple[torch.FloatTensor, ...] | None = None
+    finding_logits: torch.FloatTensor | None = None
     loss_components: dict[str, torch.FloatTensor] | None = None
 
 
@@ -101,6 +106,9 @@ class BiCPLPreTrainedModel(PreTrainedModel):
                 init.constant_(module.logit_bias, -10.0)
         elif isinstance(module, BiCPLKnowledgeBank):
             init.normal_(module.bank, std=std)
+        elif isinstance(module, BiCPLFindingHead):
+            init.constant_(module.logit_scale, module.LOGIT_SCALE_INIT)
+            init.constant_(module.logit_bias, module.LOGIT_BIAS_INIT)
         elif isinstance(module, AsymmetryAwareAttention):
             # Small weights: M starts near 0.5 everywhere, so A3B begins as a uniform gain and learns asymmetry.
             init.normal_(module.difference_conv.weight, std=1e-3)
@@ -155,6 +163,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
         self.contrastive_head = BiCPLContrastiveHead(config)
         self.prototype_head = BiCPLPrototypeHead(config)
         self.knowledge_bank = BiCPLKnowledgeBank(config) if config.knowledge_bank_size else None
+        self.finding_head = BiCPLFindingHead(config) if config.finding_loss_weight else None
         self.post_init()
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, is_main_process: bool = True, **kwargs):
@@ -332,7 +341,11 @@ class BiCPLModel(BiCPLPreTrainedModel):
 
     @torch.no_grad()
     def initialize_prototypes(
-        self, tokenizer, class_prompts: dict[Any, list[str]] | None = None, reset_trainable: bool = True
+        self,
+        tokenizer,
+        class_prompts: dict[Any, list[str]] | None = None,
+        reset_trainable: bool = True,
+        carry_residual: bool = False,
     ) -> torch.Tensor:
         r"""
         (Re)compute the text prototypes from the class prompts with the current text tower; returns them. Delegates
@@ -345,11 +358,15 @@ class BiCPLModel(BiCPLPreTrainedModel):
                 `{code: [prompt, ...]}` replacing the config's prompts of those (existing) classes first.
             reset_trainable (`bool`, *optional*, defaults to `True`):
                 Also set the trainable prototypes to the text prototypes (otherwise only the anchors move).
+            carry_residual (`bool`, *optional*, defaults to `False`):
+                With `reset_trainable=False`, move each trained prototype by as much as its anchor moved (a trained
+                prototype = text anchor + learned residual), as [`BiCPLPrototypeHead.set_text_prototypes`] does.
         """
         if class_prompts is not None:
             self.prototype_head.update_class_prompts(class_prompts)
         text_prototypes = self.encode_class_prompts(tokenizer, self.prototype_head.ordered_class_prompts())
-        self.prototype_head.set_text_prototypes(text_prototypes, reset_trainable=reset_trainable)
+        self.prototype_head.set_text_prototypes(text_prototypes, reset_trainable=reset_trainable,
+                                                carry_residual=carry_residual)
         return text_prototypes
 
     def set_frozen_prototype_codes(self, codes: list[int]) -> None:
@@ -408,6 +425,10 @@ class BiCPLModel(BiCPLPreTrainedModel):
         hard_negative_input_ids: torch.Tensor | None = None,
         hard_negative_attention_mask: torch.Tensor | None = None,
         hard_negative_token_type_ids: torch.Tensor | None = None,
+        finding_input_ids: torch.Tensor | None = None,
+        finding_attention_mask: torch.Tensor | None = None,
+        finding_token_type_ids: torch.Tensor | None = None,
+        finding_labels: torch.Tensor | None = None,
         ear_metadata: list | None = None,
         side_texts: list | None = None,
     ) -> BiCPLOutput | tuple:
@@ -441,6 +462,12 @@ class BiCPLModel(BiCPLPreTrainedModel):
                 shape `(batch_size, 2, num_negatives, seq_len)`, *optional*): per-ear texts that differ from the side
                 text in one flipped attribute, side or disease (all-padding rows are ignored); adds the hard-negative
                 loss weighted by `config.hard_negative_weight`.
+            finding_input_ids, finding_attention_mask, finding_token_type_ids (`torch.LongTensor` of shape
+                `(num_findings, seq_len)`, *optional*): the phrases of a finding vocabulary (one per finding, shared by
+                the batch); with a finding head, each ear is scored against them (`finding_logits`).
+            finding_labels (`torch.FloatTensor` of shape `(batch_size, 2, num_findings)`, *optional*):
+                1 where the ear's side of the report states the finding, 0 where it negates or omits it; adds the
+                finding-level alignment loss weighted by `config.finding_loss_weight`.
             ear_metadata, side_texts (`list`, *optional*):
                 Non-tensor outputs of [`BiCPLProcessor`], accepted so that `model(**processor(...))` works; unused.
 
@@ -449,7 +476,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         batch keys that `forward` does not name.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        self._check_inputs(pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes)
+        self._check_inputs(pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes,
+                           finding_input_ids, finding_labels)
 
         image_features = self.get_image_features(pixel_values)
         image_embeds = F.normalize(image_features.pooler_output, dim=-1)
@@ -457,6 +485,10 @@ class BiCPLModel(BiCPLPreTrainedModel):
         side_text_embeds = self._embed_texts(side_input_ids, side_attention_mask, side_token_type_ids)
 
         logits = self.prototype_head(image_embeds, class_prototypes)
+        finding_logits = None
+        if self.finding_head is not None and finding_input_ids is not None:
+            finding_embeds = self._embed_texts(finding_input_ids, finding_attention_mask, finding_token_type_ids)
+            finding_logits = self.finding_head(image_embeds, finding_embeds)
         logits_per_image = logits_per_text = None
         if side_text_embeds is not None:
             logits_per_text = self.contrastive_head(image_embeds.flatten(0, 1), side_text_embeds.flatten(0, 1))
@@ -473,6 +505,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
                 self.config, self.contrastive_head, self.prototype_head, image_embeds, logits, labels=labels,
                 text_embeds=text_embeds, side_text_embeds=side_text_embeds, side_text_ids=side_text_ids,
                 side_attribute_vectors=side_attribute_vectors, hard_negatives=hard_negatives,
+                finding_logits=finding_logits, finding_labels=finding_labels,
             )
 
         output = BiCPLOutput(
@@ -484,6 +517,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
             text_embeds=text_embeds,
             side_text_embeds=side_text_embeds,
             asymmetry_maps=image_features.asymmetry_maps if output_asymmetry_maps else None,
+            finding_logits=finding_logits,
             loss_components=loss_components,
         )
         return output if return_dict else output.to_tuple()
@@ -497,7 +531,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
                 f"and channels = {vision.in_channels}; got {tuple(pixel_values.shape)}"
             )
 
-    def _check_inputs(self, pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes):
+    def _check_inputs(self, pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes,
+                      finding_input_ids=None, finding_labels=None):
         """Raise a `ValueError` naming the input and the expected shape before any encoder runs."""
         if pixel_values is None:
             raise ValueError("BiCPLModel.forward needs pixel_values of shape (batch, 2, channels, D, H, W)")
@@ -511,7 +546,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
         if class_prototypes is not None and labels is not None:
             raise ValueError("labels refer to config.class_codes and cannot be combined with class_prototypes")
         texts = {"input_ids": input_ids, "side_input_ids": side_input_ids,
-                 "hard_negative_input_ids": hard_negative_input_ids}
+                 "hard_negative_input_ids": hard_negative_input_ids, "finding_input_ids": finding_input_ids}
         for name, ids in texts.items():
             layout = _TEXT_LAYOUTS[name]
             expected = [batch_size if dim == "batch" else dim for dim in layout]
@@ -520,6 +555,13 @@ class BiCPLModel(BiCPLPreTrainedModel):
             ):
                 raise ValueError(
                     f"{name} must be ({', '.join(map(str, layout))}) with batch={batch_size}; got {tuple(ids.shape)}"
+                )
+        if finding_labels is not None:
+            num_findings = None if finding_input_ids is None else finding_input_ids.shape[0]
+            if finding_input_ids is None or tuple(finding_labels.shape) != (batch_size, 2, num_findings):
+                raise ValueError(
+                    f"finding_labels must have shape (batch, 2, num_findings) = ({batch_size}, 2, {num_findings}) "
+                    f"and come with finding_input_ids; got {tuple(finding_labels.shape)}"
                 )
 
     def _embed_texts(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor | None:

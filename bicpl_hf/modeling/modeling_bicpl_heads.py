@@ -95,9 +95,18 @@ class BiCPLPrototypeHead(nn.Module):
         return {code: self.config.class_prompts[str(code)] for code in self.config.class_codes}
 
     @torch.no_grad()
-    def set_text_prototypes(self, text_prototypes: torch.Tensor, reset_trainable: bool = True) -> None:
-        """Write the text anchors `(num_classes, dim)` and, when `reset_trainable`, the trainable prototypes too."""
-        self.text_prototypes.copy_(text_prototypes.to(self.text_prototypes))
+    def set_text_prototypes(
+        self, text_prototypes: torch.Tensor, reset_trainable: bool = True, carry_residual: bool = False
+    ) -> None:
+        """Write the text anchors `(num_classes, dim)` and, when `reset_trainable`, the trainable prototypes too.
+
+        `carry_residual=True` (with `reset_trainable=False`) moves each trainable prototype with its anchor: a trained
+        prototype is its text anchor plus what training added, so when the text tower changes the anchor, the learned
+        residual rides on the new anchor instead of staying behind in the old text space."""
+        new = text_prototypes.to(self.text_prototypes)
+        if carry_residual and not reset_trainable:
+            self.prototypes.data.add_((new - self.text_prototypes).to(self.prototypes))
+        self.text_prototypes.copy_(new)
         if reset_trainable:
             self.prototypes.data.copy_(text_prototypes.to(self.prototypes))
 
@@ -172,6 +181,33 @@ class BiCPLContrastiveHead(nn.Module):
         return logits + self.logit_bias if self.use_bias else logits
 
 
+class BiCPLFindingHead(nn.Module):
+    r"""
+    Scores ears against findings (entity–attribute phrases such as "盾板骨质破坏") for the finding-level alignment:
+    `logit = scale * cos(ear, finding text) + bias`, one independent yes/no per finding (sigmoid), so an ear can show
+    several findings at once. The bias starts negative because most findings are absent from most ears.
+
+    Args:
+        config ([`BiCPLConfig`]):
+            Only its presence matters (`finding_loss_weight > 0` adds the head).
+    """
+
+    # log(10) and -2: sigmoid(10 * cos - 2) starts near 0.12 for an unrelated pair, near 1 for an aligned one.
+    LOGIT_SCALE_INIT = math.log(10.0)
+    LOGIT_BIAS_INIT = -2.0
+
+    def __init__(self, config: BiCPLConfig):
+        super().__init__()
+        self.logit_scale = nn.Parameter(torch.full((1,), self.LOGIT_SCALE_INIT))
+        self.logit_bias = nn.Parameter(torch.full((1,), self.LOGIT_BIAS_INIT))
+
+    def forward(self, ear_embeds: torch.Tensor, finding_embeds: torch.Tensor) -> torch.Tensor:
+        """Logits `(..., num_findings)` of normalised `ear_embeds` `(..., dim)` against normalised `finding_embeds`
+        `(num_findings, dim)`."""
+        logits = bounded_logit_scale(self.logit_scale) * ear_embeds @ finding_embeds.to(ear_embeds).t()
+        return logits + self.logit_bias
+
+
 class BiCPLKnowledgeBank(nn.Module):
     r"""
     Cross-modal knowledge bank (BrgSA's CMKI): learnable knowledge embeddings that image and text embeddings both
@@ -199,4 +235,11 @@ class BiCPLKnowledgeBank(nn.Module):
         return embeds + attended.reshape(shape)
 
 
-__all__ = ["MAX_LOGIT_SCALE", "BiCPLContrastiveHead", "BiCPLKnowledgeBank", "BiCPLPrototypeHead", "bounded_logit_scale"]
+__all__ = [
+    "MAX_LOGIT_SCALE",
+    "BiCPLContrastiveHead",
+    "BiCPLFindingHead",
+    "BiCPLKnowledgeBank",
+    "BiCPLPrototypeHead",
+    "bounded_logit_scale",
+]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from ..data.collator import BiCPLDataCollator  # the collator lives with the data; re-exported for old imports
 from ..modeling import IGNORE_INDEX, BiCPLModel
@@ -65,6 +65,30 @@ class BalancedSamplingTrainer(Trainer):
             raise ValueError(f"{len(self.sampling_weights)} sampling weights for {len(dataset)} training exams")
         generator = torch.Generator().manual_seed(self.args.seed)
         return torch.utils.data.WeightedRandomSampler(self.sampling_weights, len(dataset), True, generator=generator)
+
+
+class TextAnchorRefreshCallback(TrainerCallback):
+    """Re-encodes the class prompts with the current text tower every `every_n_steps` optimiser steps, so the text
+    anchors (and the frozen text-only prototypes, which ARE their anchors) always come from the text tower being
+    trained: images are then trained against the same class vectors they are scored against. Trained prototypes
+    keep their learned residual on the moving anchor (`carry_residual`).
+
+    Args:
+        tokenizer: the text tower's tokenizer.
+        every_n_steps: refresh period in optimiser steps (the prompts are a few short texts: 1 is cheap).
+    """
+
+    def __init__(self, tokenizer, every_n_steps: int = 1):
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.tokenizer = tokenizer
+        self.every_n_steps = every_n_steps
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if model is not None and state.global_step % self.every_n_steps == 0:
+            base = model.get_base_model() if hasattr(model, "get_base_model") else model
+            base.initialize_prototypes(self.tokenizer, reset_trainable=False, carry_residual=True)
+        return control
 
 
 def codes_absent_from(dataset, class_codes: Sequence[int]) -> list[int]:
@@ -146,6 +170,7 @@ def build_trainer(
 __all__ = [
     "BalancedSamplingTrainer",
     "BiCPLDataCollator",
+    "TextAnchorRefreshCallback",
     "build_trainer",
     "class_weights_from_counts",
     "codes_absent_from",
