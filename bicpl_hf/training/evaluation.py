@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ..data.collator import BiCPLDataCollator
 from ..metrics import compute_ear_metrics, flatten_exam_predictions
 from ..metrics.zero_shot_metrics import zero_shot_metrics
+from ..modeling import IGNORE_INDEX
 
 
 @dataclass
@@ -140,4 +141,52 @@ def score_held_out(predictions: DatasetPredictions, held_out: int, unseen_codes:
     return out
 
 
-__all__ = ["DatasetPredictions", "exam_flags", "predict_dataset", "score_held_out", "score_predictions"]
+def composed_prototype_auc(model, tokenizer, predictions: DatasetPredictions, held_out: int) -> dict:
+    """AUC of the held-out class from the raw cosine to a prototype COMPOSED from its findings: the mean embedding of
+    the distinct findings of its prompts (`bicpl_hf.knowledge.finding_vocabulary.composed_prompts`), against every
+    other labelled test ear (`zs/auc_cosine_composed`) and against diseased ears only
+    (`zs/auc_vs_diseased_cosine_composed`). A diagnostic next to the model's own prototype: does the class compose
+    from findings the model learned elsewhere?"""
+    from ..knowledge.finding_vocabulary import composed_prompts
+    from ..metrics.zero_shot_metrics import binary_auc
+
+    prompts = model.config.class_prompts[str(held_out)]
+    prototype = model.encode_class_prompts(tokenizer, {held_out: composed_prompts(prompts)})[0].cpu().numpy()
+    labels = predictions.labels.reshape(-1)
+    cosine = (predictions.image_embeds.reshape(len(labels), -1) @ prototype)
+    known = labels != IGNORE_INDEX
+    diseased = known & (labels != model.config.normal_code)
+    return {
+        "zs/auc_cosine_composed": binary_auc(labels[known] == held_out, cosine[known]),
+        "zs/auc_vs_diseased_cosine_composed": binary_auc(labels[diseased] == held_out, cosine[diseased]),
+    }
+
+
+def normal_ear_rates(predictions: DatasetPredictions, normal_code: int) -> dict:
+    """How often a normal ear is called diseased (arg-max not normal), by what its partner ear is: `normal_called_
+    diseased/partner_normal` and `/partner_diseased` (a bilateral model must not copy the partner's disease), with
+    their ear counts."""
+    codes = np.asarray(predictions.class_codes)
+    called = codes[predictions.logits.argmax(-1)]  # (N, 2)
+    labels = predictions.labels
+    out = {}
+    for name, partner_normal in (("partner_normal", True), ("partner_diseased", False)):
+        mask = np.zeros_like(labels, dtype=bool)
+        for ear in (0, 1):
+            partner = labels[:, 1 - ear]
+            ok = (partner == normal_code) if partner_normal else ((partner != normal_code) & (partner != IGNORE_INDEX))
+            mask[:, ear] = (labels[:, ear] == normal_code) & ok
+        out[f"normal_called_diseased/{name}"] = float((called[mask] != normal_code).mean()) if mask.any() else None
+        out[f"normal_ears/{name}"] = int(mask.sum())
+    return out
+
+
+__all__ = [
+    "DatasetPredictions",
+    "composed_prototype_auc",
+    "exam_flags",
+    "normal_ear_rates",
+    "predict_dataset",
+    "score_held_out",
+    "score_predictions",
+]

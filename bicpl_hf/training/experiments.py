@@ -35,11 +35,13 @@ from ..processing.ear_classes import CLASS_CODES
 from .calibration import calibrate_unseen_class_offset
 from .evaluation import (
     DatasetPredictions,
+    composed_prototype_auc,
+    normal_ear_rates,
     predict_dataset,
     score_held_out,
     score_predictions,
 )
-from .recipe import build_trainer, codes_absent_from
+from .recipe import TextAnchorRefreshCallback, build_trainer, codes_absent_from
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,14 @@ class Variant:
     knowledge_bank: bool = False  # cross-modal knowledge bank initialised from the knowledge base's attribute texts
     config_overrides: tuple = ()  # extra BiCPLConfig fields, as (name, value) pairs
     collator_options: tuple = ()  # extra BiCPLDataCollator fields, as (name, value) pairs
+    # Bi-CPL v2 pieces (issue 14); each is switched off alone by one ablation variant.
+    # Class prompts as written ("report"), rewritten as one findings text per prompt ("findings"), or one prompt per
+    # distinct finding ("composed": the prototype is the mean embedding of the class's findings).
+    prompt_style: str = "report"
+    refresh_anchors: bool = False  # re-encode the text anchors every step of the prototype stage
+    finding_alignment: bool = False  # finding-level alignment loss over the training split's finding vocabulary
+    pretrained_text: bool = False  # start the text tower from `ExperimentBudget.text_model_path` when one is given
+    vision_overrides: tuple = ()  # extra BiCPLVisionConfig fields, as (name, value) pairs
 
 
 VARIANTS = {
@@ -91,7 +101,32 @@ VARIANTS = {
                 config_overrides=(("soft_label_alpha", 0.3),), collator_options=(("attribute_vectors", True),)),
     )
 }
+# Bi-CPL v2 (issue 14): a text side that generalises (pretrained tower, negation-aware finding texts, prompts written as
+# findings), finding-level alignment, a prototype stage that keeps zero-shot (unseen classes out of the training
+# softmax, anchors refreshed every step, residual prototypes) and A3B as cross-attention starting as the single-ear
+# model; the symmetry prior is dropped (it fired on ~2% of exams and rewarded antipodal embeddings).
+_V2 = {"prompt_style": "composed", "refresh_anchors": True, "finding_alignment": True, "pretrained_text": True,
+       "knowledge_prompts": True, "collator_options": (("text_mode", "findings"),),
+       "vision_overrides": (("a3b_mode", "cross_attention"),)}
+_V2_CONFIG = (("exclude_frozen_classes_from_loss", True), ("symmetry_loss_weight", 0.0), ("finding_loss_weight", 1.0))
+_V2_VARIANTS = (
+    Variant("bicpl_v2", "Bi-CPL v2: all four pieces", **_V2, config_overrides=_V2_CONFIG),
+    Variant("bicpl_v2-text_side", "Bi-CPL v2 without the v2 text side (raw side texts, report prompts, tower from "
+            "scratch)", **{**_V2, "prompt_style": "report", "pretrained_text": False, "collator_options": ()},
+            config_overrides=_V2_CONFIG),
+    Variant("bicpl_v2-findings", "Bi-CPL v2 without finding-level alignment", **{**_V2, "finding_alignment": False},
+            config_overrides=(*_V2_CONFIG[:2], ("finding_loss_weight", 0.0))),
+    Variant("bicpl_v2-prototype_stage", "Bi-CPL v2 with the v1 prototype stage (every class in the softmax, stale "
+            "anchors)", **{**_V2, "refresh_anchors": False}, config_overrides=(("exclude_frozen_classes_from_loss", False),
+                                                                              *_V2_CONFIG[1:])),
+    Variant("bicpl_v2-a3b", "Bi-CPL v2 with the v1 A3B gate instead of cross-attention",
+            **{**_V2, "vision_overrides": (("a3b_mode", "gate"),)}, config_overrides=_V2_CONFIG),
+    Variant("bicpl_v2-bilateral", "Bi-CPL v2 on one ear at a time (no A3B, no bilateral fusion)",
+            **{**_V2, "bilateral": False, "a3b": False}, config_overrides=_V2_CONFIG),
+)
+VARIANTS.update({v.name: v for v in _V2_VARIANTS})
 BASELINE_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl", "bicpl_no_a3b_random_proto")
+V2_ABLATION_VARIANTS = tuple(v.name for v in _V2_VARIANTS)
 KNOWLEDGE_VARIANTS = ("bicpl", "bicpl+kb_prompts", "bicpl+summaries", "bicpl+knowledge_bank", "bicpl+hard_negatives",
                       "bicpl+soft_labels")
 
@@ -108,6 +143,9 @@ class ExperimentBudget:
     # (`bicpl_hf.training.calibration`); None = raw logits.
     unseen_false_positive_rate: float | None = 0.05
     device: str | None = None  # "cpu" or "cuda"; None = what the Trainer picks (a GPU when there is one)
+    # A pretrained text tower (a folder `AutoModel` loads, e.g. from `bicpl pretrain-text`) for the variants with
+    # `pretrained_text`; its tokenizer must be the processor's. None = every tower starts from scratch.
+    text_model_path: str | None = None
     dataloader_num_workers: int = 0
     # Train the vision tower's 3D convolutions in channels_last_3d (measured 24% faster per step on CPU,
     # benchmarks/README.md); None = on CPU only. Weights go back to the contiguous layout after training.
@@ -129,12 +167,15 @@ class RunResult:
                 "n_train_exams": self.n_train_exams, "unseen_offset": self.unseen_offset, **self.metrics}
 
 
-def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int) -> BiCPLModel:
-    """A fresh model for `variant` from a `BiCPLConfig` kwargs dict (text/vision configs, projection dim, ...)."""
+def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int,
+                       text_model_path: str | None = None) -> BiCPLModel:
+    """A fresh model for `variant` from a `BiCPLConfig` kwargs dict (text/vision configs, projection dim, ...);
+    `text_model_path` gives the text tower's weights to a variant with `pretrained_text`."""
     kwargs = {**base_config, "bilateral": variant.bilateral}
     vision = dict(kwargs.get("vision_config") or {})
     n_stages = len(vision.get("hidden_sizes", [32, 64, 128, 256]))
     vision["a3b_stages"] = [variant.a3b] * n_stages
+    vision.update(dict(variant.vision_overrides))
     kwargs["vision_config"] = vision
     if not variant.text_prototypes:
         kwargs["drift_loss_weight"] = 0.0  # no text anchor to stay close to
@@ -146,6 +187,15 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
 
         codes = kwargs.get("class_codes") or list(CLASS_CODES)
         kwargs["class_prompts"] = class_prompts(load_knowledge_base(), codes)
+    if variant.prompt_style in ("findings", "composed"):
+        from ..knowledge.finding_vocabulary import composed_prompts, finding_prompts
+        from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
+
+        rewrite = finding_prompts if variant.prompt_style == "findings" else composed_prompts
+        prompts = kwargs.get("class_prompts") or DEFAULT_CLASS_PROMPTS
+        kwargs["class_prompts"] = {code: list(dict.fromkeys(rewrite(p))) for code, p in prompts.items()}
+    elif variant.prompt_style != "report":
+        raise ValueError(f"variant {variant.name}: prompt_style must be 'report', 'findings' or 'composed'")
     bank_texts = None
     if variant.knowledge_bank:
         from ..knowledge import attribute_texts
@@ -154,6 +204,17 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
         kwargs["knowledge_bank_size"] = len(bank_texts)
     torch.manual_seed(seed)
     model = BiCPLModel(BiCPLConfig(**kwargs))
+    if variant.pretrained_text and text_model_path:
+        from transformers import AutoModel
+
+        pretrained = AutoModel.from_pretrained(text_model_path, add_pooling_layer=False)
+        if pretrained.config.vocab_size != model.config.text_config.vocab_size:
+            raise ValueError(f"the text model in {text_model_path} has a vocabulary of {pretrained.config.vocab_size} "
+                             f"tokens, the processor's tokenizer {model.config.text_config.vocab_size}: pretrain it "
+                             "with the same tokenizer (bicpl pretrain-text --tokenizer)")
+        missing, _ = model.text_model.load_state_dict(pretrained.state_dict(), strict=False)
+        if missing:
+            raise ValueError(f"{text_model_path} lacks text-tower weights {missing[:5]}")
     if bank_texts is not None:
         model.initialize_knowledge_bank(tokenizer, bank_texts)
     if variant.text_prototypes or variant.classify_with_prompts:
@@ -171,20 +232,33 @@ def _arguments(output_dir: Path, epochs: float, budget: ExperimentBudget, seed: 
     )
 
 
+def variant_collator_options(variant: Variant, train_dataset) -> dict:
+    """The collator options of `variant`: its own, plus the finding vocabulary of `train_dataset` (findings present in
+    at least 3 training ears) when it trains the finding-level alignment."""
+    options = dict(variant.collator_options)
+    if variant.finding_alignment:
+        from ..knowledge.finding_vocabulary import finding_vocabulary
+
+        options["finding_vocabulary"] = finding_vocabulary(train_dataset["findings_triples"])
+    return options
+
+
 def train_variant(variant: Variant, model: BiCPLModel, processor, train_dataset, output_dir: Path,
                   budget: ExperimentBudget, seed: int) -> BiCPLModel:
     """Stage 1 (alignment), then text prototypes from the aligned text tower, then stage 2 (prototypes)."""
     tokenizer = processor.tokenizer
+    collator_options = variant_collator_options(variant, train_dataset)
     if variant.contrastive_stage:
         build_trainer(model, processor, _arguments(output_dir / "contrastive", budget.contrastive_epochs, budget, seed),
-                      train_dataset, stage="contrastive", collator_options=dict(variant.collator_options)).train()
+                      train_dataset, stage="contrastive", collator_options=collator_options).train()
         if variant.text_prototypes:
             model.initialize_prototypes(tokenizer)  # the random text tower of __init__ knew nothing
     if variant.prototype_stage:
         trainer = build_trainer(
             model, processor, _arguments(output_dir / "prototype", budget.prototype_epochs, budget, seed),
             train_dataset, stage="prototype", balance="reweight" if variant.class_weighted else None,
-            include_text=variant.use_text_in_prototype_stage, collator_options=dict(variant.collator_options),
+            include_text=variant.use_text_in_prototype_stage, collator_options=collator_options,
+            callbacks=[TextAnchorRefreshCallback(tokenizer)] if variant.refresh_anchors else None,
         )
         trainer.train()
         if variant.text_prototypes and variant.use_text_in_prototype_stage:
@@ -205,7 +279,7 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
     boolean column `normal_variant_column`."""
     start = time.time()
     view = views[setting]
-    model = make_variant_model(variant, base_config, processor.tokenizer, seed)
+    model = make_variant_model(variant, base_config, processor.tokenizer, seed, text_model_path=budget.text_model_path)
     channels_last = budget.channels_last
     if channels_last is None:
         channels_last = budget.device == "cpu" or (budget.device is None and not torch.cuda.is_available())
@@ -232,6 +306,9 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
                                 seed=seed)
     if held_out in unseen:
         metrics.update(score_held_out(predictions, held_out, unseen, view["test"], normal_variant_column))
+        if variant.text_prototypes or variant.classify_with_prompts:
+            metrics.update(composed_prototype_auc(model, processor.tokenizer, predictions, held_out))
+    metrics.update(normal_ear_rates(predictions, model.config.normal_code))
     result = RunResult(variant.name, setting, metrics, time.time() - start, len(view["train"]), predictions,
                        unseen_offset=offset)
     logger.info("%s / setting %s: macro-F1 %.3f in %.0f s", variant.name, setting, metrics["macro_f1"], result.seconds)
@@ -320,6 +397,7 @@ def results_table(results: Sequence[RunResult]) -> str:
 __all__ = [
     "BASELINE_VARIANTS",
     "KNOWLEDGE_VARIANTS",
+    "V2_ABLATION_VARIANTS",
     "VARIANTS",
     "ExperimentBudget",
     "RunResult",
@@ -329,5 +407,6 @@ __all__ = [
     "run_experiments",
     "run_one",
     "train_variant",
+    "variant_collator_options",
     "zero_shot_codes",
 ]
