@@ -108,7 +108,7 @@ def dataset_train_reports(path: str | os.PathLike) -> list[str]:
 
 def pycmekg_sentences(keywords: Sequence[str] | None = PYCMEKG_KEYWORDS,
                       predicates: Sequence[str] = PYCMEKG_PREDICATES) -> list[str]:
-    """PyCMeKG's (subject, predicate, objects) triples as sentences, e.g. "中耳胆脂瘤的常见发病部位是上鼓室、中鼓室、乳突或岩尖。".
+    """PyCMeKG's (subject, predicate, objects) triples as sentences, e.g. "中耳胆脂瘤的常见发病部位是上鼓室、中鼓室、…".
 
     Args:
         keywords: keep the subjects whose name or 就诊科室 contains one of these (`None`: every subject).
@@ -262,8 +262,15 @@ def pretrain_text_tower(
     Returns:
         `dict`: what `pretraining.json` holds (corpus counts per source, steps, final loss, seconds, configs).
     """
-    from transformers import (BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, PrinterCallback, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        DataCollatorForLanguageModeling,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
     from transformers.utils import logging as hf_logging
 
     if objective not in OBJECTIVES:
