@@ -251,7 +251,8 @@ def pretrain_text_tower(
         corpus ([`PretrainingCorpus`] or `list[str]`): the texts (a corpus's `counts` go into `pretraining.json`).
         tokenizer (`PreTrainedTokenizerBase`): a BERT tokenizer; its vocabulary sets `vocab_size`.
         text_config (`dict`): `BertConfig` fields (`hidden_size`, `num_hidden_layers`, ...); `vocab_size` and
-            `pad_token_id` come from the tokenizer, `max_position_embeddings` is at least `max_length`.
+            `pad_token_id` come from the tokenizer, `max_position_embeddings` (default 512) is at least
+            `max_length`.
         output_dir (`str` or `os.PathLike`): where `config.json`, `model.safetensors`, the tokenizer files and
             `pretraining.json` are written.
         objective (`str`): "mlm" or "mlm+simcse" (MLM plus unsupervised SimCSE on the unmasked sentences).
@@ -284,7 +285,8 @@ def pretrain_text_tower(
     if not texts:
         raise ValueError("the pretraining corpus is empty")
     fields = {k: v for k, v in text_config.items() if k not in ("model_type", "vocab_size", "pad_token_id")}
-    fields["max_position_embeddings"] = max(fields.get("max_position_embeddings", 0), max_length)
+    # BERT's default 512 unless given: Bi-CPL encodes whole reports and prompt ensembles, longer than `max_length`.
+    fields["max_position_embeddings"] = max(fields.get("max_position_embeddings", 512), max_length)
     config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **fields)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
