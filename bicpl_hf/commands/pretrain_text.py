@@ -33,23 +33,24 @@ def run_pretrain_text(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--tokenizer {args.tokenizer} is not a folder with a saved tokenizer")
     if args.hidden_size % args.heads:
         raise ValueError(f"--hidden-size {args.hidden_size} must be a multiple of --heads {args.heads}")
-    if args.quiet:
-        from transformers.utils import logging as hf_logging
+    from ..text.pretraining import pretraining_corpus
 
-        hf_logging.set_verbosity_error()
-    import torch
-    from transformers import AutoTokenizer
-
-    from ..text.pretraining import pretrain_text_tower, pretraining_corpus
-    from ..text.tokenization import build_char_tokenizer
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
+    try:  # first, so that a bad corpus fails before torch loads
         corpus = pretraining_corpus(knowledge_base=not args.no_knowledge_base, dataset=args.dataset,
                                     pycmekg=args.pycmekg, files=args.corpus)
     except ImportError as error:  # the optional extra is missing: bad setup, not a bug
         raise CommandError(str(error)) from error
+    import torch
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from ..text.pretraining import pretrain_text_tower
+    from ..text.tokenization import build_char_tokenizer
+
+    if args.quiet:
+        hf_logging.set_verbosity_error()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.tokenizer is not None:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     else:
