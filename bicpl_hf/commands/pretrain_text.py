@@ -44,6 +44,7 @@ def run_pretrain_text(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
     from ..text.pretraining import pretrain_text_tower
     from ..text.tokenization import build_char_tokenizer
 
@@ -54,7 +55,9 @@ def run_pretrain_text(args: argparse.Namespace) -> int:
     if args.tokenizer is not None:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     else:
-        tokenizer = build_char_tokenizer(corpus.texts, output)
+        # the default class prompts' characters too: Bi-CPL's prototypes start from them (as `bicpl train` does)
+        prompts = [p for texts in DEFAULT_CLASS_PROMPTS.values() for p in texts]
+        tokenizer = build_char_tokenizer(corpus.texts + prompts, output)
     text_config = {"hidden_size": args.hidden_size, "num_hidden_layers": args.layers,
                    "num_attention_heads": args.heads, "intermediate_size": args.intermediate,
                    "max_position_embeddings": max(256, args.max_length)}
@@ -86,7 +89,7 @@ def add_pretrain_text_parser(subparsers: argparse._SubParsersAction) -> argparse
     corpus.add_argument("--no-knowledge-base", action="store_true", help="leave out the otology knowledge base")
     model = parser.add_argument_group("model")
     model.add_argument("--tokenizer", help="folder of a saved BERT tokenizer (default: a character tokenizer of the "
-                                           "corpus)")
+                                           "corpus and the default class prompts)")
     model.add_argument("--hidden-size", type=int, default=64, help="(default: %(default)s)")
     model.add_argument("--layers", type=int, default=2, help="(default: %(default)s)")
     model.add_argument("--heads", type=int, default=4, help="(default: %(default)s)")
