@@ -261,7 +261,8 @@ def pretrain_text_tower(
         device (`str`): "cpu", or "auto" for the accelerator the Trainer finds.
 
     Returns:
-        `dict`: what `pretraining.json` holds (corpus counts per source, steps, final loss, seconds, configs).
+        `dict`: what `pretraining.json` holds (corpus counts per source, steps, first / final logged training loss
+        (MLM, plus SimCSE's for "mlm+simcse"), seconds, the BERT sizes).
     """
     from transformers import (
         BertConfig,
