@@ -58,6 +58,7 @@ def run_pretrain_text(args: argparse.Namespace) -> int:
         # the default class prompts' characters too: Bi-CPL's prototypes start from them (as `bicpl train` does)
         prompts = [p for texts in DEFAULT_CLASS_PROMPTS.values() for p in texts]
         tokenizer = build_char_tokenizer(corpus.texts + prompts, output)
+    # 256 positions at least: BiCPLProcessor truncates whole reports at 256 tokens, longer than --max-length
     text_config = {"hidden_size": args.hidden_size, "num_hidden_layers": args.layers,
                    "num_attention_heads": args.heads, "intermediate_size": args.intermediate,
                    "max_position_embeddings": max(256, args.max_length)}
