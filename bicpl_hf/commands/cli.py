@@ -13,6 +13,7 @@ from .embed import add_embed_parser
 from .errors import run_command
 from .inspect_dataset import add_inspect_parser
 from .monai_bundle import add_monai_bundle_parser
+from .pretrain_text import add_pretrain_text_parser
 from .push import add_push_parser
 
 
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_diagnose_parser(commands)
     add_inspect_parser(commands)
     add_embed_parser(commands)
+    add_pretrain_text_parser(commands)
     add_monai_bundle_parser(commands)
     return parser
 

@@ -1,5 +1,5 @@
-"""Text-tower tools: a character-level tokenizer for Chinese reports (`tokenization`) and LoRA on the text tower
-(`lora`, loads `peft` on first use)."""
+"""Text-tower tools: a character-level tokenizer for Chinese reports (`tokenization`), LoRA on the text tower
+(`lora`, loads `peft` on first use) and offline pretraining on a local corpus (`pretraining`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ _EXPORTS = {
     "TEXT_ATTENTION_TARGETS": "lora",
     "apply_text_lora": "lora",
     "merge_text_lora": "lora",
+    "PretrainingCorpus": "pretraining",
+    "pretraining_corpus": "pretraining",
+    "pretrain_text_tower": "pretraining",
 }
 
 
