@@ -1,5 +1,5 @@
-"""A3B modes priced against each other: parameters and time of the ear encoder with the cross-attention block, the
-v1 gate and no A3B, in the same run.
+"""A3B modes priced against each other: parameters and time of the ear encoder with the cross-attention block (at
+its defaults, with 4 heads, attending on at most 512 voxels), the v1 gate and no A3B, in the same run.
 
 Two encoders (`BiCPLModel(config).vision_model`; the text tower is never called):
 
@@ -41,13 +41,22 @@ ENCODERS = {
     "benchmark": {"image_size": [32, 48, 40], "stem_channels": 8, "hidden_sizes": [16, 32, 64], "depths": [1, 1, 1],
                   "stage_strides": [1, 2, 2]},
 }
-MODES = ("gate", "cross_attention", "none")
+# Row -> the A3B fields of the vision config: the two modes at their defaults, the cross-attention's cost levers
+# (heads: the softmax over heads x tokens^2 dominates on CPU; max tokens: the grid it attends on), and no A3B.
+MODES = {
+    "gate": {"a3b_mode": "gate"},
+    "cross_attention": {"a3b_mode": "cross_attention"},
+    "cross_attention, 4 heads": {"a3b_mode": "cross_attention", "a3b_heads": 4},
+    "cross_attention, max 512 tokens": {"a3b_mode": "cross_attention", "a3b_max_tokens": 512},
+    "none": {"a3b_mode": "gate", "a3b_stages": False},
+}
 
 
 def build_encoder(vision: dict, mode: str, seed: int = 0) -> torch.nn.Module:
-    """The ear encoder with `mode`'s A3B blocks after every stage (`"none"`: no A3B)."""
-    n_stages = len(vision["hidden_sizes"])
-    vision = {**vision, "a3b_mode": "gate" if mode == "none" else mode, "a3b_stages": [mode != "none"] * n_stages}
+    """The ear encoder with the A3B blocks of the `MODES` row `mode` after every stage."""
+    fields = dict(MODES[mode])
+    with_a3b = fields.pop("a3b_stages", True)
+    vision = {**vision, **fields, "a3b_stages": [with_a3b] * len(vision["hidden_sizes"])}
     torch.manual_seed(seed)
     # gamma = 0 at init changes no cost: the block's arithmetic runs whatever its value.
     return BiCPLModel(BiCPLConfig(vision_config=vision, text_config=SMALL_TEXT_CONFIG)).vision_model

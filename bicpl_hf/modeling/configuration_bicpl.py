@@ -84,8 +84,9 @@ class BiCPLVisionConfig(PreTrainedConfig):
             the identity at initialisation) or `"gate"` ([`AsymmetryAwareAttention`], the v1 block:
             `F ⊙ (1 + sigmoid(conv(F_self - F_other)))`). A config saved before this field existed was a `"gate"`
             model but loads with the default, `"cross_attention"`: pass `a3b_mode="gate"` to load such a checkpoint.
-        a3b_heads (`int`, *optional*, defaults to 4):
-            Attention heads of the `"cross_attention"` block; must divide the width of every stage with A3B.
+        a3b_heads (`int`, *optional*, defaults to 2):
+            Attention heads of the `"cross_attention"` block; must divide the width of every stage with A3B. On CPU
+            the softmax over `heads x tokens²` dominates its cost (benchmarks/bench_a3b.py).
         a3b_max_tokens (`int`, *optional*, defaults to 2048):
             Most voxels per ear the `"cross_attention"` block attends over; a larger stage is average-pooled by the
             smallest power of two that fits (the message is upsampled back), since attention costs `tokens²`.
@@ -125,7 +126,7 @@ class BiCPLVisionConfig(PreTrainedConfig):
     norm: str = "batch"
     a3b_stages: list[bool] | None = None
     a3b_mode: str = "cross_attention"
-    a3b_heads: int = 4
+    a3b_heads: int = 2
     a3b_max_tokens: int = 2048
     a3b_kernel_size: int = 3
     swin_feature_size: int = 24

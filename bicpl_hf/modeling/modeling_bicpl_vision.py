@@ -110,7 +110,7 @@ class BilateralCrossAttention(nn.Module):
     Args:
         channels (`int`):
             Feature channels of the stage (divisible by `num_heads`).
-        num_heads (`int`, *optional*, defaults to 4):
+        num_heads (`int`, *optional*, defaults to 2):
             Attention heads.
         max_tokens (`int`, *optional*, defaults to 2048):
             Most voxels per ear that attention runs on.
@@ -118,7 +118,7 @@ class BilateralCrossAttention(nn.Module):
     Returns `(features, maps)` with `maps` of shape `(batch, 2, d, h, w)`: index 0 = left ear, 1 = right ear.
     """
 
-    def __init__(self, channels: int, num_heads: int = 4, max_tokens: int = 2048):
+    def __init__(self, channels: int, num_heads: int = 2, max_tokens: int = 2048):
         super().__init__()
         if channels % num_heads:
             raise ValueError(f"BilateralCrossAttention: channels ({channels}) must be divisible by num_heads "

@@ -52,7 +52,7 @@ def test_default_block_and_its_checkpoint_keys():
     model = _model()
     assert model.config.vision_config.a3b_mode == "cross_attention"
     blocks = model.vision_model.asymmetry_blocks
-    assert all(isinstance(b, BilateralCrossAttention) for b in blocks) and blocks[1].num_heads == 4
+    assert all(isinstance(b, BilateralCrossAttention) for b in blocks) and blocks[1].num_heads == 2
     expected = [f"1.{name}.{p}" for name in ("norm", "position", "query", "key", "value", "output", "gate")
                 for p in ("weight", "bias")]
     assert sorted(k for k in blocks.state_dict() if k.startswith("1.")) == sorted(expected + ["1.layer_scale"])
@@ -156,8 +156,8 @@ def test_a3b_options_are_checked():
         BiCPLVisionConfig(a3b_max_tokens=0)
     # The gate ignores the cross-attention fields; stages without A3B do not need to be divisible.
     assert BiCPLVisionConfig(a3b_mode="gate", a3b_heads=3).a3b_heads == 3
-    assert BiCPLVisionConfig(hidden_sizes=[30, 64], depths=[1, 1], stage_strides=[1, 2],
-                             a3b_stages=[False, True]).a3b_heads == 4
+    assert BiCPLVisionConfig(hidden_sizes=[31, 64], depths=[1, 1], stage_strides=[1, 2],
+                             a3b_stages=[False, True]).a3b_heads == 2
     # A config saved before `a3b_mode` existed loads with the default (the v1 block needs a3b_mode="gate").
     old = {k: v for k, v in BiCPLVisionConfig(a3b_mode="gate").to_dict().items() if k != "a3b_mode"}
     assert BiCPLVisionConfig.from_dict(old).a3b_mode == "cross_attention"
