@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from bicpl_hf import BiCPLConfig, BiCPLModel  # noqa: E402
-from bicpl_hf.modeling.modeling_bicpl_vision import AsymmetryAwareAttention, merge_ears, split_ears  # noqa: E402
+from bicpl_hf.modeling.modeling_bicpl_vision import merge_ears, split_ears  # noqa: E402
 
 # Only the vision encoder runs here; a small text tower keeps model construction cheap.
 SMALL_TEXT_CONFIG = {"model_type": "bert", "vocab_size": 21128, "hidden_size": 64, "num_hidden_layers": 1,
@@ -61,7 +61,7 @@ def sequential_forward(encoder: torch.nn.Module, pixel_values: torch.Tensor) -> 
     right = encoder.stem(pixel_values[:, 1])
     for stage, a3b in zip(encoder.stages, encoder.asymmetry_blocks):
         left, right = stage(left), stage(right)
-        if isinstance(a3b, AsymmetryAwareAttention):  # A3B needs both ears of an exam side by side
+        if not isinstance(a3b, torch.nn.Identity):  # A3B needs both ears of an exam side by side
             merged, _ = a3b(merge_ears(left, right))
             left, right = split_ears(merged)
     return torch.stack((encoder.pool(left).flatten(1), encoder.pool(right).flatten(1)), dim=1)

@@ -19,6 +19,7 @@ from .modeling import (  # noqa: E402
     BiCPLPreTrainedModel,
     BiCPLSiameseEncoder,
     BiCPLVisionConfig,
+    BilateralCrossAttention,
 )
 from .processing import (  # noqa: E402
     BiCPLProcessor,
@@ -91,5 +92,6 @@ __all__ = [
     "BiCPLPreTrainedModel",
     "BiCPLSiameseEncoder",
     "BiCPLVisionConfig",
+    "BilateralCrossAttention",
     "register_auto_classes",
 ]

@@ -8,7 +8,7 @@ from .ear_classes import IGNORE_INDEX
 from .modeling_bicpl import BiCPLImageFeaturesOutput, BiCPLModel, BiCPLOutput, BiCPLPreTrainedModel
 from .modeling_bicpl_backbones import BACKBONES, BiCPLBackbone
 from .modeling_bicpl_heads import BiCPLPrototypeHead
-from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
+from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder, BilateralCrossAttention
 
 __all__ = [
     "BACKBONES",
@@ -23,4 +23,5 @@ __all__ = [
     "BiCPLPrototypeHead",
     "BiCPLSiameseEncoder",
     "BiCPLVisionConfig",
+    "BilateralCrossAttention",
 ]

@@ -11,6 +11,7 @@ from transformers.configuration_utils import SubConfigSpec
 
 from .ear_classes import CLASS_CODES, CLASS_NAMES_EN, CLASS_NAMES_ZH, DEFAULT_FROZEN_CODES, NORMAL_CODE
 from .modeling_bicpl_backbones import look_up_backbone
+from .modeling_bicpl_vision import look_up_a3b_block
 
 # Ear-level label codes of the hospital export, from the one class table (`processing/ear_classes.py`).
 DEFAULT_CLASS_CODES = list(CLASS_CODES)
@@ -51,8 +52,8 @@ class BiCPLVisionConfig(PreTrainedConfig):
     r"""
     Configuration of the Siamese 3D ear encoder of Bi-CPL.
 
-    Both ears are encoded by one backbone as a batch of `2 * batch_size`; after each stage an
-    `AsymmetryAwareAttention` (A3B) block compares the left ear with the mirrored right ear.
+    Both ears are encoded by one backbone as a batch of `2 * batch_size`; after each stage an A3B block compares the
+    left ear with the mirrored right ear.
 
     Args:
         backbone (`str`, *optional*, defaults to `"resnet"`):
@@ -77,8 +78,20 @@ class BiCPLVisionConfig(PreTrainedConfig):
             which matter for CT.
         a3b_stages (`list[bool]`, *optional*):
             Whether an A3B block follows each stage; defaults to all stages.
+        a3b_mode (`str`, *optional*, defaults to `"cross_attention"`):
+            The A3B block: `"cross_attention"` ([`BilateralCrossAttention`]: each ear's voxels attend to the other
+            ear's, a gate on their difference weighs the message, and a zero-initialised residual makes the block
+            the identity at initialisation) or `"gate"` ([`AsymmetryAwareAttention`], the v1 block:
+            `F ⊙ (1 + sigmoid(conv(F_self - F_other)))`). A config saved before this field existed was a `"gate"`
+            model but loads with the default, `"cross_attention"`: pass `a3b_mode="gate"` to load such a checkpoint.
+        a3b_heads (`int`, *optional*, defaults to 2):
+            Attention heads of the `"cross_attention"` block; must divide the width of every stage with A3B. On CPU
+            the softmax over `heads x tokens²` dominates its cost (benchmarks/bench_a3b.py).
+        a3b_max_tokens (`int`, *optional*, defaults to 2048):
+            Most voxels per ear the `"cross_attention"` block attends over; a larger stage is average-pooled by the
+            smallest power of two that fits (the message is upsampled back), since attention costs `tokens²`.
         a3b_kernel_size (`int`, *optional*, defaults to 3):
-            Kernel of the convolution applied to `F_L - F_R`.
+            Kernel of the convolution applied to `F_L - F_R` by the `"gate"` block.
         swin_feature_size (`int`, *optional*, defaults to 24):
             Embedding width of the Swin backbone (multiple of 12).
         swin_depths (`list[int]`, *optional*, defaults to `[2, 2, 2, 2]`):
@@ -112,6 +125,9 @@ class BiCPLVisionConfig(PreTrainedConfig):
     stage_strides: list[int] = field(default_factory=lambda: [1, 2, 2, 2])
     norm: str = "batch"
     a3b_stages: list[bool] | None = None
+    a3b_mode: str = "cross_attention"
+    a3b_heads: int = 2
+    a3b_max_tokens: int = 2048
     a3b_kernel_size: int = 3
     swin_feature_size: int = 24
     swin_depths: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
@@ -135,6 +151,15 @@ class BiCPLVisionConfig(PreTrainedConfig):
         self.a3b_stages = [bool(v) for v in self.a3b_stages]
         if len(self.a3b_stages) != num_stages:
             raise ValueError(f"a3b_stages needs one flag per stage ({num_stages}), got {self.a3b_stages}")
+        look_up_a3b_block(self.a3b_mode)
+        if self.a3b_mode == "cross_attention":
+            if self.a3b_heads < 1 or self.a3b_max_tokens < 1:
+                raise ValueError(f"BiCPLVisionConfig: a3b_heads and a3b_max_tokens must be positive, got "
+                                 f"{self.a3b_heads} and {self.a3b_max_tokens}")
+            widths = [c for c, flag in zip(self.stage_channels, self.a3b_stages) if flag]
+            if any(c % self.a3b_heads for c in widths):
+                raise ValueError(f"BiCPLVisionConfig.a3b_heads ({self.a3b_heads}) must divide the width of every "
+                                 f"stage with an A3B block, got widths {widths}")
         super().__post_init__(**kwargs)
 
     @property

@@ -18,7 +18,7 @@ from transformers.utils import ModelOutput
 from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
 from .losses_bicpl import IGNORE_INDEX, bicpl_loss, text_hash_ids
 from .modeling_bicpl_heads import BiCPLContrastiveHead, BiCPLFindingHead, BiCPLKnowledgeBank, BiCPLPrototypeHead
-from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder
+from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder, BilateralCrossAttention
 
 # The dimensions of each text input of `forward`: an int must match exactly, "batch" is the batch size.
 _TEXT_LAYOUTS = {
@@ -113,6 +113,19 @@ class BiCPLPreTrainedModel(PreTrainedModel):
             # Small weights: M starts near 0.5 everywhere, so A3B begins as a uniform gain and learns asymmetry.
             init.normal_(module.difference_conv.weight, std=1e-3)
             init.zeros_(module.difference_conv.bias)
+        elif isinstance(module, BilateralCrossAttention):
+            # gamma = 0: the block starts as the identity. The gate starts as sigmoid(|x_self - x_other| - 2).
+            weight = module.gate.weight
+            eye = torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device)
+            init.zeros_(module.layer_scale)
+            init.copy_(weight, torch.cat([torch.zeros_like(eye), eye], dim=1))
+            init.constant_(module.gate.bias, -2.0)
+            init.normal_(module.position.weight, std=module.position.in_features**-0.5)
+        elif module is getattr(self, "visual_projection", None) and self.config.bilateral:
+            # Columns reading `p - p_other` start at zero: an ear's embedding starts as its own ear's alone.
+            super()._init_weights(module)
+            own = self.config.vision_config.hidden_size
+            init.copy_(module.weight, torch.cat([module.weight[:, :own], torch.zeros_like(module.weight[:, own:])], 1))
         elif isinstance(module, nn.Conv3d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
@@ -234,7 +247,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         self._check_pixel_values(pixel_values)
         pooled, last_hidden_state, maps = self.vision_model(pixel_values)
         if self.config.bilateral:
-            # Each ear sees its own features and its difference from the other side (sign tells which side).
+            # Late fusion: each ear sees its own features and its difference from the other side (sign tells which
+            # side). `_init_weights` zeroes the difference columns, so the partner enters only as training adds it.
             pooled = torch.cat([pooled, pooled - pooled.flip(1)], dim=-1)
         embeds = self._through_bank(self.visual_projection(self.vision_dropout(pooled)))
         return BiCPLImageFeaturesOutput(pooler_output=embeds, last_hidden_state=last_hidden_state, asymmetry_maps=maps)

@@ -366,7 +366,7 @@ repository; these packages are all it needs (no Pillow):
 {_zero_shot_example(config, repo)}
 ## 模型细节 / Model details
 
-- 图像编码器 / image encoder: {backbone}; A3B asymmetry attention per stage {vision.a3b_stages};
+- 图像编码器 / image encoder: {backbone}; A3B `{vision.a3b_mode}` per stage {vision.a3b_stages};
   bilateral `{config.bilateral}`; input ROI {vision.image_size}, {vision.in_channels} channels.
 - 文本塔 / text tower: `{text.model_type}`, {text.num_hidden_layers} layers, hidden {text.hidden_size}, vocabulary
   {text.vocab_size}, pooling `{config.text_pooling}`; 预训练权重 / pretrained weights: `{text_source}`.

@@ -14,8 +14,9 @@ from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVisionConfig,
 from bicpl_hf.modeling import BACKBONES, IGNORE_INDEX, BiCPLBackbone, BiCPLPrototypeHead
 from bicpl_hf.modeling.modeling_bicpl_heads import MAX_LOGIT_SCALE
 
-# Non-text state-dict keys of the tiny ResNet model as every checkpoint saved so far writes them (2 units in stage 0,
-# A3B after stage 1 only): a refactor must keep them, or old checkpoints stop loading.
+# Non-text state-dict keys of the tiny ResNet model as every checkpoint saved before the cross-attention A3B writes
+# them (2 units in stage 0, the v1 gate A3B after stage 1 only): a refactor must keep them, or old checkpoints stop
+# loading (with `a3b_mode="gate"`).
 SAVED_KEYS = [
     "vision_model.stem.conv.weight", "vision_model.stem.conv.bias",
     "vision_model.stem.adn.N.weight", "vision_model.stem.adn.N.bias",
@@ -29,7 +30,8 @@ SAVED_KEYS = [
     "prototype_head.prototypes", "prototype_head.logit_scale", "prototype_head.text_prototypes",
     "prototype_head.class_codes", "prototype_head.trainable",
 ]
-GROUP_NORM_VISION = {**TINY_VISION_CONFIG, "depths": [2, 1], "norm": "group", "a3b_stages": [False, True]}
+GROUP_NORM_VISION = {**TINY_VISION_CONFIG, "depths": [2, 1], "norm": "group", "a3b_stages": [False, True],
+                     "a3b_mode": "gate"}
 
 
 class ToyBackbone(BiCPLBackbone):
@@ -93,7 +95,7 @@ def test_swin_entry_keeps_the_checkpoint_layout():
     model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs(vision_config=vision)))
     keys = set(model.vision_model.state_dict())
     assert {"stem.0.proj.weight", "stages.0.layer.blocks.0.attn.qkv.weight",
-            "stages.1.layer.downsample.reduction.weight", "asymmetry_blocks.1.difference_conv.weight"} <= keys
+            "stages.1.layer.downsample.reduction.weight", "asymmetry_blocks.1.layer_scale"} <= keys
     assert model.config.vision_config.stage_channels == [24, 48] and model.visual_projection.in_features == 96
 
 

@@ -105,12 +105,18 @@ def char_tokenizer(tmp_path_factory) -> BertTokenizer:
 
 
 def _trained_looking_model(tokenizer, seed: int = 0, **overrides) -> BiCPLModel:
-    """Prototypes from the class prompts, then moved away from the text anchors as training would."""
+    """Prototypes from the class prompts, then moved away from the text anchors as training would; the A3B residual
+    scales and the bilateral-difference columns (zero at init) too, so the remote code runs the whole comparison."""
     torch.manual_seed(seed)
     model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs(**overrides)))
     model.initialize_prototypes(tokenizer)
     with torch.no_grad():
         model.prototype_head.prototypes.add_(0.1 * torch.randn_like(model.prototype_head.prototypes))
+        for block in model.vision_model.asymmetry_blocks:
+            if hasattr(block, "layer_scale"):
+                block.layer_scale.normal_()
+        if model.config.bilateral:
+            model.visual_projection.weight[:, model.config.vision_config.hidden_size:].normal_(std=0.1)
     return model.eval()
 
 
