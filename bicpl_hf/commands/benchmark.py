@@ -72,6 +72,27 @@ def processor_and_config(dataset, volume_processor, tokenizer_dir: Path, widths=
     return processor, config
 
 
+def pretrain_setting_text_tower(dataset, processor, config: dict, held_out: int, output_dir: Path, *, objective: str,
+                                epochs: float, seed: int, progress=print) -> str:
+    """Pretrain the text tower for Setting B on the knowledge base and the reports of the Setting B TRAINING exams only
+    (`bicpl_hf.text.pretraining`; no report of a held-out-class exam, nor of validation or test, is read), with the
+    processor's tokenizer and the benchmark's text config; returns the folder (reused when it already holds one)."""
+    from ..data.splits import setting_view
+    from ..text.pretraining import SOURCE_DATASET, pretrain_text_tower, pretraining_corpus
+
+    folder = output_dir / f"text-tower-heldout{held_out}-{objective}-{epochs:g}ep-seed{seed}"
+    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        progress(f"reusing the pretrained text tower in {folder}")
+        return str(folder)
+    corpus = pretraining_corpus(knowledge_base=True)
+    corpus.add(SOURCE_DATASET, setting_view(dataset, "B", held_out=held_out)["train"]["report"])
+    progress(f"pretraining the text tower ({objective}, {epochs:g} epochs) on {len(corpus)} texts: {corpus.counts}")
+    record = pretrain_text_tower(corpus, processor.tokenizer, dict(config["text_config"]), folder, objective=objective,
+                                 epochs=epochs, seed=seed)
+    progress(f"text tower pretrained in {record.get('seconds', 0):.0f} s into {folder}")
+    return str(folder)
+
+
 def _budget(args):
     from ..training.experiments import ExperimentBudget
 
@@ -145,10 +166,15 @@ def run_benchmark(args) -> dict:
                                                       args.enriched_test_fraction))
         processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(folder / "built"),
                                                  out / "tokenizer", widths=args.widths)
+        budget = _budget(args)
+        if args.pretrain_text:
+            budget.text_model_path = pretrain_setting_text_tower(
+                dataset, processor, config, args.held_out, out, objective=args.pretrain_objective,
+                epochs=args.pretrain_epochs, seed=data_seed, progress=_say)
         seeds = [data_seed] if args.vary_data_seed else args.seeds
         target = out / f"data_seed_{data_seed}" if args.vary_data_seed else out
         documents[data_seed] = run_seeds(
-            dataset, processor, config, target, variants=resolve_variants(args.variants), seeds=seeds, budget=_budget(args),
+            dataset, processor, config, target, variants=resolve_variants(args.variants), seeds=seeds, budget=budget,
             held_out=args.held_out, normal_variant_column=args.normal_variant_column, progress=_say,
             extra={"data": {**vars(data), "cache": str(folder), "cache_reused": reused,
                             "data_seconds": round(data_seconds, 1)}})
@@ -214,6 +240,11 @@ def add_benchmark_parser(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--unseen-false-positive-rate", type=float, default=0.05)
     parser.add_argument("--no-calibration", action="store_true")
+    parser.add_argument("--pretrain-text", action="store_true",
+                        help="pretrain the text tower (knowledge base + the Setting B training reports) for the variants "
+                             "that start from one (bicpl_v2 and its ablations), once per data seed")
+    parser.add_argument("--pretrain-objective", default="mlm+simcse", choices=["mlm", "mlm+simcse"])
+    parser.add_argument("--pretrain-epochs", type=float, default=8.0)
     parser.set_defaults(func=lambda args: run_benchmark(args) and 0)
 
 

@@ -105,9 +105,12 @@ VARIANTS = {
 # findings), finding-level alignment, a prototype stage that keeps zero-shot (unseen classes out of the training
 # softmax, anchors refreshed every step, residual prototypes) and A3B as cross-attention starting as the single-ear
 # model; the symmetry prior is dropped (it fired on ~2% of exams and rewarded antipodal embeddings).
+# Cross-attention on at most 512 tokens per ear (the finest stage pooled 4x): the same training time as the v1 gate
+# on CPU (2048 tokens cost 1.9x, benchmarks/README.md); the mirrored ears are already aligned to a few voxels.
+A3B_MAX_TOKENS = 512
 _V2 = {"prompt_style": "composed", "refresh_anchors": True, "finding_alignment": True, "pretrained_text": True,
        "knowledge_prompts": True, "collator_options": (("text_mode", "findings"),),
-       "vision_overrides": (("a3b_mode", "cross_attention"),)}
+       "vision_overrides": (("a3b_mode", "cross_attention"), ("a3b_max_tokens", A3B_MAX_TOKENS))}
 _V2_CONFIG = (("exclude_frozen_classes_from_loss", True), ("symmetry_loss_weight", 0.0), ("finding_loss_weight", 1.0))
 _V2_VARIANTS = (
     Variant("bicpl_v2", "Bi-CPL v2: all four pieces", **_V2, config_overrides=_V2_CONFIG),
