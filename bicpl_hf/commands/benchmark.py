@@ -130,9 +130,14 @@ def run_seeds_on_built_dataset(args) -> dict:
         dataset = enrich_test_split(dataset, args.held_out, seed=args.split_seed)
     processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(args.dataset),
                                              Path(args.output_dir) / "tokenizer")
+    budget = _budget(args)
+    if args.pretrain_text:
+        budget.text_model_path = pretrain_setting_text_tower(
+            dataset, processor, config, args.held_out, Path(args.output_dir), objective=args.pretrain_objective,
+            epochs=args.pretrain_epochs, seed=args.split_seed, progress=_say)
     document = run_seeds(dataset, processor, config, args.output_dir, variants=resolve_variants(args.variants),
-                         seeds=args.seeds, budget=_budget(args), held_out=args.held_out,
-                         normal_variant_column=args.normal_variant_column, progress=_say)
+                         seeds=args.seeds, budget=budget, held_out=args.held_out,
+                         normal_variant_column=args.normal_variant_column, progress=_say, setting=args.setting)
     print(seeds_table(document["aggregate"], args.seeds))
     return document
 
@@ -176,7 +181,7 @@ def run_benchmark(args) -> dict:
         documents[data_seed] = run_seeds(
             dataset, processor, config, target, variants=resolve_variants(args.variants), seeds=seeds, budget=budget,
             held_out=args.held_out, normal_variant_column=args.normal_variant_column, progress=_say,
-            extra={"data": {**vars(data), "cache": str(folder), "cache_reused": reused,
+            setting=args.setting, extra={"data": {**vars(data), "cache": str(folder), "cache_reused": reused,
                             "data_seconds": round(data_seconds, 1)}})
     if args.vary_data_seed:  # one table over all (data = model) seeds
         from ..training.benchmark_runner import aggregate_seeds
@@ -208,6 +213,13 @@ def add_seed_arguments(parser: argparse.ArgumentParser, *, default_seeds=None) -
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--normal-variant-column", default="normal_variant",
                         help="boolean column marking exams with a bilateral normal variant (skipped when absent)")
+    parser.add_argument("--setting", choices=["A", "B"], default="B",
+                        help="B (default): the held-out class leaves training; A: supervised on codes 1, 2, 3, 5")
+    parser.add_argument("--pretrain-text", action="store_true",
+                        help="pretrain the text tower (knowledge base + the Setting B training reports) for the variants "
+                             "that start from one (bicpl_v2 and its ablations), once per data seed")
+    parser.add_argument("--pretrain-objective", default="mlm+simcse", choices=["mlm", "mlm+simcse"])
+    parser.add_argument("--pretrain-epochs", type=float, default=8.0)
 
 
 def add_benchmark_parser(commands) -> None:
@@ -240,11 +252,6 @@ def add_benchmark_parser(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--unseen-false-positive-rate", type=float, default=0.05)
     parser.add_argument("--no-calibration", action="store_true")
-    parser.add_argument("--pretrain-text", action="store_true",
-                        help="pretrain the text tower (knowledge base + the Setting B training reports) for the variants "
-                             "that start from one (bicpl_v2 and its ablations), once per data seed")
-    parser.add_argument("--pretrain-objective", default="mlm+simcse", choices=["mlm", "mlm+simcse"])
-    parser.add_argument("--pretrain-epochs", type=float, default=8.0)
     parser.set_defaults(func=lambda args: run_benchmark(args) and 0)
 
 

@@ -31,6 +31,7 @@ from ..data.splits import (
     patient_codes,
     resplit_by_patient,
 )
+from ..processing.ear_classes import CLASS_NAMES_ZH
 from ..synthetic.benchmark_preset import BENCHMARK_ROI
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ SUMMARY_METRICS = (
     ("zs/gzsl_harmonic", "GZSL H"),
     ("zs/ausuc", "AUSUC"),
     ("zs/normal_variant_called_diseased", "normal variant called diseased"),
+    ("normal_called_diseased/partner_diseased", "normal ear beside a diseased one called diseased"),
+    (f"zero_shot_auc/{CLASS_NAMES_ZH[4]}", "code-4 AUC"),
+    (f"recall/{CLASS_NAMES_ZH[4]}", "code-4 recall"),
     ("macro_f1", "macro-F1"),
     ("seconds", "seconds"),
 )
@@ -244,33 +248,60 @@ def side_by_side(results, variants: Sequence[str] = ("single_ear_clip", "bicpl")
     return "\n".join(lines) + ("\n\n" + note if note else "") + "\n", [header, *summary]
 
 
+def combine_runs(documents: Sequence[dict], output_dir: str | Path) -> dict:
+    """One table from several `run_seeds` documents of the SAME data and split (e.g. variants run in parallel
+    processes): their runs are pooled, aggregated per variant and written as `results.json` / `results.md`."""
+    if not documents:
+        raise ValueError("give at least one results document")
+    held_out = {d.get("held_out") for d in documents}
+    tests = {json.dumps(d.get("test_ears"), sort_keys=True) for d in documents}
+    if len(held_out) != 1 or len(tests) != 1:
+        raise ValueError(f"the documents differ in held-out class {held_out} or test split {tests}: not one benchmark")
+    rows = [row for d in documents for row in d["runs"]]
+    seeds = sorted({int(row["seed"]) for row in rows})
+    combined = {**documents[0], "variants": list(dict.fromkeys(v for d in documents for v in d["variants"])),
+                "seeds": seeds, "aggregate": aggregate_seeds(rows), "runs": rows}
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "results.json").write_text(json.dumps(combined, ensure_ascii=False, indent=2, default=str),
+                                             encoding="utf-8")
+    header = (f"Setting {combined.get('setting', SETTING)}, held-out class {held_out.pop()}, seeds {seeds}: mean ± sd "
+              f"over seeds (sample sd). Test ears per code: {combined.get('test_ears')}.\n\n")
+    (output_dir / "results.md").write_text(header + seeds_table(combined["aggregate"], seeds), encoding="utf-8")
+    return combined
+
+
 def run_seeds(dataset_dict, processor, base_config: dict, output_dir: str | Path, *, variants: Sequence[str],
               seeds: Sequence[int], budget, held_out: int = HELD_OUT_CODE,
-              normal_variant_column: str | None = "normal_variant", progress=print, extra: dict | None = None) -> dict:
-    """Setting B for every variant and seed on one dataset; writes `results.json` / `results.md` in `output_dir`
-    (and each seed's own results under `seed_<s>/`); returns the JSON document."""
+              normal_variant_column: str | None = "normal_variant", progress=print, extra: dict | None = None,
+              setting: str = SETTING) -> dict:
+    """Setting B (or `setting="A"`, for its macro-F1 and code-4 figures) for every variant and seed on one dataset;
+    writes `results.json` / `results.md` in `output_dir` (and each seed's own results under `seed_<s>/`); returns the
+    JSON document."""
     from ..data.splits import setting_view
     from .experiments import run_experiments
 
     if not seeds:
         raise ValueError("give at least one seed")
     output_dir = Path(output_dir)
-    view = setting_view(dataset_dict, SETTING, held_out=held_out)
-    views = {SETTING: view.with_format("numpy", columns=["pixel_values"], output_all_columns=True)}
+    if setting not in ("A", "B"):
+        raise ValueError(f"setting must be 'A' or 'B', got {setting!r}")
+    view = setting_view(dataset_dict, setting, held_out=held_out)
+    views = {setting: view.with_format("numpy", columns=["pixel_values"], output_all_columns=True)}
     rows = []
     for seed in seeds:
-        progress(f"seed {seed}: {', '.join(variants)} in setting {SETTING} (held-out class {held_out})")
+        progress(f"seed {seed}: {', '.join(variants)} in setting {setting} (held-out class {held_out})")
         results, _ = run_experiments(views, processor, base_config, output_dir / f"seed_{seed}", variants=variants,
-                                     settings=(SETTING,), budget=budget, seed=seed, keep_model="", progress=progress,
+                                     settings=(setting,), budget=budget, seed=seed, keep_model="", progress=progress,
                                      held_out=held_out, normal_variant_column=normal_variant_column)
         rows += [{**r.row(), "seed": seed} for r in results]
     aggregate = aggregate_seeds(rows)
-    document = {"setting": SETTING, "held_out": held_out, "seeds": list(seeds), "variants": list(variants),
+    document = {"setting": setting, "held_out": held_out, "seeds": list(seeds), "variants": list(variants),
                 "budget": asdict(budget), "test_ears": class_counts(dataset_dict["test"]),
                 "train_ears": class_counts(view["train"]), **(extra or {}), "aggregate": aggregate, "runs": rows}
     (output_dir / "results.json").write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str),
                                              encoding="utf-8")
-    header = (f"Setting B, held-out class {held_out}, seeds {list(seeds)}: mean ± sd over seeds (sample sd). "
+    header = (f"Setting {setting}, held-out class {held_out}, seeds {list(seeds)}: mean ± sd over seeds (sample sd). "
               f"Test ears per code: {document['test_ears']}.\n\n")
     notes = sorted({row["zs/normal_variant_note"] for row in rows if "zs/normal_variant_note" in row})
     header += "".join(f"Note: {note}.\n\n" for note in notes)
@@ -278,5 +309,5 @@ def run_seeds(dataset_dict, processor, base_config: dict, output_dir: str | Path
     return document
 
 
-__all__ = ["BENCHMARK_SALT", "BenchmarkData", "aggregate_seeds", "attach_truth_flag", "cached_build",
+__all__ = ["BENCHMARK_SALT", "BenchmarkData", "aggregate_seeds", "attach_truth_flag", "cached_build", "combine_runs",
            "data_cache_key", "enrich_test_split", "run_seeds", "seeds_table", "side_by_side"]

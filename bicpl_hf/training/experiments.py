@@ -87,7 +87,7 @@ VARIANTS = {
                 text_prototypes=False, contrastive_stage=False, use_text_in_prototype_stage=False, class_weighted=True),
         Variant("single_ear_clip", "single-ear 3D CLIP (no bilateral, no A3B, no prototypes)", bilateral=False,
                 a3b=False, prototype_stage=False, classify_with_prompts=True),
-        Variant("bicpl", "full Bi-CPL (bilateral, A3B, text prototypes)"),
+        Variant("bicpl", "Bi-CPL v1 (bilateral, A3B gate, text prototypes)", vision_overrides=(("a3b_mode", "gate"),)),
         Variant("bicpl_no_a3b_random_proto", "Bi-CPL without A3B, random prototypes", a3b=False,
                 text_prototypes=False),
         # Options from the related papers (issue 8), each added alone to full Bi-CPL.

@@ -189,3 +189,20 @@ def test_benchmark_configuration_has_the_power_it_promises():
     splits = enriched_patient_splits(codes, seed=0, enrich_codes=[2, 4], enrich_fractions=(0.9 - fraction, 0.1, fraction))
     test_ears = [c for e in exams if splits[e.patient.patient_id] == "test" for c in (e.left.code, e.right.code)]
     assert test_ears.count(2) >= 100 and test_ears.count(4) >= 25
+
+
+def test_runs_of_parallel_processes_combine_into_one_table(tmp_path):
+    from bicpl_hf.training.benchmark_runner import combine_runs
+
+    def document(variant, values):
+        rows = [{"variant": variant, "setting": "B", "seed": s, "zs/auc_probability": v} for s, v in values.items()]
+        return {"setting": "B", "held_out": 2, "test_ears": {"2": 100}, "variants": [variant], "runs": rows}
+
+    combined = combine_runs([document("single_ear_clip", {0: 0.5, 1: 0.7}), document("bicpl_v2", {0: 0.8, 1: 0.9})],
+                            tmp_path)
+    assert combined["variants"] == ["single_ear_clip", "bicpl_v2"] and combined["seeds"] == [0, 1]
+    assert combined["aggregate"]["bicpl_v2"]["zs/auc_probability"]["mean"] == pytest.approx(0.85)
+    table = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "| bicpl_v2 | AUC (prob.) | 0.800 | 0.900 |" in table
+    with pytest.raises(ValueError, match="held-out class"):
+        combine_runs([document("a", {0: 0.1}), {**document("b", {0: 0.2}), "held_out": 3}], tmp_path)
