@@ -24,13 +24,11 @@ import torch.nn.functional as F
 
 
 def main() -> None:
-    from bicpl_hf.commands.benchmark import processor_and_config
+    from _probe_inputs import setting_b_inputs
+
     from bicpl_hf.data.collator import BiCPLDataCollator
-    from bicpl_hf.data.splits import load_built_dataset, setting_view
     from bicpl_hf.knowledge.finding_vocabulary import composed_prompts, finding_labels, finding_phrase
     from bicpl_hf.metrics.zero_shot_metrics import binary_auc
-    from bicpl_hf.processing import BiCPLVolumeProcessor
-    from bicpl_hf.training.benchmark_runner import enrich_test_split
     from bicpl_hf.training.experiments import (
         VARIANTS,
         ExperimentBudget,
@@ -50,11 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()
-    build = Path(args.build) / "built"
-    dataset = enrich_test_split(load_built_dataset(build), args.held_out, seed=0)
-    view = setting_view(dataset, "B", held_out=args.held_out)
-    view = view.with_format("numpy", columns=["pixel_values"], output_all_columns=True)
-    processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(build), Path(args.work))
+    _, view, processor, config = setting_b_inputs(args.build, args.held_out, args.work)
     variant = VARIANTS[args.variant]
     budget = ExperimentBudget(text_model_path=args.text_model)
     model = make_variant_model(variant, config, processor.tokenizer, args.seed, text_model_path=args.text_model)

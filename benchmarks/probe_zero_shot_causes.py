@@ -50,10 +50,8 @@ def ear_embeddings(model, dataset, batch_size: int = 8):
 
 
 def main() -> None:
-    from bicpl_hf.commands.benchmark import processor_and_config
-    from bicpl_hf.data.splits import load_built_dataset, setting_view
-    from bicpl_hf.processing import BiCPLVolumeProcessor
-    from bicpl_hf.training.benchmark_runner import enrich_test_split
+    from _probe_inputs import setting_b_inputs
+
     from bicpl_hf.training.experiments import VARIANTS, ExperimentBudget, _arguments, make_variant_model
     from bicpl_hf.training.recipe import build_trainer
 
@@ -68,11 +66,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     started = time.time()
-    build = Path(args.build) / "built"
-    dataset = enrich_test_split(load_built_dataset(build), args.held_out, seed=0)
-    view = setting_view(dataset, "B", held_out=args.held_out)
-    view = view.with_format("numpy", columns=["pixel_values"], output_all_columns=True)
-    processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(build), Path(args.work))
+    _, view, processor, config = setting_b_inputs(args.build, args.held_out, args.work)
     tokenizer, variant, budget = processor.tokenizer, VARIANTS[args.variant], ExperimentBudget()
     model = make_variant_model(variant, config, tokenizer, args.seed)
     model.to(memory_format=torch.channels_last_3d)
