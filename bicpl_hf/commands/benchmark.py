@@ -27,7 +27,7 @@ from ..training.benchmark_runner import (
     seeds_table,
 )
 
-BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl")
+BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl_v2")
 
 
 def _say(message: str) -> None:
@@ -93,6 +93,13 @@ def pretrain_setting_text_tower(dataset, processor, config: dict, held_out: int,
     return str(folder)
 
 
+def needs_pretrained_text(args, variants) -> bool:
+    """Whether to pretrain a text tower: some variant starts from one and `--no-pretrain-text` was not given."""
+    from ..training.experiments import VARIANTS
+
+    return bool(args.pretrain_text) and any(VARIANTS[name].pretrained_text for name in variants if name in VARIANTS)
+
+
 def _budget(args):
     from ..training.experiments import ExperimentBudget
 
@@ -108,10 +115,12 @@ def _budget(args):
 
 
 def resolve_variants(names) -> list[str]:
-    """Variant names from names and group names (`baselines`, `knowledge`, `all`, `benchmark`), in order, once each."""
-    from ..training.experiments import BASELINE_VARIANTS, KNOWLEDGE_VARIANTS, VARIANTS
+    """Variant names from names and group names (`baselines`, `knowledge`, `v2`, `all`, `benchmark`), in order, once
+    each."""
+    from ..training.experiments import BASELINE_VARIANTS, KNOWLEDGE_VARIANTS, V2_ABLATION_VARIANTS, VARIANTS
 
     groups = {"baselines": BASELINE_VARIANTS, "knowledge": KNOWLEDGE_VARIANTS, "all": tuple(VARIANTS),
+              "v2": V2_ABLATION_VARIANTS,
               "benchmark": BENCHMARK_VARIANTS}
     return list(dict.fromkeys(n for v in names for n in groups.get(v, (v,))))
 
@@ -130,12 +139,12 @@ def run_seeds_on_built_dataset(args) -> dict:
         dataset = enrich_test_split(dataset, args.held_out, seed=args.split_seed)
     processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(args.dataset),
                                              Path(args.output_dir) / "tokenizer")
-    budget = _budget(args)
-    if args.pretrain_text:
+    budget, variants = _budget(args), resolve_variants(args.variants)
+    if needs_pretrained_text(args, variants):
         budget.text_model_path = pretrain_setting_text_tower(
             dataset, processor, config, args.held_out, Path(args.output_dir), objective=args.pretrain_objective,
             epochs=args.pretrain_epochs, seed=args.split_seed, progress=_say)
-    document = run_seeds(dataset, processor, config, args.output_dir, variants=resolve_variants(args.variants),
+    document = run_seeds(dataset, processor, config, args.output_dir, variants=variants,
                          seeds=args.seeds, budget=budget, held_out=args.held_out,
                          normal_variant_column=args.normal_variant_column, progress=_say, setting=args.setting)
     print(seeds_table(document["aggregate"], args.seeds))
@@ -172,7 +181,7 @@ def run_benchmark(args) -> dict:
         processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(folder / "built"),
                                                  out / "tokenizer", widths=args.widths)
         budget = _budget(args)
-        if args.pretrain_text:
+        if needs_pretrained_text(args, resolve_variants(args.variants)):
             budget.text_model_path = pretrain_setting_text_tower(
                 dataset, processor, config, args.held_out, out, objective=args.pretrain_objective,
                 epochs=args.pretrain_epochs, seed=data_seed, progress=_say)
@@ -215,9 +224,10 @@ def add_seed_arguments(parser: argparse.ArgumentParser, *, default_seeds=None) -
                         help="boolean column marking exams with a bilateral normal variant (skipped when absent)")
     parser.add_argument("--setting", choices=["A", "B"], default="B",
                         help="B (default): the held-out class leaves training; A: supervised on codes 1, 2, 3, 5")
-    parser.add_argument("--pretrain-text", action="store_true",
-                        help="pretrain the text tower (knowledge base + the Setting B training reports) for the variants "
-                             "that start from one (bicpl_v2 and its ablations), once per data seed")
+    parser.add_argument("--no-pretrain-text", dest="pretrain_text", action="store_false",
+                        help="start every text tower from scratch; by default the variants that start from a pretrained "
+                             "one (bicpl_v2 and its ablations) get a tower pretrained on the knowledge base and the "
+                             "Setting B training reports, once per data seed")
     parser.add_argument("--pretrain-objective", default="mlm+simcse", choices=["mlm", "mlm+simcse"])
     parser.add_argument("--pretrain-epochs", type=float, default=8.0)
 
@@ -229,7 +239,8 @@ def add_benchmark_parser(commands) -> None:
     parser.add_argument("--cache-dir", default="bicpl_benchmark_cache",
                         help="generated exports and builds, reused across seeds, variants and runs")
     parser.add_argument("--variants", nargs="+", default=["benchmark"],
-                        help="variant names, or 'benchmark' (vision_cnn, single_ear_clip, bicpl) / 'baselines' / 'all'")
+                        help="variant names, or 'benchmark' (vision_cnn, single_ear_clip, bicpl_v2) / 'v2' (bicpl_v2 and "
+                             "its ablations) / 'baselines' / 'all'")
     parser.add_argument("--n-exams", type=int, default=600)
     parser.add_argument("--size", default=BENCHMARK_ROI.size,
                         help="synthetic volume size: tiny, small, benchmark (0.75 mm, the default) or full")

@@ -206,3 +206,16 @@ def test_runs_of_parallel_processes_combine_into_one_table(tmp_path):
     assert "| bicpl_v2 | AUC (prob.) | 0.800 | 0.900 |" in table
     with pytest.raises(ValueError, match="held-out class"):
         combine_runs([document("a", {0: 0.1}), {**document("b", {0: 0.2}), "held_out": 3}], tmp_path)
+
+
+def test_benchmark_pretrains_a_text_tower_only_for_the_variants_that_start_from_one():
+    from bicpl_hf.commands.benchmark import BENCHMARK_VARIANTS, needs_pretrained_text, resolve_variants
+    from bicpl_hf.commands.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["benchmark"])
+    assert resolve_variants(args.variants) == list(BENCHMARK_VARIANTS) and "bicpl_v2" in BENCHMARK_VARIANTS
+    assert needs_pretrained_text(args, resolve_variants(args.variants))
+    assert not needs_pretrained_text(args, ["vision_cnn", "single_ear_clip", "bicpl"])
+    assert not needs_pretrained_text(parser.parse_args(["benchmark", "--no-pretrain-text"]), ["bicpl_v2"])
+    assert resolve_variants(["v2"])[0] == "bicpl_v2" and len(resolve_variants(["v2", "bicpl_v2"])) == 6
