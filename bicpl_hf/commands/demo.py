@@ -210,7 +210,7 @@ def _bar(results, model: str = DEMO_MODEL, baseline: str = "single_ear_clip") ->
         check(f"{model} code-4 recall (Setting A)", a.get(f"recall/{granuloma}"), 0.30),
     ]
     rate, base_rate = b.get("zs/normal_variant_called_diseased"), (base_b or {}).get("zs/normal_variant_called_diseased")
-    if rate is not None and base_rate:
+    if rate is not None and base_rate is not None:
         lines.append(f"normal ears of bilateral-normal-variant exams called diseased: {model} {rate:.3f} vs {baseline} "
                      f"{base_rate:.3f} (bar: at most half: {'met' if rate <= 0.5 * base_rate else 'NOT met'})")
     else:
