@@ -8,6 +8,8 @@ Variants (all built from [`BiCPLModel`] so they share code, data, budget and eva
 | `single_ear_clip` | single-ear 3D CLIP: no bilateral input, no A3B, no prototypes; classes = text embeddings of the prompts |
 | `bicpl` | full Bi-CPL: bilateral + A3B, text-initialised prototypes, contrastive then prototype stage |
 | `bicpl_no_a3b_random_proto` | Bi-CPL without A3B and with randomly initialised prototypes |
+| `bicpl_v2` | Bi-CPL v2 (issue 14): pretrained text tower, finding texts and prototypes composed from findings, finding-level alignment, a prototype stage that keeps zero-shot, A3B cross-attention |
+| `bicpl_v2-<piece>` | Bi-CPL v2 with one piece off: `text_side`, `findings`, `prototype_stage`, `a3b` (v1 gate), `bilateral` |
 
 Setting A: supervised on codes 1, 2, 3, 5. Setting B: every exam with an ear of the held-out class (code 2 unless
 `held_out` says otherwise) leaves training; that class must be recognised zero-shot. Code 4 is never trained on.
@@ -104,7 +106,8 @@ VARIANTS = {
 # Bi-CPL v2 (issue 14): a text side that generalises (pretrained tower, negation-aware finding texts, prompts written as
 # findings), finding-level alignment, a prototype stage that keeps zero-shot (unseen classes out of the training
 # softmax, anchors refreshed every step, residual prototypes) and A3B as cross-attention starting as the single-ear
-# model; the symmetry prior is dropped (it fired on ~2% of exams and rewarded antipodal embeddings).
+# model. The symmetry prior is dropped (the issue's review: it fires on few exams and rewards antipodal embeddings;
+# not measured separately here).
 # Cross-attention on at most 512 tokens per ear (the finest stage pooled 4x): the same training time as the v1 gate
 # on CPU (2048 tokens cost 1.9x, benchmarks/README.md); the mirrored ears are already aligned to a few voxels.
 A3B_MAX_TOKENS = 512
