@@ -8,8 +8,8 @@ Variants (all built from [`BiCPLModel`] so they share code, data, budget and eva
 | `single_ear_clip` | single-ear 3D CLIP: no bilateral input, no A3B, no prototypes; classes = text embeddings of the prompts |
 | `bicpl` | full Bi-CPL: bilateral + A3B, text-initialised prototypes, contrastive then prototype stage |
 | `bicpl_no_a3b_random_proto` | Bi-CPL without A3B and with randomly initialised prototypes |
-| `bicpl_v2` | Bi-CPL v2 (issue 14): pretrained text tower, finding texts and prototypes composed from findings, finding-level alignment, a prototype stage that keeps zero-shot, A3B cross-attention |
-| `bicpl_v2-<piece>` | Bi-CPL v2 with one piece off: `text_side`, `findings`, `prototype_stage`, `a3b` (v1 gate), `bilateral` |
+| `bicpl_v2` | Bi-CPL v2 (issue 14): finding-level alignment, prototypes composed from findings, A3B cross-attention |
+| `bicpl_v2-<piece>` | v2 with one piece off: `text_side`, `findings`, `prototype_stage`, `a3b`, `bilateral` |
 
 Setting A: supervised on codes 1, 2, 3, 5. Setting B: every exam with an ear of the held-out class (code 2 unless
 `held_out` says otherwise) leaves training; that class must be recognised zero-shot. Code 4 is never trained on.
