@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+
+def probe_arguments(description: str, default_variant: str) -> argparse.ArgumentParser:
+    """The options every probe takes: the cached build, the variant, the held-out class, the seed, the outputs."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--build", required=True, help="a cached benchmark folder (holds built/)")
+    parser.add_argument("--variant", default=default_variant)
+    parser.add_argument("--held-out", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="probe.json")
+    parser.add_argument("--work", default="/tmp/probe_work")
+    return parser
 
 
 def setting_b_inputs(build_folder: str | Path, held_out: int, work_dir: str | Path):

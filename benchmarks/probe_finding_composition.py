@@ -13,7 +13,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 
 
 def main() -> None:
-    from _probe_inputs import setting_b_inputs
+    from _probe_inputs import probe_arguments, setting_b_inputs
 
     from bicpl_hf.data.collator import BiCPLDataCollator
     from bicpl_hf.knowledge.finding_vocabulary import composed_prompts, finding_labels, finding_phrase
@@ -37,14 +36,8 @@ def main() -> None:
         variant_collator_options,
     )
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", required=True)
-    parser.add_argument("--variant", default="bicpl_v2")
-    parser.add_argument("--held-out", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = probe_arguments(__doc__.split("\n\n")[0], default_variant="bicpl_v2")
     parser.add_argument("--text-model", default=None)
-    parser.add_argument("--out", default="probe.json")
-    parser.add_argument("--work", default="/tmp/probe_work")
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.time()

@@ -16,7 +16,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -50,19 +49,12 @@ def ear_embeddings(model, dataset, batch_size: int = 8):
 
 
 def main() -> None:
-    from _probe_inputs import setting_b_inputs
+    from _probe_inputs import probe_arguments, setting_b_inputs
 
     from bicpl_hf.training.experiments import VARIANTS, ExperimentBudget, _arguments, make_variant_model
     from bicpl_hf.training.recipe import build_trainer
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", required=True, help="a cached benchmark folder (holds built/)")
-    parser.add_argument("--variant", default="bicpl")
-    parser.add_argument("--held-out", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="probe.json")
-    parser.add_argument("--work", default="/tmp/probe_work")
-    args = parser.parse_args()
+    args = probe_arguments(__doc__.split("\n\n")[0], default_variant="bicpl").parse_args()
     torch.set_num_threads(1)
 
     started = time.time()

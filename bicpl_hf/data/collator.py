@@ -67,6 +67,13 @@ class BiCPLDataCollator:
 
     def __post_init__(self):
         check_side_text_mode(self.text_mode, "text_mode", self.summarizer, where="BiCPLDataCollator: ")
+        # The finding phrases are the same in every batch: tokenised once here, not once per batch.
+        self._finding_tokens = None
+        if self.finding_vocabulary:
+            phrases = [finding_phrase(tuple(f)) for f in self.finding_vocabulary]
+            tokens = self.processor.tokenizer(phrases, padding=True, truncation=True,
+                                              max_length=self.processor.side_max_length, return_tensors="pt")
+            self._finding_tokens = {f"finding_{key}": value for key, value in tokens.items()}
 
     def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
         if not examples:
@@ -124,10 +131,7 @@ class BiCPLDataCollator:
                 np.stack([attribute_columns_vector(ex, side, where=f"BiCPLDataCollator (batch item {i})")
                           for side in EAR_SIDES]) for i, ex in enumerate(examples)]))
         if self.finding_vocabulary:
-            phrases = [finding_phrase(tuple(f)) for f in self.finding_vocabulary]
-            tokens = self.processor.tokenizer(phrases, padding=True, truncation=True,
-                                              max_length=self.processor.side_max_length, return_tensors="pt")
-            inputs.update({f"finding_{key}": value for key, value in tokens.items()})
+            inputs.update(self._finding_tokens)
             inputs["finding_labels"] = torch.from_numpy(np.stack(
                 [finding_labels(ex["findings_triples"], self.finding_vocabulary) for ex in examples]))
         if self.hard_negatives:

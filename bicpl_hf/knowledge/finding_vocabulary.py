@@ -112,18 +112,17 @@ def side_findings_text(summary: str) -> str:
     return body or NORMAL_SUMMARY
 
 
+def _parse_prompt(prompt: str, index: int):
+    """A class prompt ("<findings>检查结论：<impression>") parsed as a report about no particular side."""
+    findings, _, impression = prompt.partition(_CONCLUSION)
+    return parse_report(findings=findings, impression=impression, source=f"prompt {index}")
+
+
 def finding_prompts(prompts: Sequence[str]) -> list[str]:
     """Each class prompt rewritten as its findings, as the side texts of [`side_findings_text`] read: parsed, the
-    negated findings and the disease names dropped. A prompt that states no finding raises (it would be 'normal')."""
-    out = []
-    for i, prompt in enumerate(prompts):
-        findings, _, impression = prompt.partition(_CONCLUSION)
-        parsed = parse_report(findings=findings, impression=impression, source=f"prompt {i}")
-        text = side_findings_text(summarize_side(parsed, "left", with_impression=False))
-        if text == NORMAL_SUMMARY and not any(not t.negated for t in parsed.triples):
-            text = NORMAL_SUMMARY
-        out.append(text)
-    return out
+    negated findings and the disease names dropped (a prompt that states no finding becomes "中耳未见明显异常")."""
+    return [side_findings_text(summarize_side(_parse_prompt(prompt, i), "left", with_impression=False))
+            for i, prompt in enumerate(prompts)]
 
 
 def composed_prompts(prompts: Sequence[str]) -> list[str]:
@@ -131,9 +130,7 @@ def composed_prompts(prompts: Sequence[str]) -> list[str]:
     prototype becomes the mean embedding of its findings. A normal class keeps its normal text."""
     phrases: list[str] = []
     for i, prompt in enumerate(prompts):
-        findings, _, impression = prompt.partition(_CONCLUSION)
-        parsed = parse_report(findings=findings, impression=impression, source=f"prompt {i}")
-        for triple in parsed.triples:
+        for triple in _parse_prompt(prompt, i).triples:
             if not triple.negated and triple.attribute_key in ATTRIBUTE_WORDS:
                 phrase = finding_phrase((triple.entity_key, triple.attribute_key))
                 if phrase not in phrases:
