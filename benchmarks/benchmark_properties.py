@@ -13,6 +13,7 @@ On one generated cohort (rendered at the benchmark size, ear ROIs cut by the pac
 4. not trivially easy: the CNN (trained WITH code 2) on code 2 vs CSOM AUC.
 
     python benchmarks/benchmark_properties.py                      # defaults: 240 exams, size benchmark, seed 0
+    python benchmarks/benchmark_properties.py --n-exams 480 --min-ears 2=150   # >= 40 code-2 test ears
     python benchmarks/benchmark_properties.py --n-exams 600 --epochs 30 --num-proc 4 --out outputs/props
 
 Prints a table and writes `benchmark_properties.json` into `--out`.
@@ -38,10 +39,13 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shortcut_baseline import SUPERVISED, histogram_features
 
+from bicpl_hf.processing.image_processing_bicpl import DEFAULT_WINDOWS
 from bicpl_hf.synthetic.attributes import CLASS_NAMES_ZH
 from bicpl_hf.synthetic.benchmark_preset import BENCHMARK_ROI, BenchmarkROI
 from bicpl_hf.synthetic.cohort import sample_cohort
+from bicpl_hf.synthetic.constitution import MASTOID_PATTERNS
 from bicpl_hf.synthetic.findings import DEFINING_FINDINGS, class_rate
+from bicpl_hf.training.benchmark_runner import generator_fingerprint
 
 # How each finding reads in a parsed report: (entity keys or None for any, attribute keys).
 REPORT_SIGNATURES = {
@@ -86,34 +90,47 @@ def _render_job(spec, size: str) -> tuple[np.ndarray, float, float]:
     return values.astype(np.float16), rendered - started, time.perf_counter() - rendered
 
 
-def load_cohort(n_exams: int, size: str, seed: int, num_proc: int, cache: Path) -> dict:
-    """The cohort's ROIs and labels, from `cache` when it exists (same n, size, seed), else rendered and saved."""
-    specs = sample_cohort(n_exams, seed)
+def load_cohort(n_exams: int, size: str, seed: int, num_proc: int, cache: Path,
+                min_ears_per_code: dict[int, int] | None = None) -> dict:
+    """The cohort's ROIs and labels, from `cache` when it exists (same cohort), else rendered and saved.
+
+    Ground truth that needs no rendering (profiles, drawn findings, mastoid type and extent) is always
+    recomputed from the specs, so an older cache gains it too.
+    """
+    specs = sample_cohort(n_exams, seed, min_ears_per_code)
     if cache.exists():
         data = dict(np.load(cache, allow_pickle=False))
         if list(data["exam_ids"]) != [s.exam_id for s in specs]:
             raise ValueError(f"{cache} holds another cohort than n_exams={n_exams}, seed={seed}; delete it or use --out")
-        return data
-    started = time.perf_counter()
-    if num_proc > 1:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        with ProcessPoolExecutor(max_workers=num_proc, mp_context=context) as pool:
-            results = list(pool.map(_render_job, specs, [size] * len(specs), chunksize=4))
     else:
-        results = [_render_job(spec, size) for spec in specs]
-    data = {
-        "pixel_values": np.stack([r[0] for r in results]),
-        "codes": np.array([s.codes for s in specs]),
-        "patients": np.array([s.patient.patient_id for s in specs]),
-        "exam_ids": np.array([s.exam_id for s in specs]),
-        "bilateral_variant": np.array([any(v.startswith("bilateral_") for v in s.normal_variant) for s in specs]),
-        "render_s": np.array([r[1] for r in results]),
-        "roi_s": np.array([r[2] for r in results]),
-        "wall_s": np.array(time.perf_counter() - started),
-    }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **data)
+        started = time.perf_counter()
+        if num_proc > 1:
+            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+            with ProcessPoolExecutor(max_workers=num_proc, mp_context=context) as pool:
+                results = list(pool.map(_render_job, specs, [size] * len(specs), chunksize=4))
+        else:
+            results = [_render_job(spec, size) for spec in specs]
+        data = {
+            "pixel_values": np.stack([r[0] for r in results]),
+            "codes": np.array([s.codes for s in specs]),
+            "patients": np.array([s.patient.patient_id for s in specs]),
+            "exam_ids": np.array([s.exam_id for s in specs]),
+            "bilateral_variant": np.array([any(v.startswith("bilateral_") for v in s.normal_variant) for s in specs]),
+            "render_s": np.array([r[1] for r in results]),
+            "roi_s": np.array([r[2] for r in results]),
+            "wall_s": np.array(time.perf_counter() - started),
+        }
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **data)
+    data["profiles"] = np.array([[s.left.profile, s.right.profile] for s in specs])
+    data["finding_free"] = np.array([[not s.left.findings, not s.right.findings] for s in specs])
+    data["anatomy_features"] = np.array([[_anatomy_features(s.left), _anatomy_features(s.right)] for s in specs])
     return data
+
+
+def _anatomy_features(ear) -> list[float]:
+    """Ground truth of the cell system an image shows: mastoid type (one-hot) and extent."""
+    return [float(ear.mastoid == p) for p in MASTOID_PATTERNS] + [float(ear.pneumatisation)]
 
 
 # ----------------------------------------------------------------------------- classical features
@@ -138,32 +155,74 @@ def ear_features(pixel_values: np.ndarray) -> np.ndarray:
     return np.asarray(rows)
 
 
-def bilateral_value(features: np.ndarray, codes: np.ndarray, patients: np.ndarray, variant: np.ndarray,
-                    seed: int) -> dict:
-    """Normal-vs-diseased out-of-fold AUC and variant false-positive rates, single-ear vs paired features."""
-    n = len(codes)
+def cell_system_features(pixel_values: np.ndarray) -> np.ndarray:
+    """(n_exams, 2, 2): air fraction (< -80 HU) and mean bone-window value of the ROI's cell-bearing corner.
+
+    The corner is the last 40% of the ROI along H and its last half along W, where the mastoid's cells
+    enter the ROI (pneumatised and sclerotic normal ears differ most there). A classical read of the
+    cell system: how much of it is air, how dense its bone is.
+    """
+    names = [w["name"] for w in DEFAULT_WINDOWS]
+    soft, bone = DEFAULT_WINDOWS[names.index("soft_tissue")], names.index("bone")
+    air_value = (-80.0 - (soft["level"] - soft["width"] / 2)) / soft["width"]
+    _, _, _, h, w = pixel_values.shape[1:]
+    corner = pixel_values[:, :, :, :, int(0.6 * h):, w // 2:].astype(np.float32)
+    air = (corner[:, :, names.index("soft_tissue")] < air_value).mean(axis=(2, 3, 4))
+    return np.stack([air, corner[:, :, bone].mean(axis=(2, 3, 4))], -1)
+
+
+def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Patient-grouped 5-fold out-of-fold probabilities of a balanced, regularised logistic regression."""
+    scores = np.zeros(len(y))
+    for train, test in GroupKFold(n_splits=5).split(x, y, groups):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced"))
+        model.fit(x[train], y[train])
+        scores[test] = model.predict_proba(x[test])[:, 1]
+    return scores
+
+
+def _paired(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(own, own + partner + own - partner) per ear, ears in exam order (left, right)."""
+    n = len(features)
     own = features.reshape(2 * n, -1)
     partner = features[:, ::-1].reshape(2 * n, -1)
-    ear_codes = codes.reshape(-1)
-    groups = np.repeat(patients, 2)
-    ear_variant = np.repeat(variant, 2)
+    return own, np.concatenate([own, partner, own - partner], 1)
+
+
+def bilateral_value(features: np.ndarray, data: dict, cell_features: np.ndarray | None = None) -> dict:
+    """Normal-vs-diseased out-of-fold AUC and variant false-positive rates, single-ear vs paired features.
+
+    Besides all ears, the AUC is given for the diseased ears whose disease drew no finding (no soft tissue,
+    fluid, erosion or mass: mostly inactive CSOM) against all normal ears: the ears where only the cell system,
+    read against the partner's, can tell. The same models run on the rendered cell-system features alone
+    (`cell_features`, when given) and on the generator's ground-truth cell system (type + extent, no
+    rendering), which bounds what any image feature of the cell system could add.
+    """
+    ear_codes = data["codes"].reshape(-1)
+    groups = np.repeat(data["patients"], 2)
+    ear_variant = np.repeat(data["bilateral_variant"], 2)
+    finding_free = data["finding_free"].reshape(-1)
     diseased = (ear_codes != 5).astype(int)
-    folds = GroupKFold(n_splits=5)
-    result = {}
-    for name, x in (("single_ear", own), ("ear_plus_partner", np.concatenate([own, partner, own - partner], 1))):
-        scores = np.zeros(2 * n)
-        for train, test in folds.split(x, diseased, groups):
-            model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced"))
-            model.fit(x[train], diseased[train])
-            scores[test] = model.predict_proba(x[test])[:, 1]
-        normal = ear_codes == 5
-        result[name] = {
-            "auc_normal_vs_diseased": round(float(roc_auc_score(diseased, scores)), 4),
-            "normal_called_diseased_bilateral_variant": round(float((scores[normal & ear_variant] >= 0.5).mean()), 4),
-            "normal_called_diseased_other": round(float((scores[normal & ~ear_variant] >= 0.5).mean()), 4),
-            "n_normal_bilateral_variant": int((normal & ear_variant).sum()),
-            "n_normal_other": int((normal & ~ear_variant).sum()),
-        }
+    normal = ~diseased.astype(bool)
+    subgroup = normal | (finding_free & diseased.astype(bool))
+    result = {"n_diseased_finding_free": int((finding_free & diseased.astype(bool)).sum()),
+              "n_diseased": int(diseased.sum())}
+    sources = [("rendered", features), ("ground_truth_cell_system", data["anatomy_features"])]
+    if cell_features is not None:
+        sources.insert(1, ("rendered_cell_system", cell_features))
+    for source, values in sources:
+        own, paired = _paired(values)
+        for name, x in (("single_ear", own), ("ear_plus_partner", paired)):
+            scores = _out_of_fold(x, diseased, groups)
+            key = name if source == "rendered" else f"{source}_{name}"
+            result[key] = {
+                "auc_normal_vs_diseased": round(float(roc_auc_score(diseased, scores)), 4),
+                "auc_normal_vs_finding_free_diseased": round(float(roc_auc_score(diseased[subgroup], scores[subgroup])), 4),
+                "normal_called_diseased_bilateral_variant": round(float((scores[normal & ear_variant] >= 0.5).mean()), 4),
+                "normal_called_diseased_other": round(float((scores[normal & ~ear_variant] >= 0.5).mean()), 4),
+                "n_normal_bilateral_variant": int((normal & ear_variant).sum()),
+                "n_normal_other": int((normal & ~ear_variant).sum()),
+            }
     return result
 
 
@@ -283,20 +342,28 @@ def supervised_checks(data: dict, features: np.ndarray, seed: int, epochs: int, 
     p_cnn = train_cnn(data["pixel_values"][tr_e, tr_s], y_train, data["pixel_values"][te_e, te_s], epochs, seed, threads)
     cnn_seconds = time.perf_counter() - started
 
+    profiles = data["profiles"][te_e, te_s]
+    two = np.isin(y_test, [label[1], label[2]])
+    active = two & (profiles != "csom_inactive")
+    resamples = np.random.default_rng(seed).integers(0, two.sum(), (1000, two.sum()))  # ear bootstrap, 95% CI
+
+    def code2_auc(y, p):
+        """AUC of code 2 vs CSOM from the two classes' renormalised probabilities (nan without both classes)."""
+        if len(set(y)) < 2:
+            return float("nan")
+        return float(roc_auc_score(y == label[2], p[:, label[2]] / (p[:, label[1]] + p[:, label[2]] + 1e-9)))
+
     def summary(p):
-        predicted = p.argmax(1)
-        two = np.isin(y_test, [label[1], label[2]])
-        if len(set(y_test[two])) < 2:
-            auc = float("nan")
-        else:
-            auc = roc_auc_score(y_test[two] == label[2],
-                                p[two, label[2]] / (p[two, label[1]] + p[two, label[2]] + 1e-9))
-        return {"accuracy": round(float(accuracy_score(y_test, predicted)), 4),
-                "macro_f1": round(float(f1_score(y_test, predicted, average="macro")), 4),
-                "auc_code2_vs_csom": round(float(auc), 4)}
+        boot = [code2_auc(y_test[two][r], p[two][r]) for r in resamples]
+        return {"accuracy": round(float(accuracy_score(y_test, p.argmax(1))), 4),
+                "macro_f1": round(float(f1_score(y_test, p.argmax(1), average="macro")), 4),
+                "auc_code2_vs_csom": round(code2_auc(y_test[two], p[two]), 4),
+                "auc_code2_vs_csom_95ci": [round(float(np.nanpercentile(boot, q)), 4) for q in (2.5, 97.5)],
+                "auc_code2_vs_active_csom": round(code2_auc(y_test[active], p[active]), 4)}
 
     return {"train_ears": len(y_train), "test_ears": len(y_test),
             "test_code2_ears": int((y_test == label[2]).sum()), "test_csom_ears": int((y_test == label[1]).sum()),
+            "test_active_csom_ears": int(((y_test == label[1]) & (profiles != "csom_inactive")).sum()),
             "histogram_logistic_regression": summary(p_short), "cnn_3d": summary(p_cnn),
             "cnn_epochs": epochs, "cnn_train_seconds": round(cnn_seconds, 1)}
 
@@ -314,7 +381,13 @@ def main() -> None:
     parser.add_argument("--roi-shape", type=int, nargs=3, help="override BENCHMARK_ROI's (D, H, W) voxels")
     parser.add_argument("--roi-size-mm", type=float, nargs=3, help="override BENCHMARK_ROI's (D, H, W) mm")
     parser.add_argument("--skip-cnn", action="store_true", help="only the classical and composition checks")
+    parser.add_argument("--min-ears", nargs="*", default=[], metavar="CODE=N",
+                        help="guarantee N ears of class CODE in the cohort (e.g. 2=150 for a tighter code 2 vs CSOM AUC)")
     args = parser.parse_args()
+    try:
+        min_ears = {int(k): int(v) for k, v in (item.split("=") for item in args.min_ears)}
+    except ValueError:
+        parser.error(f"--min-ears takes CODE=N pairs such as 2=150, got {args.min_ears}")
     global _ROI
     if args.roi_shape or args.roi_size_mm:
         _ROI = BenchmarkROI(args.size, tuple(args.roi_shape or BENCHMARK_ROI.roi_shape),
@@ -324,19 +397,22 @@ def main() -> None:
 
     composed = composition(args.composition_exams, args.seed)
     roi_tag = "x".join(str(v) for v in _ROI.roi_shape) + "_" + "x".join(f"{v:g}" for v in _ROI.roi_size_mm)
-    cache = out / f"cohort_{args.size}_{args.n_exams}_seed{args.seed}_roi{roi_tag}.npz"
-    data = load_cohort(args.n_exams, args.size, args.seed, args.num_proc, cache)
+    min_tag = "".join(f"_min{code}x{n}" for code, n in sorted(min_ears.items()))
+    # The generator's source hash: an edited generator renders anew instead of pairing old images with new truth.
+    cache = out / (f"cohort_{args.size}_{args.n_exams}_seed{args.seed}{min_tag}_roi{roi_tag}"
+                   f"_gen{generator_fingerprint()}.npz")
+    data = load_cohort(args.n_exams, args.size, args.seed, args.num_proc, cache, min_ears)
     features = ear_features(data["pixel_values"])
-    bilateral = bilateral_value(features, data["codes"], data["patients"], data["bilateral_variant"], args.seed)
+    bilateral = bilateral_value(features, data, cell_system_features(data["pixel_values"]))
     supervised = None if args.skip_cnn else supervised_checks(data, features, args.seed, args.epochs, args.threads)
 
     result = {
         "settings": {"n_exams": args.n_exams, "size": args.size, "seed": args.seed, "roi_shape": _ROI.roi_shape,
                      "roi_size_mm": _ROI.roi_size_mm, "epochs": args.epochs,
-                     "composition_exams": args.composition_exams},
+                     "composition_exams": args.composition_exams, "min_ears_per_code": min_ears},
         "generation": {"render_s_per_exam": round(float(data["render_s"].mean()), 3),
                        "roi_s_per_exam": round(float(data["roi_s"].mean()), 3), "wall_s": round(float(data["wall_s"]), 1),
-                       "cache": str(cache)},
+                       "cache": str(cache), "generator": generator_fingerprint()},
         "shortcut_and_difficulty": supervised,
         "bilateral_value": bilateral,
         "composition": composed,
@@ -353,10 +429,17 @@ def main() -> None:
     for name, key in (("histogram LR", "histogram_logistic_regression"), ("3D CNN", "cnn_3d")) if s else ():
         m = s[key]
         print(f"| {name}: accuracy / macro-F1 (codes 1,2,3,5) | {m['accuracy']:.3f} / {m['macro_f1']:.3f} |")
-        print(f"| {name}: AUC code 2 vs CSOM | {m['auc_code2_vs_csom']:.3f} |")
-    for name, key in (("single-ear features", "single_ear"), ("ear + mirrored partner", "ear_plus_partner")):
+        low, high = m["auc_code2_vs_csom_95ci"]
+        print(f"| {name}: AUC code 2 vs CSOM (95% CI) / vs active CSOM | {m['auc_code2_vs_csom']:.3f} "
+              f"({low:.3f}-{high:.3f}) / {m['auc_code2_vs_active_csom']:.3f} |")
+    for name, key in (("single-ear features", "single_ear"), ("ear + mirrored partner", "ear_plus_partner"),
+                      ("cell-system features, single ear", "rendered_cell_system_single_ear"),
+                      ("cell-system features + partner", "rendered_cell_system_ear_plus_partner"),
+                      ("ground-truth cell system, single ear", "ground_truth_cell_system_single_ear"),
+                      ("ground-truth cell system + partner", "ground_truth_cell_system_ear_plus_partner")):
         m = b[key]
-        print(f"| {name}: normal-vs-diseased AUC | {m['auc_normal_vs_diseased']:.3f} |")
+        print(f"| {name}: normal-vs-diseased AUC, all / finding-free diseased (n={b['n_diseased_finding_free']}) | "
+              f"{m['auc_normal_vs_diseased']:.3f} / {m['auc_normal_vs_finding_free_diseased']:.3f} |")
         print(f"| {name}: normal ears of bilateral-variant exams called diseased | "
               f"{m['normal_called_diseased_bilateral_variant']:.3f} (n={m['n_normal_bilateral_variant']}; other normal "
               f"ears {m['normal_called_diseased_other']:.3f}, n={m['n_normal_other']}) |")

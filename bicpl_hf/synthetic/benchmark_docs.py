@@ -13,13 +13,13 @@ from pathlib import Path
 from .attributes import CLASS_NAMES_ZH
 from .constitution import ANATOMY_RATES, EAR_JITTER
 from .findings import (
-    CSOM_PROFILE_SHARES,
+    CODE_PROFILE_SHARES,
     DEFINING_FINDINGS,
     FINDING_RATES,
     FINDINGS,
     PROFILE_CODES,
+    PROFILE_SHARE_RATIONALE,
     SEVERITY_FLOOR,
-    TUMOUR_PROFILE_SHARES,
     class_rate,
 )
 
@@ -48,13 +48,11 @@ def finding_table_markdown() -> str:
             cell = FINDING_RATES[name].get(profile)
             cells.append("-" if cell is None else f"{cell.p:.2f} (x{cell.extent:.2f})")
         lines.append(f"| {_finding_label(name)} | " + " | ".join(cells) + " |")
-    shares = ", ".join(f"{p} {s:.2f}" for p, s in TUMOUR_PROFILE_SHARES.items())
-    csom = ", ".join(f"{p} {s:.2f}" for p, s in CSOM_PROFILE_SHARES.items())
     floors = ", ".join(f"{p} {s:.2f}" for p, s in SEVERITY_FLOOR.items())
-    lines += ["", f"Code-1 ears split into {csom} (about a third of CSOM ears referred for CT are inactive: an "
-              f"aerated cavity, the disease showing mainly as a mastoid less pneumatised than the partner's). "
-              f"Code-6 ears split into {shares}. Severity ~ Beta(2.2, 2.0) clipped to [0.08, 1], floored at "
-              f"{floors}.", "", "### Rationale of every rate", ""]
+    splits = " ".join(f"Code-{code} ears split into {', '.join(f'{p} {s:.2f}' for p, s in shares.items())} "
+                      f"({PROFILE_SHARE_RATIONALE[code]})." for code, shares in CODE_PROFILE_SHARES.items())
+    lines += ["", f"{splits} Severity ~ Beta(2.2, 2.0) clipped to [0.08, 1], floored at {floors}.", "",
+              "### Rationale of every rate", ""]
     for name in FINDINGS:
         for profile, cell in FINDING_RATES[name].items():
             lines.append(f"- `{name}` in {profile}: {cell.p:.2f} (x{cell.extent:.2f}) — {cell.why}")

@@ -44,16 +44,27 @@ class Finding:
     requires: str | None = None
 
 
-# Profiles: the class code of each, and how code-1 and code-6 ears split between their profiles.
+# Profiles: the class code of each, and how code-1, code-2 and code-6 ears split between their profiles.
 PROFILE_CODES = {
-    "csom": 1, "csom_inactive": 1, "cholesteatoma": 2, "som": 3, "granuloma": 4, "normal": 5,
+    "csom": 1, "csom_inactive": 1, "cholesteatoma": 2, "cholesteatoma_nonerosive": 2, "som": 3, "granuloma": 4, "normal": 5,
     "facial_schwannoma": 6, "glomus_jugulare": 6, "glomus_tympanicum": 6,
 }
 TUMOUR_PROFILE_SHARES = {"facial_schwannoma": 0.40, "glomus_jugulare": 0.35, "glomus_tympanicum": 0.25}
 # About a third of CSOM ears referred for CT are inactive (a dry perforation): the cavity is aerated and
 # the long-standing disease shows mainly as a sclerotic, less pneumatised mastoid than the partner's.
 CSOM_PROFILE_SHARES = {"csom": 0.65, "csom_inactive": 0.35}
-CODE_PROFILE_SHARES = {1: CSOM_PROFILE_SHARES, 6: TUMOUR_PROFILE_SHARES}
+# About a fifth of surgically proven cholesteatomas show no bone erosion on CT (small attic, pars-tensa or
+# congenital lesions): a soft-tissue opacity that CT cannot tell from CSOM with granulation tissue.
+CHOLESTEATOMA_PROFILE_SHARES = {"cholesteatoma": 0.80, "cholesteatoma_nonerosive": 0.20}
+CODE_PROFILE_SHARES = {1: CSOM_PROFILE_SHARES, 2: CHOLESTEATOMA_PROFILE_SHARES, 6: TUMOUR_PROFILE_SHARES}
+# Why each class splits into profiles (one line each; the benchmark documentation prints them).
+PROFILE_SHARE_RATIONALE = {
+    1: "about a third of CSOM ears referred for CT are inactive: an aerated cavity, the disease showing mainly as a "
+       "mastoid less pneumatised than the partner's",
+    2: "about a fifth of cholesteatomas show no bone erosion on CT: small attic, pars-tensa or congenital lesions, "
+       "a soft-tissue opacity CT cannot tell from CSOM",
+    6: "the tumours of code 6 in the proportions of a temporal-bone CT practice",
+}
 TUMOUR_SITES = {"facial_schwannoma": "facial_canal", "glomus_jugulare": "jugular_foramen", "glomus_tympanicum": "tympanic"}
 # Lowest severity of a profile: a granuloma or tumour that reaches CT is never a trace finding.
 SEVERITY_FLOOR = {"granuloma": 0.35, "facial_schwannoma": 0.3, "glomus_jugulare": 0.3, "glomus_tympanicum": 0.3}
@@ -83,6 +94,7 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
         "cholesteatoma": R(0.40, 0.7, "inflamed mucosa often surrounds a cholesteatoma"),
         "som": R(0.25, 0.5, "long-standing effusion thickens the mucosa"),
         "csom_inactive": R(0.30, 0.4, "residual thin mucosal thickening in inactive CSOM"),
+        "cholesteatoma_nonerosive": R(0.30, 0.5, "inflamed mucosa around a small cholesteatoma"),
         "granuloma": R(0.15, 0.5, "chronic inflammation accompanies cholesterol granuloma"),
         "glomus_tympanicum": R(0.10, 0.5, "reactive mucosa next to a tympanic paraganglioma"),
     },
@@ -90,6 +102,7 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
         "csom": R(0.85, 1.0, "granulation tissue fills the tympanic cavity in active CSOM"),
         "cholesteatoma": R(0.90, 1.0, "keratin and granulation fill the middle ear"),
         "csom_inactive": R(0.15, 0.4, "a little residual soft tissue in inactive CSOM"),
+        "cholesteatoma_nonerosive": R(0.70, 0.6, "a small keratin sac with granulation: soft tissue, no bone change"),
         "granuloma": R(0.60, 0.8, "granuloma contents fill the cavity with soft-tissue density"),
         "glomus_tympanicum": R(1.00, 0.8, "the tumour itself is soft tissue in the cavity"),
         "glomus_jugulare": R(0.50, 0.7, "jugular paragangliomas reach the hypotympanum"),
@@ -118,7 +131,10 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
     },
     "attic_soft_tissue": {
         "cholesteatoma": R(0.85, 1.0, "pars flaccida cholesteatoma starts in Prussak's space (most cases)"),
-        "csom": R(0.20, 0.45, "attic granulation tissue without erosion in a minority of CSOM"),
+        "cholesteatoma_nonerosive": R(0.70, 0.6, "an early pars flaccida cholesteatoma fills Prussak's space before "
+                                                 "it erodes the scutum"),
+        "csom": R(0.30, 0.7, "granulation tissue reaches the attic in about a third of active CSOM; without erosion "
+                             "CT cannot tell it from cholesteatoma"),
         "glomus_tympanicum": R(0.25, 0.5, "a larger tympanic paraganglioma reaches the epitympanum"),
         "facial_schwannoma": R(0.15, 0.5, "a geniculate or tympanic-segment schwannoma fills the attic"),
         "granuloma": R(0.10, 0.5, "middle-ear cholesterol granuloma can occupy the attic"),
@@ -131,7 +147,7 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
         "glomus_tympanicum": R(0.05, 0.4, "rarely a tympanic paraganglioma erodes the scutum"),
     },
     "ossicular_erosion": {
-        "cholesteatoma": R(0.90, 1.0, "ossicular erosion in most cholesteatomas; small ones spare the chain"),
+        "cholesteatoma": R(0.90, 1.0, "the chain erodes in most cholesteatomas that erode bone"),
         "csom": R(0.20, 0.5, "incus long-process erosion in a minority of CSOM"),
         "csom_inactive": R(0.10, 0.4, "healed incus erosion persists after the infection settles"),
         "glomus_tympanicum": R(0.35, 0.6, "tympanic paragangliomas envelop and erode the ossicles"),
@@ -149,6 +165,8 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
         "glomus_jugulare": R(0.35, 0.8, "jugulotympanic tumours present on the promontory"),
         "cholesteatoma": R(0.20, 0.7, "pars-tensa cholesteatoma sits in the mesotympanum"),
         "facial_schwannoma": R(0.10, 0.6, "a tympanic-segment schwannoma forms a mass in the cavity"),
+        "cholesteatoma_nonerosive": R(0.25, 0.6, "a pars-tensa or congenital cholesteatoma is a small rounded "
+                                                 "mesotympanic mass"),
         "csom": R(0.05, 0.5, "a granulation polyp on the promontory in CSOM"),
     },
     "mastoid_opacification": {
@@ -157,6 +175,7 @@ FINDING_RATES: dict[str, dict[str, Rate]] = {
         "csom": R(0.40, 1.0, "chronic mastoiditis opacifies the cells"),
         "csom_inactive": R(0.10, 0.5, "a few cells stay opacified in inactive CSOM"),
         "cholesteatoma": R(0.40, 1.0, "retained secretions or disease in the mastoid"),
+        "cholesteatoma_nonerosive": R(0.25, 0.6, "retained secretions behind a small cholesteatoma"),
         "glomus_jugulare": R(0.15, 0.6, "obstructed drainage or tumour in the mastoid"),
         "glomus_tympanicum": R(0.10, 0.6, "obstructed drainage behind a tympanic tumour"),
         "facial_schwannoma": R(0.10, 0.6, "a mastoid-segment schwannoma blocks the cells"),
@@ -262,12 +281,14 @@ def class_rate(finding: str, code: int) -> float:
 
 
 __all__ = [
+    "CHOLESTEATOMA_PROFILE_SHARES",
     "CODE_PROFILE_SHARES",
     "CSOM_PROFILE_SHARES",
     "DEFINING_FINDINGS",
     "FINDINGS",
     "FINDING_RATES",
     "PROFILE_CODES",
+    "PROFILE_SHARE_RATIONALE",
     "SEVERITY_FLOOR",
     "TUMOUR_PROFILE_SHARES",
     "TUMOUR_SITES",

@@ -72,7 +72,7 @@ class BenchmarkData:
     num_proc: int = 2
 
 
-def _generator_fingerprint() -> str:
+def generator_fingerprint() -> str:
     """Hash of the synthetic generator's and builder's source: a changed generator never reuses an old cache."""
     import bicpl_hf
 
@@ -95,7 +95,7 @@ def synthetic_slice_limit_mm(size: str) -> float:
 def data_cache_key(data: BenchmarkData) -> str:
     spec = {k: v for k, v in asdict(data).items() if k != "num_proc"}
     spec["min_ears_per_code"] = {str(k): int(v) for k, v in sorted(spec["min_ears_per_code"].items())}
-    spec["generator"] = _generator_fingerprint()
+    spec["generator"] = generator_fingerprint()
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -310,4 +310,4 @@ def run_seeds(dataset_dict, processor, base_config: dict, output_dir: str | Path
 
 
 __all__ = ["BENCHMARK_SALT", "BenchmarkData", "aggregate_seeds", "attach_truth_flag", "cached_build", "combine_runs",
-           "data_cache_key", "enrich_test_split", "run_seeds", "seeds_table", "side_by_side"]
+           "data_cache_key", "enrich_test_split", "generator_fingerprint", "run_seeds", "seeds_table", "side_by_side"]

@@ -24,7 +24,13 @@ from bicpl_hf.synthetic.constitution import (
     pneumatisation_score,
 )
 from bicpl_hf.synthetic.export import SIZES, render_exam
-from bicpl_hf.synthetic.findings import DEFINING_FINDINGS, class_rate, draw_findings
+from bicpl_hf.synthetic.findings import (
+    CHOLESTEATOMA_PROFILE_SHARES,
+    DEFINING_FINDINGS,
+    class_rate,
+    draw_findings,
+    rate,
+)
 
 N = 2000
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +131,20 @@ def test_draw_findings_matches_the_table_for_every_class():
             assert abs(measured - p) <= 4 * np.sqrt(max(p * (1 - p), 1e-4) / 600), (finding, code, measured, p)
     with pytest.raises(ValueError, match="unknown profile"):
         draw_findings("otosclerosis", rng)
+
+
+def test_a_share_of_cholesteatomas_shows_no_bone_erosion(cohort):
+    """Small attic, pars-tensa or congenital cholesteatomas: soft tissue only, as CSOM with granulation shows."""
+    ears = [ear for e in cohort for ear in (e.left, e.right) if ear.code == 2]
+    share = CHOLESTEATOMA_PROFILE_SHARES["cholesteatoma_nonerosive"]
+    nonerosive = [ear for ear in ears if ear.profile == "cholesteatoma_nonerosive"]
+    assert abs(len(nonerosive) / len(ears) - share) <= 4 * np.sqrt(share * (1 - share) / len(ears))
+    erosions = ("scutum_erosion", "ossicular_erosion", "aditus_widening", "expansile_lesion")
+    assert not any(f in ear.findings for ear in nonerosive for f in erosions)
+    assert not any(ear.scutum_erosion or ear.ossicles != "intact" or ear.aditus_widened for ear in nonerosive)
+    # the same soft tissue in the attic also occurs in CSOM, at a size a small cholesteatoma has
+    assert rate("attic_soft_tissue", "csom").extent >= rate("attic_soft_tissue", "cholesteatoma_nonerosive").extent
+    assert sum(not ear.findings for ear in nonerosive) < 0.1 * len(nonerosive)
 
 
 def test_findings_drive_the_attributes():
