@@ -163,11 +163,12 @@ def cell_system_features(pixel_values: np.ndarray) -> np.ndarray:
     cell system: how much of it is air, how dense its bone is.
     """
     names = [w["name"] for w in DEFAULT_WINDOWS]
-    soft, bone = DEFAULT_WINDOWS[names.index("soft_tissue")], names.index("bone")
-    air_value = (-80.0 - (soft["level"] - soft["width"] / 2)) / soft["width"]
+    soft, bone = names.index("soft_tissue"), names.index("bone")
+    window = DEFAULT_WINDOWS[soft]
+    air_value = (-80.0 - (window["level"] - window["width"] / 2)) / window["width"]
     _, _, _, h, w = pixel_values.shape[1:]
     corner = pixel_values[:, :, :, :, int(0.6 * h):, w // 2:].astype(np.float32)
-    air = (corner[:, :, names.index("soft_tissue")] < air_value).mean(axis=(2, 3, 4))
+    air = (corner[:, :, soft] < air_value).mean(axis=(2, 3, 4))
     return np.stack([air, corner[:, :, bone].mean(axis=(2, 3, 4))], -1)
 
 
@@ -202,11 +203,11 @@ def bilateral_value(features: np.ndarray, data: dict, cell_features: np.ndarray 
     groups = np.repeat(data["patients"], 2)
     ear_variant = np.repeat(data["bilateral_variant"], 2)
     finding_free = data["finding_free"].reshape(-1)
-    diseased = (ear_codes != 5).astype(int)
-    normal = ~diseased.astype(bool)
-    subgroup = normal | (finding_free & diseased.astype(bool))
-    result = {"n_diseased_finding_free": int((finding_free & diseased.astype(bool)).sum()),
-              "n_diseased": int(diseased.sum())}
+    normal = ear_codes == 5
+    diseased = (~normal).astype(int)
+    finding_free_diseased = finding_free & ~normal
+    subgroup = normal | finding_free_diseased
+    result = {"n_diseased_finding_free": int(finding_free_diseased.sum()), "n_diseased": int(diseased.sum())}
     sources = [("rendered", features), ("ground_truth_cell_system", data["anatomy_features"])]
     if cell_features is not None:
         sources.insert(1, ("rendered_cell_system", cell_features))
@@ -354,16 +355,17 @@ def supervised_checks(data: dict, features: np.ndarray, seed: int, epochs: int, 
         return float(roc_auc_score(y == label[2], p[:, label[2]] / (p[:, label[1]] + p[:, label[2]] + 1e-9)))
 
     def summary(p):
+        predicted = p.argmax(1)
         boot = [code2_auc(y_test[two][r], p[two][r]) for r in resamples]
-        return {"accuracy": round(float(accuracy_score(y_test, p.argmax(1))), 4),
-                "macro_f1": round(float(f1_score(y_test, p.argmax(1), average="macro")), 4),
+        return {"accuracy": round(float(accuracy_score(y_test, predicted)), 4),
+                "macro_f1": round(float(f1_score(y_test, predicted, average="macro")), 4),
                 "auc_code2_vs_csom": round(code2_auc(y_test[two], p[two]), 4),
                 "auc_code2_vs_csom_95ci": [round(float(np.nanpercentile(boot, q)), 4) for q in (2.5, 97.5)],
                 "auc_code2_vs_active_csom": round(code2_auc(y_test[active], p[active]), 4)}
 
     return {"train_ears": len(y_train), "test_ears": len(y_test),
             "test_code2_ears": int((y_test == label[2]).sum()), "test_csom_ears": int((y_test == label[1]).sum()),
-            "test_active_csom_ears": int(((y_test == label[1]) & (profiles != "csom_inactive")).sum()),
+            "test_active_csom_ears": int((active & (y_test == label[1])).sum()),
             "histogram_logistic_regression": summary(p_short), "cnn_3d": summary(p_cnn),
             "cnn_epochs": epochs, "cnn_train_seconds": round(cnn_seconds, 1)}
 
@@ -399,8 +401,8 @@ def main() -> None:
     roi_tag = "x".join(str(v) for v in _ROI.roi_shape) + "_" + "x".join(f"{v:g}" for v in _ROI.roi_size_mm)
     min_tag = "".join(f"_min{code}x{n}" for code, n in sorted(min_ears.items()))
     # The generator's source hash: an edited generator renders anew instead of pairing old images with new truth.
-    cache = out / (f"cohort_{args.size}_{args.n_exams}_seed{args.seed}{min_tag}_roi{roi_tag}"
-                   f"_gen{generator_fingerprint()}.npz")
+    generator = generator_fingerprint()
+    cache = out / f"cohort_{args.size}_{args.n_exams}_seed{args.seed}{min_tag}_roi{roi_tag}_gen{generator}.npz"
     data = load_cohort(args.n_exams, args.size, args.seed, args.num_proc, cache, min_ears)
     features = ear_features(data["pixel_values"])
     bilateral = bilateral_value(features, data, cell_system_features(data["pixel_values"]))
@@ -412,7 +414,7 @@ def main() -> None:
                      "composition_exams": args.composition_exams, "min_ears_per_code": min_ears},
         "generation": {"render_s_per_exam": round(float(data["render_s"].mean()), 3),
                        "roi_s_per_exam": round(float(data["roi_s"].mean()), 3), "wall_s": round(float(data["wall_s"]), 1),
-                       "cache": str(cache), "generator": generator_fingerprint()},
+                       "cache": str(cache), "generator": generator},
         "shortcut_and_difficulty": supervised,
         "bilateral_value": bilateral,
         "composition": composed,

@@ -50,11 +50,8 @@ PROFILE_CODES = {
     "facial_schwannoma": 6, "glomus_jugulare": 6, "glomus_tympanicum": 6,
 }
 TUMOUR_PROFILE_SHARES = {"facial_schwannoma": 0.40, "glomus_jugulare": 0.35, "glomus_tympanicum": 0.25}
-# About a third of CSOM ears referred for CT are inactive (a dry perforation): the cavity is aerated and
-# the long-standing disease shows mainly as a sclerotic, less pneumatised mastoid than the partner's.
+# Why each split is what it is: PROFILE_SHARE_RATIONALE below (the documentation prints it).
 CSOM_PROFILE_SHARES = {"csom": 0.65, "csom_inactive": 0.35}
-# About a fifth of surgically proven cholesteatomas show no bone erosion on CT (small attic, pars-tensa or
-# congenital lesions): a soft-tissue opacity that CT cannot tell from CSOM with granulation tissue.
 CHOLESTEATOMA_PROFILE_SHARES = {"cholesteatoma": 0.80, "cholesteatoma_nonerosive": 0.20}
 CODE_PROFILE_SHARES = {1: CSOM_PROFILE_SHARES, 2: CHOLESTEATOMA_PROFILE_SHARES, 6: TUMOUR_PROFILE_SHARES}
 # Why each class splits into profiles (one line each; the benchmark documentation prints them).
