@@ -364,7 +364,7 @@ def make_synthetic_export(
         >>> export.xlsx_path.name  # doctest: +SKIP
         'export.xlsx'
     """
-    from .reports import write_synthetic_report
+    from .reports import pick_report_style, write_synthetic_report
 
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
@@ -384,7 +384,9 @@ def make_synthetic_export(
     rows, jobs, records = [], [], []
     for index, spec in enumerate(specs):
         kind = planned.get(index)
-        findings, impression = write_synthetic_report(spec.left, spec.right, np.random.default_rng([seed, 7, index]))
+        report_rng = np.random.default_rng([seed, 7, index])  # the report's own rng: no image draw depends on it
+        report_style = pick_report_style(report_rng)
+        findings, impression = write_synthetic_report(spec.left, spec.right, report_rng, style=report_style)
         styles = [LABEL_FORMATS[i][0] for i in rng.choice(len(LABEL_FORMATS), 2, p=[p for _, p in LABEL_FORMATS])]
         if kind == "empty_labels":
             styles = ["empty", "empty"]
@@ -401,7 +403,7 @@ def make_synthetic_export(
             jobs.append((spec, size, str(dicom_root), seed, date_dirs))
         records.append({**spec.to_dict(), "label_cells": {"left": cells[0], "right": cells[1]},
                         "label_styles": {"left": styles[0], "right": styles[1]},
-                        "report": {"findings": findings, "impression": impression},
+                        "report": {"findings": findings, "impression": impression}, "report_style": report_style,
                         "dicom_dates": date_dirs if kind != "row_without_images" else [],
                         "in_sheet": kind != "images_without_row", "anomaly": kind})
 

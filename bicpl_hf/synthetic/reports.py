@@ -7,6 +7,10 @@ ear from its code, sometimes hedged (考虑/可能/不除外/待排). A region i
 only when both ears' descriptions of it agree; otherwise each side gets its own sentence that names
 its side first, so the text about one ear never carries the other ear's lesions.
 
+Wording: each exam's report is written in one radiologist's style (`report_styles.py`: own phrase pools,
+side words, hedges, side-first layout, traditional characters), picked per exam from the report rng; the
+facts written (which finding, where, how large, the hedge rates) do not depend on the style.
+
 Report noise (`noise_rate`, per sentence): a dropped findings sentence, an extra space, or a synonym
 swap between words of the same meaning. Noise never touches a side word or the impression's codes.
 
@@ -24,26 +28,20 @@ from __future__ import annotations
 import numpy as np
 
 from .attributes import CLASS_NAMES_ZH, EarAttributes
+from .report_styles import REPORT_STYLES, ReportStyle, pick_report_style, to_traditional
 
-SIDE_WORDS = {"left": ("左侧", "左侧", "左侧", "左耳"), "right": ("右侧", "右侧", "右侧", "右耳")}
-BILATERAL_WORDS = ("双侧", "双侧", "双侧", "两侧", "双耳")
+# The standard style's words; the other styles' pools live in `report_styles.py`.
+SIDE_WORDS = {"left": REPORT_STYLES["standard"].left, "right": REPORT_STYLES["standard"].right}
+# Every style's bilateral words (a test reads findings sentences that open with one of them).
+BILATERAL_WORDS = tuple(dict.fromkeys(w for s in REPORT_STYLES.values() for w in s.bilateral))
 
-# Impression disease names per code; every name maps back to its code in the report parser's lexicon.
-DISEASE_NAMES = {
-    1: ("慢性化脓性中耳炎", "慢性中耳乳突炎", "中耳乳突炎", "慢性中耳炎"),
-    2: ("中耳胆脂瘤", "中耳胆脂瘤", "胆脂瘤型中耳炎"),
-    3: ("分泌性中耳炎", "分泌性中耳炎", "渗出性中耳炎", "中耳积液"),
-    4: ("胆固醇肉芽肿",),
-}
-TUMOUR_NAMES = {
-    "facial_canal": ("面神经鞘瘤", "面神经瘤", "面神经鞘瘤"),
-    "jugular_foramen": ("颈静脉球瘤", "颈静脉球瘤", "占位性病变"),
-    "tympanic": ("鼓室球瘤", "鼓室球瘤", "占位性病变"),
-}
+# Impression disease names per code (standard style); every style's names map back in the parser's lexicon.
+DISEASE_NAMES = {code: REPORT_STYLES["standard"].phrases[code] for code in (1, 2, 3, 4)}
+TUMOUR_NAMES = {site: REPORT_STYLES["standard"].phrases[site] for site in ("facial_canal", "jugular_foramen", "tympanic")}
 # Where the cyst of code 4 is; without a recorded site the text names the temporal bone only.
 CYST_SITE_WORDS = {"petrous_apex": "岩尖区", "antrum": "鼓窦区", None: "颞骨内"}
 ATTIC_WIDENING_EXTENT = 0.3  # an attic mass this large (severity x extent) widens the attic in the text
-NORMAL_IMPRESSIONS = ("中耳未见明显异常", "中耳乳突未见明显异常", "中耳乳突未见异常")
+NORMAL_IMPRESSIONS = REPORT_STYLES["standard"].phrases["normal_impression"]
 
 # Noise: swaps between words of the same meaning (never a side word, never a disease name).
 SYNONYM_SWAPS = (
@@ -51,6 +49,8 @@ SYNONYM_SWAPS = (
     ("黏膜增厚", "粘膜增厚"), ("气液平面", "液平"), ("听骨链完整", "听小骨形态完整"), ("清晰", "清楚"),
 )
 _SIDE_CHARACTERS = set("左右双两侧耳")
+# The hedge rate per code (rarer diseases more often); the same in every style.
+HEDGE_RATES = {1: 0.15, 2: 0.3, 3: 0.15, 4: 0.5, 6: 0.4}
 
 
 def _pick(rng: np.random.Generator, options) -> str:
@@ -102,164 +102,163 @@ def _surroundings_descriptor(ear: EarAttributes) -> tuple:
 
 # --------------------------------------------------------------------------------------------------
 # Region renderers: each returns the clauses of one ear's (or both ears') description, no side word.
-def _tympanic_clauses(ear: EarAttributes, rng: np.random.Generator) -> list[str]:
+def _tympanic_clauses(ear: EarAttributes, style: ReportStyle, rng: np.random.Generator) -> list[str]:
+    say = style.pick
     clauses: list[str] = []
     for fact in _tympanic_descriptor(ear):
         kind = fact[0]
-        if kind == "expansile_cyst":  # cholesterol granuloma, the proposal's wording
-            clauses += [
-                CYST_SITE_WORDS[fact[2]] + _pick(rng, ("见类圆形软组织密度影", "见类圆形囊性软组织密度影")),
-                _pick(rng, ("呈膨胀性改变", "呈膨胀性生长")),
-                "边缘光滑",
-            ]
+        if kind == "expansile_cyst":  # cholesterol granuloma, the proposal's vocabulary
+            clauses += [CYST_SITE_WORDS[fact[2]] + say("cyst_body", rng), say("cyst_expansile", rng),
+                        say("cyst_margin", rng)]
             if fact[1]:
-                clauses += [_pick(rng, ("邻近骨壁变薄但完整", "周围骨质变薄但完整")), "未见骨质侵蚀性破坏"]
+                clauses += [say("cyst_thin", rng), say("cyst_no_erosion", rng)]
         elif kind == "epitympanic_mass":
-            clauses.append(_pick(rng, ("上鼓室及鼓窦入口区见软组织密度影", "上鼓室内见软组织影")))
+            clauses.append(say("attic_mass", rng))
             if fact[3]:
-                clauses.append("上鼓室扩大")
+                clauses.append(say("attic_widened", rng))
             if fact[1]:
-                clauses.append(_pick(rng, ("鼓室盾板骨质吸收变钝", "盾板骨质破坏")))
+                clauses.append(say("scutum", rng))
             if fact[2]:
-                clauses.append(_pick(rng, ("鼓窦入口扩大", "鼓窦入口增宽")))
+                clauses.append(say("aditus", rng))
         elif kind == "scutum_erosion":
-            clauses.append(_pick(rng, ("鼓室盾板骨质吸收变钝", "盾板骨质吸收")))
+            clauses.append(say("scutum", rng))
         elif kind == "aditus_widening":
-            clauses.append(_pick(rng, ("鼓窦入口扩大", "鼓窦入口增宽")))
+            clauses.append(say("aditus", rng))
         elif kind == "tympanic_tumour":
-            clauses.append(_pick(rng, ("鼓室内见结节状软组织肿块", "下鼓室见软组织肿块")))
+            clauses.append(say("tympanic_tumour", rng))
         elif kind == "effusion":
-            clauses.append(_pick(rng, ("鼓室内见液体密度影", "鼓室积液", "鼓室及鼓窦内见积液")))
+            clauses.append(say("effusion", rng))
             if fact[1]:
-                clauses.append(_pick(rng, ("可见气液平面", "内见液平")))
+                clauses.append(say("air_fluid", rng))
             if fact[2]:
-                clauses.append(_pick(rng, ("内见小气泡", "可见气泡")))
+                clauses.append(say("bubbles", rng))
         elif kind == "soft_tissue":
-            clauses.append(
-                _pick(rng, (("鼓室内见少许软组织密度影", "鼓室内见小片状软组织影"),
-                            ("鼓室内见片状软组织密度影", "鼓室及鼓窦内见软组织影"),
-                            ("鼓室内充填软组织密度影", "鼓室及鼓窦内充满软组织密度影"))[fact[1]])
-            )
+            clauses.append(say(f"soft_tissue_{fact[1]}", rng))
         elif kind == "mucosa":
-            clauses.append(_pick(rng, ("鼓室黏膜增厚", "鼓室粘膜增厚")))
-    return clauses or [_pick(rng, ("鼓室清晰", "鼓室内未见异常密度影", "鼓室含气良好"))]
+            clauses.append(say("mucosa", rng))
+    return clauses or [say("tympanic_clear", rng)]
 
 
-def _ossicle_clauses(state: str, rng: np.random.Generator) -> list[str]:
-    if state == "intact":
-        return [_pick(rng, ("听骨链完整", "听小骨形态正常", "听骨链完整，未见骨质破坏"))]
-    if state == "partial_erosion":
-        return [_pick(rng, ("听小骨骨质吸收", "砧骨长突骨质吸收", "听小骨部分骨质破坏"))]
-    return [_pick(rng, ("听小骨骨质吸收破坏，部分显示不清", "听骨链骨质破坏", "听小骨明显骨质吸收破坏"))]
+def _ossicle_clauses(state: str, style: ReportStyle, rng: np.random.Generator) -> list[str]:
+    slot = {"intact": "ossicles_intact", "partial_erosion": "ossicles_partial"}.get(state, "ossicles_severe")
+    return [style.pick(slot, rng)]
 
 
-def _mastoid_clauses(mastoid: str, opacified: bool, fluid: bool, rng: np.random.Generator) -> list[str]:
-    clauses = [
-        _pick(rng, {
-            "pneumatized": ("乳突气化良好", "乳突呈气化型"),
-            "diploic": ("乳突呈板障型", "乳突呈板障型"),
-            "sclerotic": ("乳突呈硬化型", "乳突气化差，骨质硬化"),
-        }[mastoid])
-    ]
+def _mastoid_clauses(mastoid: str, opacified: bool, fluid: bool, style: ReportStyle,
+                     rng: np.random.Generator) -> list[str]:
+    clauses = [style.pick(f"mastoid_{mastoid}", rng)]
     if opacified:
-        content = "乳突气房内见液体密度影" if fluid else "乳突气房内见软组织密度影"
-        clauses.append(_pick(rng, (content, "乳突气房密度增高", "乳突小房混浊")))
+        content = style.pick("mastoid_fluid" if fluid else "mastoid_tissue", rng)
+        clauses.append(_pick(rng, (content, *style.phrases["mastoid_opacified"])))
     return clauses
 
 
-def _surroundings_clauses(ear: EarAttributes, rng: np.random.Generator) -> list[str]:
+def _surroundings_clauses(ear: EarAttributes, style: ReportStyle, rng: np.random.Generator) -> list[str]:
     clauses: list[str] = []
     if ear.facial_canal_widened:
-        clauses += [_pick(rng, ("面神经管水平段增宽", "面神经管膝部增宽")), "周围见软组织密度影"]
+        clauses += [style.pick("facial_widened", rng), style.pick("facial_tissue", rng)]
     if ear.jugular_foramen_erosion:
-        clauses += [_pick(rng, ("颈静脉孔扩大", "颈静脉孔增宽")), "边缘骨质侵蚀破坏", "内见软组织密度影"]
+        clauses += [style.pick(k, rng) for k in ("jugular_widened", "jugular_erosion", "jugular_tissue")]
     return clauses
 
 
 # --------------------------------------------------------------------------------------------------
-def _sided(side: str, clauses: list[str], rng: np.random.Generator) -> str:
+def _sided(side: str, clauses: list[str], style: ReportStyle, rng: np.random.Generator) -> str:
     """One sentence about one ear: the side word opens it, the later clauses inherit the side."""
-    return _pick(rng, SIDE_WORDS[side]) + "，".join(clauses)
+    return _pick(rng, getattr(style, side)) + "，".join(clauses)
 
 
-def _region(
-    left_key, right_key, render_left, render_right, rng: np.random.Generator
-) -> list[str]:
+def _both(clauses: list[str], style: ReportStyle, rng: np.random.Generator) -> str:
+    return _pick(rng, style.bilateral) + "，".join(clauses)
+
+
+def _region(left_key, right_key, render_left, render_right, style: ReportStyle, rng: np.random.Generator) -> list[str]:
     """A 双侧 sentence when both ears' descriptors agree, else one sentence per side."""
     if left_key == right_key:
-        return [_pick(rng, BILATERAL_WORDS) + "，".join(render_left())]
-    return [_sided("left", render_left(), rng), _sided("right", render_right(), rng)]
+        return [_both(render_left(), style, rng)]
+    return [_sided("left", render_left(), style, rng), _sided("right", render_right(), style, rng)]
 
 
-def _findings_sentences(left: EarAttributes, right: EarAttributes, rng: np.random.Generator) -> list[str]:
+def _middle_ear(ear: EarAttributes, style: ReportStyle, rng: np.random.Generator) -> list[str]:
+    """Tympanum, ossicles and mastoid of one ear, in the radiologists' order."""
+    return (_tympanic_clauses(ear, style, rng) + _ossicle_clauses(ear.ossicles, style, rng)
+            + _mastoid_clauses(*_mastoid_descriptor(ear), style, rng))
+
+
+def _findings_sentences(left: EarAttributes, right: EarAttributes, style: ReportStyle,
+                        rng: np.random.Generator) -> list[str]:
     ears = {"left": left, "right": right}
-    sentences = [_pick(rng, BILATERAL_WORDS) + _pick(rng, ("外耳道通畅", "外耳道通畅", "外耳道未见狭窄"))]
+    sentences = [_both([style.pick("ext_canal", rng)], style, rng)]
 
     tympanic_equal = _tympanic_descriptor(left) == _tympanic_descriptor(right)
     ossicles_equal = left.ossicles == right.ossicles
-    if not tympanic_equal and not ossicles_equal:  # 左侧鼓室…，听小骨…。右侧鼓室…，听骨链…
-        for side, ear in ears.items():
-            sentences.append(_sided(side, _tympanic_clauses(ear, rng) + _ossicle_clauses(ear.ossicles, rng), rng))
-    elif tympanic_equal and ossicles_equal:  # 双侧鼓室清晰，听骨链完整
-        clauses = _tympanic_clauses(left, rng) + _ossicle_clauses(left.ossicles, rng)
-        sentences.append(_pick(rng, BILATERAL_WORDS) + "，".join(clauses))
+    mastoid_equal = _mastoid_descriptor(left) == _mastoid_descriptor(right)
+    if style.layout == "side" and not (tympanic_equal and ossicles_equal and mastoid_equal):
+        # side-first: 左鼓室…，听骨…，乳突…。右…
+        sentences += [_sided(side, _middle_ear(ear, style, rng), style, rng) for side, ear in ears.items()]
     else:
-        sentences += _region(_tympanic_descriptor(left), _tympanic_descriptor(right),
-                             lambda: _tympanic_clauses(left, rng), lambda: _tympanic_clauses(right, rng), rng)
-        sentences += _region(left.ossicles, right.ossicles, lambda: _ossicle_clauses(left.ossicles, rng),
-                             lambda: _ossicle_clauses(right.ossicles, rng), rng)
+        if not tympanic_equal and not ossicles_equal:  # 左侧鼓室…，听小骨…。右侧鼓室…，听骨链…
+            for side, ear in ears.items():
+                clauses = _tympanic_clauses(ear, style, rng) + _ossicle_clauses(ear.ossicles, style, rng)
+                sentences.append(_sided(side, clauses, style, rng))
+        elif tympanic_equal and ossicles_equal:  # 双侧鼓室清晰，听骨链完整
+            clauses = _tympanic_clauses(left, style, rng) + _ossicle_clauses(left.ossicles, style, rng)
+            sentences.append(_both(clauses, style, rng))
+        else:
+            sentences += _region(_tympanic_descriptor(left), _tympanic_descriptor(right),
+                                 lambda: _tympanic_clauses(left, style, rng),
+                                 lambda: _tympanic_clauses(right, style, rng), style, rng)
+            sentences += _region(left.ossicles, right.ossicles, lambda: _ossicle_clauses(left.ossicles, style, rng),
+                                 lambda: _ossicle_clauses(right.ossicles, style, rng), style, rng)
+        sentences += _region(_mastoid_descriptor(left), _mastoid_descriptor(right),
+                             lambda: _mastoid_clauses(*_mastoid_descriptor(left), style, rng),
+                             lambda: _mastoid_clauses(*_mastoid_descriptor(right), style, rng), style, rng)
 
-    sentences += _region(_mastoid_descriptor(left), _mastoid_descriptor(right),
-                         lambda: _mastoid_clauses(*_mastoid_descriptor(left), rng),
-                         lambda: _mastoid_clauses(*_mastoid_descriptor(right), rng), rng)
-
-    inner_ear = _pick(rng, ("内耳结构未见明显异常", "耳蜗、前庭及半规管未见明显异常"))
-    sentences.append(_pick(rng, BILATERAL_WORDS) + inner_ear)
+    sentences.append(_both([style.pick("inner_ear", rng)], style, rng))
     if _surroundings_descriptor(left) == _surroundings_descriptor(right):
         if left.facial_canal_widened or left.jugular_foramen_erosion:
-            sentences.append(_pick(rng, BILATERAL_WORDS) + "，".join(_surroundings_clauses(left, rng)))
+            sentences.append(_both(_surroundings_clauses(left, style, rng), style, rng))
         elif rng.random() < 0.5:
-            sentences.append(_pick(rng, BILATERAL_WORDS) + _pick(rng, ("面神经管未见增宽", "颈静脉孔未见扩大")))
+            sentences.append(_both([style.pick("surroundings_normal", rng)], style, rng))
     else:
         for side, ear in ears.items():
-            clauses = _surroundings_clauses(ear, rng)
+            clauses = _surroundings_clauses(ear, style, rng)
             if clauses:
-                sentences.append(_sided(side, clauses, rng))
+                sentences.append(_sided(side, clauses, style, rng))
     return sentences
 
 
-def _disease_name(ear: EarAttributes, rng: np.random.Generator) -> str:
+def _disease_name(ear: EarAttributes, style: ReportStyle, rng: np.random.Generator) -> str:
     if ear.code == 6:
-        return _pick(rng, TUMOUR_NAMES[ear.tumour_site or "tympanic"])
-    return _pick(rng, DISEASE_NAMES[ear.code])
+        return style.pick(ear.tumour_site or "tympanic", rng)
+    return style.pick(ear.code, rng)
 
 
-def _impression_of(side_word: str, ear: EarAttributes, name: str, rng: np.random.Generator) -> str:
+def _impression_of(side_word: str, ear: EarAttributes, name: str, style: ReportStyle,
+                   rng: np.random.Generator) -> str:
     """One impression sentence; hedged sometimes (rarer diseases more often)."""
     if ear.code == 4 and rng.random() < 0.5:  # the proposal's description, then the name
         site = CYST_SITE_WORDS[_cyst_site(ear)].rstrip("区内")
-        body = f"{side_word}{site}膨胀性病变，边缘光滑，骨质变薄但完整"
-        return body + _pick(rng, ("，考虑胆固醇肉芽肿", "，胆固醇肉芽肿可能", "，符合胆固醇肉芽肿"))
-    hedge_rate = {1: 0.15, 2: 0.3, 3: 0.15, 4: 0.5, 6: 0.4}[ear.code]
-    if rng.random() >= hedge_rate:
+        return style.pick("cyst_impression", rng).format(s=side_word, site=site) + style.pick("cyst_name", rng)
+    if rng.random() >= HEDGE_RATES[ear.code]:
         return side_word + name
-    form = _pick(rng, ("考虑{s}{n}", "{s}{n}可能", "{s}{n}不除外", "{s}{n}待排", "{s}{n}，建议结合临床"))
-    return form.format(s=side_word, n=name)
+    return style.pick("hedge", rng).format(s=side_word, n=name)
 
 
-def _impression_sentences(left: EarAttributes, right: EarAttributes, rng: np.random.Generator) -> list[str]:
+def _impression_sentences(left: EarAttributes, right: EarAttributes, style: ReportStyle,
+                          rng: np.random.Generator) -> list[str]:
     if left.is_normal and right.is_normal:
-        return [_pick(rng, BILATERAL_WORDS) + _pick(rng, NORMAL_IMPRESSIONS)]
-    names = {side: "" if ear.is_normal else _disease_name(ear, rng) for side, ear in (("left", left), ("right", right))}
+        return [_both([style.pick("normal_impression", rng)], style, rng)]
+    names = {side: "" if ear.is_normal else _disease_name(ear, style, rng) for side, ear in (("left", left), ("right", right))}
     if left.code == right.code and names["left"] == names["right"] and _cyst_site(left) == _cyst_site(right):
-        return [_impression_of(_pick(rng, BILATERAL_WORDS), left, names["left"], rng)]
+        return [_impression_of(_pick(rng, style.bilateral), left, names["left"], style, rng)]
     sentences = {}
     for side, ear in (("left", left), ("right", right)):
-        side_word = _pick(rng, SIDE_WORDS[side])
+        side_word = _pick(rng, getattr(style, side))
         if ear.is_normal:
-            sentences[side] = side_word + _pick(rng, NORMAL_IMPRESSIONS)
+            sentences[side] = side_word + style.pick("normal_impression", rng)
         else:
-            sentences[side] = _impression_of(side_word, ear, names[side], rng)
+            sentences[side] = _impression_of(side_word, ear, names[side], style, rng)
     diseased_first = ("right", "left") if left.is_normal else ("left", "right")
     return [sentences[side] for side in diseased_first]
 
@@ -291,7 +290,8 @@ def _add_noise(sentences: list[str], rng: np.random.Generator, noise_rate: float
 
 
 def write_synthetic_report(
-    left: EarAttributes, right: EarAttributes, rng: np.random.Generator, *, noise_rate: float = 0.03
+    left: EarAttributes, right: EarAttributes, rng: np.random.Generator, *, noise_rate: float = 0.03,
+    style: str | None = None,
 ) -> tuple[str, str]:
     """Write the (影像所见, 检查结论) of one exam from the attributes of its two ears.
 
@@ -301,6 +301,8 @@ def write_synthetic_report(
         rng: the only source of randomness; the same seed gives the same report.
         noise_rate: probability per sentence of a noise event (dropped findings sentence, extra space,
             synonym swap). 0 gives clean reports.
+        style: the radiologist's style (a key of `REPORT_STYLES`); None draws it from `rng` first
+            (`pick_report_style`), so a caller that records the style draws it itself and passes it.
 
     Returns:
         `(findings, impression)`, both ending in 。.
@@ -308,7 +310,8 @@ def write_synthetic_report(
     Example:
         >>> from bicpl_hf.synthetic.attributes import sample_ear_attributes
         >>> rng = np.random.default_rng(3)
-        >>> findings, impression = write_synthetic_report(sample_ear_attributes(2, rng), EarAttributes(code=5), rng)
+        >>> left = sample_ear_attributes(2, rng)
+        >>> findings, impression = write_synthetic_report(left, EarAttributes(code=5), rng, style="standard")
         >>> impression.split("；")[0].startswith("左") and "胆脂瘤" in impression
         True
     """
@@ -322,14 +325,21 @@ def write_synthetic_report(
             raise ValueError(f"write_synthetic_report: `{name}` has code 6 but no tumour_site; the impression needs it")
     if not 0.0 <= noise_rate <= 1.0:
         raise ValueError(f"write_synthetic_report: noise_rate must be in [0, 1], got {noise_rate!r}")
+    if style is None:
+        style = pick_report_style(rng)
+    if style not in REPORT_STYLES:
+        raise ValueError(f"write_synthetic_report: style is {style!r}; expected one of {sorted(REPORT_STYLES)}")
+    writer = REPORT_STYLES[style]
 
-    findings = _add_noise(_findings_sentences(left, right, rng), rng, noise_rate, droppable=True)
-    impression = _add_noise(_impression_sentences(left, right, rng), rng, noise_rate, droppable=False)
-    return "。".join(findings) + "。", "；".join(impression) + "。"
+    findings = _add_noise(_findings_sentences(left, right, writer, rng), rng, noise_rate, droppable=True)
+    impression = _add_noise(_impression_sentences(left, right, writer, rng), rng, noise_rate, droppable=False)
+    texts = "。".join(findings) + "。", "；".join(impression) + "。"
+    # Traditional script last, so noise (written for simplified words) and side-word spacing rules still apply.
+    return tuple(map(to_traditional, texts)) if writer.traditional else texts  # type: ignore[return-value]
 
 
 # The name before "report" was kept for the radiology report itself; old callers keep working.
 write_report = write_synthetic_report
 
-__all__ = ["BILATERAL_WORDS", "CYST_SITE_WORDS", "DISEASE_NAMES", "NORMAL_IMPRESSIONS", "SIDE_WORDS", "SYNONYM_SWAPS",
-           "TUMOUR_NAMES", "write_report", "write_synthetic_report"]
+__all__ = ["BILATERAL_WORDS", "CYST_SITE_WORDS", "DISEASE_NAMES", "NORMAL_IMPRESSIONS", "REPORT_STYLES", "SIDE_WORDS",
+           "SYNONYM_SWAPS", "TUMOUR_NAMES", "pick_report_style", "write_report", "write_synthetic_report"]
