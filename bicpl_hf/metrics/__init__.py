@@ -21,6 +21,7 @@ import numpy as np
 
 from ..modeling import IGNORE_INDEX
 from .bicpl_ear_metrics import BOOTSTRAP_KEYS, retrieval_recall_at_k
+from .lookalike_contrasts import LOOK_ALIKES, ScoredEars, contrast_aucs, contrast_masks, paired_difference
 from .zero_shot_metrics import (
     area_under_seen_unseen_curve,
     binary_auc,
@@ -32,14 +33,19 @@ METRIC_SCRIPT_PATH = Path(__file__).resolve().with_name("bicpl_ear_metrics.py")
 
 __all__ = [
     "BOOTSTRAP_KEYS",
+    "LOOK_ALIKES",
     "METRIC_SCRIPT_PATH",
     "area_under_seen_unseen_curve",
     "binary_auc",
+    "ScoredEars",
     "compute_ear_metrics",
+    "contrast_aucs",
+    "contrast_masks",
     "flatten_exam_predictions",
     "generalized_zero_shot_accuracy",
     "load_ear_metrics",
     "make_compute_metrics",
+    "paired_difference",
     "retrieval_recall_at_k",
     "zero_shot_metrics",
 ]
