@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..processing.ear_classes import NORMAL_CODE
+from ..processing.report_lexicon import NORMAL_DESCRIPTOR_KEYS
 from ..processing.report_parser import EAR_SIDES, parse_report
 from .summaries import ATTRIBUTE_WORDS, ENTITY_GROUPS, NORMAL_SUMMARY, SIDE_HEADERS, summarize_side
 
@@ -118,24 +120,56 @@ def _parse_prompt(prompt: str, index: int):
     return parse_report(findings=findings, impression=impression, source=f"prompt {index}")
 
 
+def states_normal(parsed) -> bool:
+    """Whether a parsed prompt describes a normal ear: a 未见异常-style statement, a normal descriptor (清晰, 气化良好,
+    通畅, 完整), a normal impression or weak code, and no disease named without negation. A prompt that states no
+    finding and not this (a disease name alone, "考虑胆脂瘤可能", an English sentence) is NOT a normal ear."""
+    if any(not m.negated and m.code != NORMAL_CODE for m in parsed.disease_mentions):
+        return False
+    return (any(clause.normal_statement for sentence in parsed.sentences for clause in sentence.clauses)
+            or any(not t.negated and t.attribute_key in NORMAL_DESCRIPTOR_KEYS for t in parsed.triples)
+            or any(not m.negated and m.code == NORMAL_CODE for m in parsed.disease_mentions)
+            or NORMAL_CODE in parsed.weak_codes.values())
+
+
+def _states_findings(parsed) -> bool:
+    return any(not t.negated and t.attribute_key in ATTRIBUTE_WORDS for t in parsed.triples)
+
+
 def finding_prompts(prompts: Sequence[str]) -> list[str]:
     """Each class prompt rewritten as its findings, as the side texts of [`side_findings_text`] read: parsed, the
-    negated findings and the disease names dropped (a prompt that states no finding becomes "中耳未见明显异常")."""
-    return [side_findings_text(summarize_side(_parse_prompt(prompt, i), "left", with_impression=False))
-            for i, prompt in enumerate(prompts)]
+    negated findings and the disease names dropped. A prompt that states no finding becomes "中耳未见明显异常" when it
+    describes a normal ear ([`states_normal`]) and is kept as written otherwise (a disease name alone, English, a
+    hedged diagnosis: never silently the normal ear's text)."""
+    rewritten = []
+    for i, prompt in enumerate(prompts):
+        parsed = _parse_prompt(prompt, i)
+        if not _states_findings(parsed) and not states_normal(parsed):
+            rewritten.append(prompt.strip())
+        else:
+            rewritten.append(side_findings_text(summarize_side(parsed, "left", with_impression=False)))
+    return rewritten
 
 
 def composed_prompts(prompts: Sequence[str]) -> list[str]:
     """The distinct findings of a class's prompts, one phrase per prompt (in order of first mention): the class
-    prototype becomes the mean embedding of its findings. A normal class keeps its normal text."""
+    prototype becomes the mean embedding of its findings. A prompt that states no finding adds "中耳未见明显异常" when
+    it describes a normal ear ([`states_normal`]) and its own text otherwise (a disease name alone, English, a hedged
+    diagnosis are encoded as written, never as the normal ear). Composing composed prompts changes nothing.
+
+    Example:
+        >>> composed_prompts(["胆脂瘤", "上鼓室软组织影。", "中耳未见明显异常。"])
+        ['胆脂瘤', '上鼓室软组织影', '中耳未见明显异常']
+    """
     phrases: list[str] = []
     for i, prompt in enumerate(prompts):
-        for triple in _parse_prompt(prompt, i).triples:
-            if not triple.negated and triple.attribute_key in ATTRIBUTE_WORDS:
-                phrase = finding_phrase((triple.entity_key, triple.attribute_key))
-                if phrase not in phrases:
-                    phrases.append(phrase)
-    return phrases or [NORMAL_SUMMARY]
+        parsed = _parse_prompt(prompt, i)
+        found = [finding_phrase((t.entity_key, t.attribute_key)) for t in parsed.triples
+                 if not t.negated and t.attribute_key in ATTRIBUTE_WORDS]
+        if not found:
+            found = [NORMAL_SUMMARY if states_normal(parsed) else prompt.strip()]
+        phrases += [phrase for phrase in found if phrase not in phrases]
+    return phrases
 
 
 __all__ = [
@@ -147,4 +181,5 @@ __all__ = [
     "finding_prompts",
     "finding_vocabulary",
     "side_findings_text",
+    "states_normal",
 ]

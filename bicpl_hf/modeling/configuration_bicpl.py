@@ -45,6 +45,10 @@ DEFAULT_CLASS_PROMPTS = {
         "中耳及颅底软组织占位性病变，邻近骨质破坏。检查结论：肿瘤性病变。",
     ],
 }
+# How a class's prompts are turned into what the text tower encodes (`BiCPLConfig.prompt_style`): "report" as
+# written, "findings" rewritten as the prompt's findings, "composed" one prompt per distinct finding. The rewrite
+# lives in `bicpl_hf.zero_shot.prompt_recipe` (this folder is remote code and stores the style only).
+PROMPT_STYLES = ("report", "findings", "composed")
 
 
 @strict
@@ -205,7 +209,17 @@ class BiCPLConfig(PreTrainedConfig):
         class_names_en (`list[str]`, *optional*):
             English class names aligned with `class_codes`.
         class_prompts (`dict[str, list[str]]`, *optional*):
-            Prompt ensemble per class code (keys are the codes as strings, as JSON stores them).
+            Prompt ensemble per class code (keys are the codes as strings, as JSON stores them), already written in
+            `prompt_style`: these are the texts the prototypes are encoded from (and re-encoded from when the text
+            tower changes).
+        prompt_style (`str`, *optional*, defaults to `"report"`):
+            How the model was trained to score a prompt, so that every zero-shot path (pipeline `class_prompts` and
+            `candidate_labels`, `bicpl diagnose --labels/--prompts`, `add_class_by_text`, the benchmark) encodes a
+            user's prompt the same way (`bicpl_hf.zero_shot.prompt_recipe.prompts_in_model_style`): `"report"`
+            encodes prompts as written; `"findings"` rewrites each prompt as its findings (side-text style);
+            `"composed"` splits a class's prompts into one prompt per distinct finding, the prototype being the mean
+            of their embeddings (Bi-CPL v2). A prompt that states no finding and no normality (a disease name alone,
+            English) is kept as written.
         frozen_prototype_codes (`list[int]`, *optional*, defaults to `[4]`):
             Classes whose prototypes stay equal to their text prototypes (zero-/few-shot tail classes).
         normal_code (`int`, *optional*, defaults to 5):
@@ -278,6 +292,7 @@ class BiCPLConfig(PreTrainedConfig):
     class_names: list[str] | None = None
     class_names_en: list[str] | None = None
     class_prompts: dict[str, list[str]] | None = None
+    prompt_style: str = "report"
     frozen_prototype_codes: list[int] | None = None
     normal_code: int = NORMAL_CODE
     bilateral: bool = True
@@ -343,6 +358,10 @@ class BiCPLConfig(PreTrainedConfig):
             raise ValueError(f"soft_label_alpha must be in [0, 1], got {self.soft_label_alpha}")
         if self.text_pooling not in ("cls", "mean"):
             raise ValueError(f"BiCPLConfig.text_pooling must be 'cls' or 'mean', got {self.text_pooling!r}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"BiCPLConfig.prompt_style must be one of {', '.join(map(repr, PROMPT_STYLES))} (how a "
+                             f"prompt is encoded: as written, as its findings, or composed of its findings), got "
+                             f"{self.prompt_style!r}")
         if self.contrastive_loss not in ("clip", "siglip"):
             raise ValueError(f"BiCPLConfig.contrastive_loss must be 'clip' or 'siglip', got {self.contrastive_loss!r}")
         super().__post_init__(**kwargs)
@@ -371,4 +390,4 @@ class BiCPLConfig(PreTrainedConfig):
 # `save_pretrained` / `push_to_hub` write the remote code and `auto_map`, so a saved folder loads without bicpl_hf.
 BiCPLConfig.register_for_auto_class()
 
-__all__ = ["BiCPLConfig", "BiCPLVisionConfig"]
+__all__ = ["PROMPT_STYLES", "BiCPLConfig", "BiCPLVisionConfig"]

@@ -147,11 +147,11 @@ def composed_prototype_auc(model, tokenizer, predictions: DatasetPredictions, he
     other labelled test ear (`zs/auc_cosine_composed`) and against diseased ears only
     (`zs/auc_vs_diseased_cosine_composed`). A diagnostic next to the model's own prototype: does the class compose
     from findings the model learned elsewhere?"""
-    from ..knowledge.finding_vocabulary import composed_prompts
     from ..metrics.zero_shot_metrics import binary_auc
+    from ..zero_shot.prompt_recipe import prompts_in_model_style
 
-    prompts = model.config.class_prompts[str(held_out)]
-    prototype = model.encode_class_prompts(tokenizer, {held_out: composed_prompts(prompts)})[0].cpu().numpy()
+    prompts = prompts_in_model_style({held_out: model.config.class_prompts[str(held_out)]}, "composed")
+    prototype = model.encode_class_prompts(tokenizer, prompts)[0].cpu().numpy()
     labels = predictions.labels.reshape(-1)
     cosine = (predictions.image_embeds.reshape(len(labels), -1) @ prototype)
     known = labels != IGNORE_INDEX
@@ -160,6 +160,18 @@ def composed_prototype_auc(model, tokenizer, predictions: DatasetPredictions, he
         "zs/auc_cosine_composed": binary_auc(labels[known] == held_out, cosine[known]),
         "zs/auc_vs_diseased_cosine_composed": binary_auc(labels[diseased] == held_out, cosine[diseased]),
     }
+
+
+def prompt_cosines(model, tokenizer, predictions: DatasetPredictions, class_prompts) -> np.ndarray:
+    """Raw cosine `(N, 2, len(class_prompts))` of every ear of `predictions` to the prototype of each prompt set
+    (`{code: [prompt, ...]}`, in its order), the prompts encoded as the model was trained to score them
+    (`bicpl_hf.zero_shot.prompt_recipe.encode_prompts_as_trained`, the computation of the pipeline and of
+    `bicpl diagnose`): e.g. the score of a class under each paraphrase of its prompt."""
+    from ..zero_shot.prompt_recipe import encode_prompts_as_trained
+
+    prototypes = encode_prompts_as_trained(model, tokenizer, class_prompts).float().cpu().numpy()
+    embeds = predictions.image_embeds.astype(np.float32)  # L2-normalised by the model
+    return embeds @ prototypes.T
 
 
 def normal_ear_rates(predictions: DatasetPredictions, normal_code: int) -> dict:
@@ -187,6 +199,7 @@ __all__ = [
     "exam_flags",
     "normal_ear_rates",
     "predict_dataset",
+    "prompt_cosines",
     "score_held_out",
     "score_predictions",
 ]

@@ -12,6 +12,7 @@ from .pipeline import (
     register_pipeline,
     resolve_classes,
 )
+from .prompt_recipe import PROMPT_STYLES, encode_prompts_as_trained, model_prompt_style, prompts_in_model_style
 from .prototypes import (
     PROMPTS_FILE,
     PROTOTYPES_FILE,
@@ -31,6 +32,7 @@ __all__ = [
     "EarDiagnosis",
     "ExamDiagnosis",
     "PROMPTS_FILE",
+    "PROMPT_STYLES",
     "PROTOTYPES_FILE",
     "PrototypeBundle",
     "SIDES",
@@ -42,8 +44,11 @@ __all__ = [
     "candidate_label_prompts",
     "check_repo_id",
     "diagnose",
+    "encode_prompts_as_trained",
     "load_prototypes",
+    "model_prompt_style",
     "prototype_bundle_from_model",
+    "prompts_in_model_style",
     "push_prototypes_to_hub",
     "register_pipeline",
     "resolve_classes",

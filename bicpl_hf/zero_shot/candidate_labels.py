@@ -4,7 +4,8 @@
 `pipeline("zero-shot-image-classification")` users name the classes (`candidate_labels=["cat", "dog"]`) and give a
 `hypothesis_template` ("This is a photo of {}."). Bi-CPL's text tower reads Chinese radiology reports, so a bare
 name is a poor prompt: each label is looked up in the otology knowledge base (Chinese name, synonym or English
-name) and replaced by that disease's report-style prompt ensemble (`prompts_for`).
+name) and replaced by that disease's report-style prompt ensemble (`prompts_for`); `resolve_classes` then encodes the
+ensemble as the model was trained to score a prompt (`prompt_recipe.encode_prompts_as_trained`).
 
 `hypothesis_template` adds ONE prompt per class, the template filled with the Chinese name, to the ensemble (e.g.
 "检查结论：{}。" gives "检查结论：中耳胆脂瘤。"); it must be a Chinese sentence with one `{}`, because an English

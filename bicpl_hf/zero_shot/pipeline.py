@@ -16,6 +16,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .asymmetry_maps import upsampled_asymmetry_map
 from .candidate_labels import candidate_label_prompts
+from .prompt_recipe import encode_prompts_as_trained
 
 TASK = "zero-shot-ear-diagnosis"
 SIDES = ("left", "right")
@@ -55,7 +56,9 @@ def resolve_classes(
     hypothesis_template: str | None = None,
 ):
     """`(codes, names, prototypes or None)`: the model's own classes, those defined by `class_prompts` (free text),
-    or the knowledge-base diseases named by `candidate_labels` (see `candidate_label_prompts`)."""
+    or the knowledge-base diseases named by `candidate_labels` (see `candidate_label_prompts`). Prompts are encoded
+    the way the model was trained to score them (`prompt_recipe.encode_prompts_as_trained`: composed into findings
+    for a `prompt_style="composed"` model), exactly as the benchmark scores them."""
     config = model.config
     if candidate_labels is not None:
         if class_prompts is not None:
@@ -71,7 +74,7 @@ def resolve_classes(
     prompts = {int(code): [p] if isinstance(p, str) else list(p) for code, p in class_prompts.items()}
     known = dict(zip(config.class_codes, config.class_names))
     names = [(class_names or {}).get(code, known.get(code, str(code))) for code in prompts]
-    prototypes = model.encode_class_prompts(tokenizer, prompts)
+    prototypes = encode_prompts_as_trained(model, tokenizer, prompts)
     return list(prompts), names, prototypes
 
 

@@ -318,7 +318,10 @@ def add_class_by_text(
 ) -> PrototypeBundle:
     """Add a class recognised zero-shot from its description, and rewrite the saved prototype bundle if one is given.
 
-    The new prototype is the (frozen) text embedding of `prompts`; see `BiCPLModel.add_class`.
+    The new prototype is the (frozen) text embedding of `prompts` rewritten in the model's `config.prompt_style`
+    (`prompt_recipe.prompts_in_model_style`: composed into findings for a v2 model), as the pipeline and the benchmark
+    score them; the rewritten prompts are what `config.class_prompts` keeps, so a saved model re-encodes the same
+    prototype. See `BiCPLModel.add_class`.
 
     Example:
         >>> bundle = add_class_by_text(  # doctest: +SKIP
@@ -327,7 +330,11 @@ def add_class_by_text(
         >>> bundle.class_codes[-1]  # doctest: +SKIP
         7
     """
-    model.add_class(code, name, prompts, tokenizer, name_en=name_en)
+    from .prompt_recipe import model_prompt_style, prompts_in_model_style
+
+    model.prototype_head.check_new_class(code, prompts)  # a bad call fails before the prompts are parsed
+    styled = prompts_in_model_style({int(code): list(prompts)}, model_prompt_style(model))[int(code)]
+    model.add_class(code, name, styled, tokenizer, name_en=name_en)
     if bundle_directory is not None:
         save_prototypes(model, bundle_directory)
     return prototype_bundle_from_model(model)
