@@ -1,9 +1,9 @@
 """Does the held-out class compose from findings? Train one variant with the finding-level alignment in Setting B on the
-cached benchmark build, then measure on the test split:
+cached benchmark build (development class held out), then measure on the validation split:
 
-- per finding of the vocabulary: training ears that show it, and the test AUC of the ear's finding logit for it
+- per finding of the vocabulary: training ears that show it, and the validation AUC of the ear's finding logit for it
   (does the image encoder see the finding at all?);
-- the held-out class's (and code 4's) AUC from three zero-shot scores: the cosine to its finding-style text prototype,
+- the held-out (development) class's AUC from three zero-shot scores: the cosine to its finding-style text prototype,
   the cosine to the mean of its findings' embeddings, and the mean log-probability of its findings (product of
   experts over the findings its knowledge-base prompts name that are in the vocabulary).
 
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 
 def main() -> None:
-    from _probe_inputs import probe_arguments, setting_b_inputs
+    from _probe_inputs import PROBE_SPLIT, probe_arguments, setting_b_inputs
 
     from bicpl_hf.data.collator import BiCPLDataCollator
     from bicpl_hf.knowledge.finding_vocabulary import composed_prompts, finding_labels, finding_phrase
@@ -53,7 +53,7 @@ def main() -> None:
     phrases = [finding_phrase(f) for f in vocabulary]
     train_labels = np.stack([finding_labels(t, vocabulary) for t in view["train"]["findings_triples"]])
     collator = BiCPLDataCollator(processor, include_labels=False, text_mode="findings", finding_vocabulary=vocabulary)
-    test = view["test"]
+    test = view[PROBE_SPLIT]  # validation: a probe never reads the test split
     logits, embeds = [], []
     with torch.no_grad():
         for start in range(0, len(test), 8):
@@ -69,10 +69,10 @@ def main() -> None:
     report = {"variant": args.variant, "seed": args.seed, "held_out": args.held_out, "findings": []}
     for j, phrase in enumerate(phrases):
         report["findings"].append({"finding": phrase, "train_ears": int(train_labels[..., j].sum()),
-                                   "test_ears": int(test_labels[:, j].sum()),
-                                   "test_auc": binary_auc(test_labels[:, j] > 0, logits[:, j])})
+                                   "validation_ears": int(test_labels[:, j].sum()),
+                                   "validation_auc": binary_auc(test_labels[:, j] > 0, logits[:, j])})
     tokenizer = processor.tokenizer
-    for code in (args.held_out, 4):
+    for code in (args.held_out,):  # code 4 is a test class: never probed
         prompts = model.config.class_prompts[str(code)]
         text_proto = model.encode_class_prompts(tokenizer, {code: prompts})[0]
         composed = composed_prompts(prompts)

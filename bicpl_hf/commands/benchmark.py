@@ -27,7 +27,8 @@ from ..training.benchmark_runner import (
     seeds_table,
 )
 
-BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl_v2")
+# The default table: the supervised CNN (no zero-shot score), the fair baselines (issue 21) and Bi-CPL v2.
+BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "attribute_composition", "bicpl_v2-bilateral", "bicpl_v2")
 
 
 def _say(message: str) -> None:
@@ -53,18 +54,28 @@ def set_torch_threads(num_threads: int | None) -> None:
         torch.set_num_threads(int(num_threads))
 
 
-def processor_and_config(dataset, volume_processor, tokenizer_dir: Path, widths=(16, 32, 64)):
-    """The char tokenizer (train reports, class prompts, knowledge texts), the processor and the shared model config
-    of a built dataset, as `bicpl experiments` makes them."""
+def processor_and_config(dataset, volume_processor, tokenizer_dir: Path, widths=(16, 32, 64),
+                         held_out: int | None = HELD_OUT_CODE):
+    """The char tokenizer, the processor and the shared model config of a built dataset, as `bicpl experiments` makes
+    them.
+
+    The tokenizer's characters come from the reports of the Setting B TRAINING exams for `held_out` (no report of a
+    held-out-class exam, nor of validation or test; `held_out=None`: every training report), the class prompts, the
+    knowledge base's texts and the prompt paraphrases the benchmark scores (they stand in for the full vocabulary a real
+    Chinese BERT has; they say nothing about any exam)."""
+    from ..data.splits import setting_view
     from ..knowledge import attribute_texts, class_prompts, load_knowledge_base
+    from ..knowledge.paraphrases import load_prompt_paraphrases
     from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
     from ..processing import BiCPLProcessor
     from ..text.tokenization import build_char_tokenizer
     from .demo import base_model_config
 
-    corpus = list(dataset["train"]["report"]) + [p for ps in DEFAULT_CLASS_PROMPTS.values() for p in ps]
+    train = dataset["train"] if held_out is None else setting_view(dataset, "B", held_out=held_out)["train"]
+    corpus = list(train["report"]) + [p for ps in DEFAULT_CLASS_PROMPTS.values() for p in ps]
     corpus += attribute_texts() + [p for ps in class_prompts(load_knowledge_base(), list(CLASS_CODES)).values()
                                    for p in ps]
+    corpus += [entry["text"] for entries in load_prompt_paraphrases().values() for entry in entries]
     tokenizer = build_char_tokenizer(corpus, tokenizer_dir)
     processor = BiCPLProcessor(volume_processor, tokenizer)
     config = base_model_config(tokenizer, volume_processor.roi_shape[0], list(widths))
@@ -138,7 +149,8 @@ def run_seeds_on_built_dataset(args) -> dict:
     if args.enrich_test:
         dataset = enrich_test_split(dataset, args.held_out, seed=args.split_seed)
     processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(args.dataset),
-                                             Path(args.output_dir) / "tokenizer")
+                                             Path(args.output_dir) / "tokenizer",
+                                             held_out=args.held_out if args.setting == "B" else None)
     budget, variants = _budget(args), resolve_variants(args.variants)
     if needs_pretrained_text(args, variants):
         budget.text_model_path = pretrain_setting_text_tower(
@@ -151,60 +163,129 @@ def run_seeds_on_built_dataset(args) -> dict:
     return document
 
 
-def run_benchmark(args) -> dict:
-    """`bicpl benchmark`: cached synthetic export + build per data seed, enriched patient-level split, seeds."""
-    from transformers.utils import logging as hf_logging
+def benchmark_data(args, data_seed: int) -> BenchmarkData:
+    """The cohort of `data_seed` as `bicpl benchmark`'s options describe it (what the data cache is keyed by)."""
+    return BenchmarkData(n_exams=args.n_exams, size=args.size, data_seed=data_seed,
+                         min_ears_per_code={args.held_out: args.min_held_out_ears, 4: args.min_code4_ears},
+                         roi_shape=tuple(args.roi_shape), roi_size_mm=tuple(args.roi_size_mm), num_proc=args.num_proc)
 
+
+CEILING_VARIANT = "ceiling: perfect finding detector + KB"
+
+
+def write_ceiling_record(dataset, held_out: int, target: Path, cohort: str, paraphrases: dict) -> Path:
+    """The perfect-finding-detector ceiling of the knowledge base's composition on the cohort's test split (each test
+    ear's findings as its report states them, over every finding in >= 3 ears of the cohort, scored by the knowledge
+    base's prompts and by each paraphrase exactly as the attribute-composition baseline scores them), written as a
+    per-ear record beside the runs'."""
+    from ..data.splits import setting_view
+    from ..knowledge import class_prompts, load_knowledge_base
+    from ..knowledge.finding_vocabulary import finding_vocabulary
+    from ..training.attribute_composition import perfect_detector_predictions, prompt_scores
+    from ..training.scored_ears import scored_ears
+    from ..training.zero_shot_protocol import scored_codes
+
+    test = setting_view(dataset, "B", held_out=held_out)["test"]
+    vocabulary = finding_vocabulary([t for split in dataset.values() for t in split["findings_triples"]])
+    codes = list(CLASS_CODES)
+    predictions = perfect_detector_predictions(test, vocabulary, codes, class_prompts(load_knowledge_base(), codes))
+    cosine, kinds = {}, {}
+    for code in scored_codes(held_out):
+        entries = paraphrases.get(code) or []
+        if entries:
+            cosine[code] = prompt_scores(predictions.image_embeds, vocabulary,
+                                         {i: [e["text"]] for i, e in enumerate(entries)})
+            kinds[code] = [e["kind"] for e in entries]
+    record = scored_ears(predictions, list(test["patient_key"]), cohort=cohort, variant=CEILING_VARIANT, seed=0,
+                         zero_shot=True, paraphrase_cosine=cosine, paraphrase_kinds=kinds)
+    return record.save(target / "ceiling" / "ears_perfect_finding_detector_B.npz")
+
+
+def run_cohort(args, data_seed: int, out: Path, paraphrases: dict) -> dict:
+    """One cohort: cached export + build, the enriched patient-level split, the Setting B text tower (its training
+    exams only), every variant over the model seeds; returns the `run_seeds` document."""
     from ..data.splits import load_built_dataset
     from ..processing import BiCPLVolumeProcessor
+    from ..training.zero_shot_protocol import scored_codes
 
+    data = benchmark_data(args, data_seed)
+    t = time.time()
+    folder, reused = cached_build(data, args.cache_dir, progress=_say)
+    data_seconds = time.time() - t
+    dataset = load_built_dataset(folder / "built")
+    dataset = attach_truth_flag(dataset, folder / "export" / "ground_truth.json", BENCHMARK_SALT,
+                                args.normal_variant_column)
+    dataset = enrich_test_split(dataset, args.held_out, seed=data_seed,
+                                enrich_fractions=(1 - args.enriched_test_fraction - 0.1, 0.1, args.enriched_test_fraction))
+    target = out / f"cohort_{data_seed}"
+    processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(folder / "built"),
+                                             target / "tokenizer", widths=args.widths, held_out=args.held_out)
+    budget = _budget(args)
+    if needs_pretrained_text(args, resolve_variants(args.variants)):
+        budget.text_model_path = pretrain_setting_text_tower(
+            dataset, processor, config, args.held_out, target, objective=args.pretrain_objective,
+            epochs=args.pretrain_epochs, seed=data_seed, progress=_say)
+    write_ceiling_record(dataset, args.held_out, target, str(data_seed), paraphrases)
+    return run_seeds(dataset, processor, config, target, variants=resolve_variants(args.variants), seeds=args.seeds,
+                     budget=budget, held_out=args.held_out, normal_variant_column=args.normal_variant_column,
+                     progress=_say, setting="B", cohort=str(data_seed), paraphrases=paraphrases,
+                     scored_codes=scored_codes(args.held_out),
+                     extra={"data": {**vars(data), "cache": str(folder), "cache_reused": reused,
+                                     "data_seconds": round(data_seconds, 1)}})
+
+
+def run_benchmark(args) -> dict:
+    """`bicpl benchmark`: Setting B on every cohort (data seed) and model seed, then the protocol's tables
+    (`bicpl_hf.training.zero_shot_protocol`): look-alike contrasts with patient-resampled CIs over the cohorts, paired
+    differences, the paraphrase spread; a scoring of a test class is appended to the scoring log."""
+    import json
+
+    from transformers.utils import logging as hf_logging
+
+    from ..knowledge.paraphrases import load_prompt_paraphrases
+    from ..training.scored_ears import ScoredEarRecord
+    from ..training.zero_shot_protocol import (
+        DEVELOPMENT_DATA_SEEDS,
+        TEST_CLASSES,
+        TEST_DATA_SEEDS,
+        append_scoring_log,
+        check_protocol,
+        protocol_report,
+    )
+
+    data_seeds = args.data_seeds or list(TEST_DATA_SEEDS if args.held_out in TEST_CLASSES else DEVELOPMENT_DATA_SEEDS)
+    check_protocol(args.held_out, data_seeds)
     hf_logging.set_verbosity_error()
     set_torch_threads(args.num_threads)
     started = time.time()
     out = Path(args.output_dir)
-    data_seeds = args.seeds if args.vary_data_seed else [args.data_seed]
-    documents = {}
-    for data_seed in data_seeds:
-        data = BenchmarkData(n_exams=args.n_exams, size=args.size, data_seed=data_seed,
-                             min_ears_per_code={args.held_out: args.min_held_out_ears, 4: args.min_code4_ears},
-                             roi_shape=tuple(args.roi_shape), roi_size_mm=tuple(args.roi_size_mm),
-                             num_proc=args.num_proc)
-        t = time.time()
-        folder, reused = cached_build(data, args.cache_dir, progress=_say)
-        data_seconds = time.time() - t
-        dataset = load_built_dataset(folder / "built")
-        dataset = attach_truth_flag(dataset, folder / "export" / "ground_truth.json", BENCHMARK_SALT,
-                                    args.normal_variant_column)
-        dataset = enrich_test_split(dataset, args.held_out, seed=data_seed,
-                                    enrich_fractions=(1 - args.enriched_test_fraction - 0.1, 0.1,
-                                                      args.enriched_test_fraction))
-        processor, config = processor_and_config(dataset, BiCPLVolumeProcessor.from_pretrained(folder / "built"),
-                                                 out / "tokenizer", widths=args.widths)
-        budget = _budget(args)
-        if needs_pretrained_text(args, resolve_variants(args.variants)):
-            budget.text_model_path = pretrain_setting_text_tower(
-                dataset, processor, config, args.held_out, out, objective=args.pretrain_objective,
-                epochs=args.pretrain_epochs, seed=data_seed, progress=_say)
-        seeds = [data_seed] if args.vary_data_seed else args.seeds
-        target = out / f"data_seed_{data_seed}" if args.vary_data_seed else out
-        documents[data_seed] = run_seeds(
-            dataset, processor, config, target, variants=resolve_variants(args.variants), seeds=seeds, budget=budget,
-            held_out=args.held_out, normal_variant_column=args.normal_variant_column, progress=_say,
-            setting=args.setting, extra={"data": {**vars(data), "cache": str(folder), "cache_reused": reused,
-                            "data_seconds": round(data_seconds, 1)}})
-    if args.vary_data_seed:  # one table over all (data = model) seeds
-        from ..training.benchmark_runner import aggregate_seeds
-
-        rows = [row for d in documents.values() for row in d["runs"]]
-        aggregate = aggregate_seeds(rows)
-        (out / "results.md").write_text(seeds_table(aggregate, args.seeds), encoding="utf-8")
-        documents = {"aggregate": aggregate, "runs": rows, "per_data_seed": documents}
-    else:
-        documents = documents[args.data_seed]
-    documents["seconds"] = round(time.time() - started, 1)
+    paraphrases = load_prompt_paraphrases()
+    documents = {seed: run_cohort(args, seed, out, paraphrases) for seed in data_seeds}
+    records = [ScoredEarRecord.load(path) for seed in data_seeds for pattern in ("seed_*/ears_*_B.npz", "ceiling/*.npz")
+               for path in sorted((out / f"cohort_{seed}").glob(pattern))]
+    report, protocol = protocol_report(records, args.held_out, n_boot=args.n_boot)
+    variants = resolve_variants(args.variants)
+    per_cohort = "\n".join(f"- cohort {seed}: test ears per code {documents[seed]['test_ears']}, training ears "
+                            f"{documents[seed]['train_ears']}" for seed in data_seeds)
+    header = (f"# Setting B, held-out class {args.held_out}: cohorts (data seeds) {data_seeds}, model seeds "
+              f"{args.seeds}, variants {variants}\n\n{per_cohort}\n\nPoint estimate: mean over cohorts and seeds "
+              f"of each run's AUC; 95% CI: {args.n_boot} bootstrap replicates resampling patients within each "
+              "cohort.\n\n")
+    per_run = "".join(f"- cohort {seed}: {out / f'cohort_{seed}' / 'results.md'}\n" for seed in data_seeds)
+    (out / "results.md").write_text(header + report + "\nEvery metric of every run, per cohort:\n\n" + per_run,
+                                    encoding="utf-8")
+    document = {"held_out": args.held_out, "data_seeds": data_seeds, "seeds": args.seeds, "variants": variants,
+                "protocol": protocol, "per_cohort": documents, "seconds": round(time.time() - started, 1)}
+    (out / "results.json").write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    if args.held_out in TEST_CLASSES and args.scoring_log:
+        entry = append_scoring_log(args.scoring_log, held_out=args.held_out, data_seeds=data_seeds, seeds=args.seeds,
+                                   variants=variants, recipe={"budget": vars(_budget(args)), "n_exams": args.n_exams,
+                                                              "pretrain_epochs": args.pretrain_epochs},
+                                   document=protocol)
+        _say(f"scoring of test class(es) logged in {args.scoring_log} (commit {entry['commit']})")
     print((out / "results.md").read_text(encoding="utf-8"))
-    _say(f"done in {documents['seconds']:.0f} s; {out / 'results.md'}")
-    return documents
+    _say(f"done in {document['seconds']:.0f} s; {out / 'results.md'}")
+    return document
 
 
 def add_seed_arguments(parser: argparse.ArgumentParser, *, default_seeds=None) -> None:
@@ -234,22 +315,26 @@ def add_seed_arguments(parser: argparse.ArgumentParser, *, default_seeds=None) -
 
 def add_benchmark_parser(commands) -> None:
     parser = commands.add_parser("benchmark", help="the synthetic benchmark's Setting B table over seeds (cached data)")
-    add_seed_arguments(parser, default_seeds=[0, 1, 2])
+    add_seed_arguments(parser, default_seeds=[0])
     parser.add_argument("--output-dir", default="bicpl_benchmark")
     parser.add_argument("--cache-dir", default="bicpl_benchmark_cache",
                         help="generated exports and builds, reused across seeds, variants and runs")
     parser.add_argument("--variants", nargs="+", default=["benchmark"],
-                        help="variant names, or 'benchmark' (vision_cnn, single_ear_clip, bicpl_v2) / 'v2' (bicpl_v2 and "
+                        help="variant names, or 'benchmark' (" + ", ".join(BENCHMARK_VARIANTS) + ") / 'v2' (bicpl_v2 and "
                              "its ablations) / 'baselines' / 'all'")
     parser.add_argument("--n-exams", type=int, default=600)
     parser.add_argument("--size", default=BENCHMARK_ROI.size,
                         help="synthetic volume size: tiny, small, benchmark (0.75 mm, the default) or full")
-    parser.add_argument("--data-seed", type=int, default=0, help="cohort, images and split (fixed across seeds)")
-    parser.add_argument("--vary-data-seed", action="store_true",
-                        help="use each seed as data seed too (one cached build per seed)")
+    parser.add_argument("--data-seeds", type=int, nargs="+", default=None,
+                        help="cohorts (cohort, images and split); default: the fresh test cohorts 1001 1002 1003 for "
+                             "a test class (--held-out 2 or 4), development cohort 0 for the development class 3")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates of the protocol's CIs")
+    parser.add_argument("--scoring-log", default="benchmarks/results/scoring_log.jsonl",
+                        help="every scoring of a test class appends one line here (commit, recipe, cohorts, figures); "
+                             "'' = no log")
     parser.add_argument("--min-held-out-ears", type=int, default=190,
                         help="ears of the held-out class guaranteed in the cohort (>= 100 land in test)")
-    parser.add_argument("--min-code4-ears", type=int, default=55, help="code-4 ears guaranteed (>= 25 land in test)")
+    parser.add_argument("--min-code4-ears", type=int, default=55, help="code-4 ears guaranteed (>= 30 land in test)")
     parser.add_argument("--enriched-test-fraction", type=float, default=0.6,
                         help="share of the patients with a held-out-class or code-4 ear that go to test")
     parser.add_argument("--roi-shape", type=int, nargs=3, default=list(BENCHMARK_ROI.roi_shape), metavar=("D", "H", "W"),

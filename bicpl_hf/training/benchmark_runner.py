@@ -274,10 +274,11 @@ def combine_runs(documents: Sequence[dict], output_dir: str | Path) -> dict:
 def run_seeds(dataset_dict, processor, base_config: dict, output_dir: str | Path, *, variants: Sequence[str],
               seeds: Sequence[int], budget, held_out: int = HELD_OUT_CODE,
               normal_variant_column: str | None = "normal_variant", progress=print, extra: dict | None = None,
-              setting: str = SETTING) -> dict:
+              setting: str = SETTING, cohort: str = "", paraphrases: dict | None = None,
+              scored_codes: Sequence[int] | None = None) -> dict:
     """Setting B (or `setting="A"`, for its macro-F1 and code-4 figures) for every variant and seed on one dataset;
-    writes `results.json` / `results.md` in `output_dir` (and each seed's own results under `seed_<s>/`); returns the
-    JSON document."""
+    writes `results.json` / `results.md` in `output_dir` (and each seed's own results and per-ear scores under
+    `seed_<s>/`); returns the JSON document. `cohort`, `paraphrases`, `scored_codes` as in `run_one`."""
     from ..data.splits import setting_view
     from .experiments import run_experiments
 
@@ -293,7 +294,8 @@ def run_seeds(dataset_dict, processor, base_config: dict, output_dir: str | Path
         progress(f"seed {seed}: {', '.join(variants)} in setting {setting} (held-out class {held_out})")
         results, _ = run_experiments(views, processor, base_config, output_dir / f"seed_{seed}", variants=variants,
                                      settings=(setting,), budget=budget, seed=seed, keep_model="", progress=progress,
-                                     held_out=held_out, normal_variant_column=normal_variant_column)
+                                     held_out=held_out, normal_variant_column=normal_variant_column, cohort=cohort,
+                                     paraphrases=paraphrases, scored_codes=scored_codes)
         rows += [{**r.row(), "seed": seed} for r in results]
     aggregate = aggregate_seeds(rows)
     document = {"setting": setting, "held_out": held_out, "seeds": list(seeds), "variants": list(variants),

@@ -33,7 +33,7 @@ from transformers import TrainingArguments
 
 from ..data.splits import HELD_OUT_CODE
 from ..modeling import BiCPLConfig, BiCPLModel
-from ..processing.ear_classes import CLASS_CODES
+from ..processing.ear_classes import CLASS_CODES, CLASS_NAMES_ZH, NORMAL_CODE
 from .calibration import calibrate_unseen_class_offset
 from .evaluation import (
     DatasetPredictions,
@@ -44,6 +44,7 @@ from .evaluation import (
     score_predictions,
 )
 from .recipe import TextAnchorRefreshCallback, build_trainer, codes_absent_from
+from .scored_ears import ScoredEarRecord
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,15 @@ class Variant:
     finding_alignment: bool = False  # finding-level alignment loss over the training split's finding vocabulary
     pretrained_text: bool = False  # start the text tower from `ExperimentBudget.text_model_path` when one is given
     vision_overrides: tuple = ()  # extra BiCPLVisionConfig fields, as (name, value) pairs
+    # "bicpl": a `BiCPLModel` trained by `train_variant`; "attribute_composition": finding classifiers combined by the
+    # knowledge base's findings (`bicpl_hf.training.attribute_composition`), no text tower.
+    family: str = "bicpl"
+
+    @property
+    def zero_shot(self) -> bool:
+        """Whether the variant scores a class it never saw: from text prototypes, prompts or composed findings (a
+        supervised classifier's prototype for an unseen class is random: its zero-shot cells read "n/a")."""
+        return self.text_prototypes or self.classify_with_prompts or self.family == "attribute_composition"
 
 
 VARIANTS = {
@@ -87,8 +97,18 @@ VARIANTS = {
     for v in (
         Variant("vision_cnn", "vision-only 3D CNN, class-weighted CE", bilateral=False, a3b=False,
                 text_prototypes=False, contrastive_stage=False, use_text_in_prototype_stage=False, class_weighted=True),
-        Variant("single_ear_clip", "single-ear 3D CLIP (no bilateral, no A3B, no prototypes)", bilateral=False,
-                a3b=False, prototype_stage=False, classify_with_prompts=True),
+        # The fair CLIP baseline (issue 21): every text-side advantage Bi-CPL v2 has that is not the method's own --
+        # the knowledge base's prompts composed into findings, the pretrained text tower, negation-aware finding side
+        # texts -- and none of its own pieces (bilateral input, A3B, prototype stage, finding-level alignment).
+        Variant("single_ear_clip", "single-ear 3D CLIP with Bi-CPL v2's prompts, prompt recipe and text tower",
+                bilateral=False, a3b=False, prototype_stage=False, classify_with_prompts=True, knowledge_prompts=True,
+                prompt_style="composed", pretrained_text=True, collator_options=(("text_mode", "findings"),)),
+        Variant("single_ear_clip_v1", "single-ear 3D CLIP with the default prompts as written, text tower from scratch",
+                bilateral=False, a3b=False, prototype_stage=False, classify_with_prompts=True),
+        Variant("attribute_composition", "per-finding image classifiers (one ear) combined by the knowledge base's "
+                "findings (direct attribute prediction, no text tower)", bilateral=False, a3b=False,
+                text_prototypes=False, contrastive_stage=False, use_text_in_prototype_stage=False,
+                knowledge_prompts=True, family="attribute_composition"),
         Variant("bicpl", "Bi-CPL v1 (bilateral, A3B gate, text prototypes)", vision_overrides=(("a3b_mode", "gate"),)),
         Variant("bicpl_no_a3b_random_proto", "Bi-CPL without A3B, random prototypes", a3b=False,
                 text_prototypes=False),
@@ -167,6 +187,7 @@ class RunResult:
     n_train_exams: int
     predictions: DatasetPredictions | None = field(default=None, repr=False)
     unseen_offset: float | None = None  # calibrated-stacking logit offset of the classes absent from training
+    ears: ScoredEarRecord | None = field(default=None, repr=False)  # per-ear scores for the protocol's tables
 
     def row(self) -> dict:
         return {"variant": self.variant, "setting": self.setting, "seconds": round(self.seconds, 1),
@@ -194,12 +215,14 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
         codes = kwargs.get("class_codes") or list(CLASS_CODES)
         kwargs["class_prompts"] = class_prompts(load_knowledge_base(), codes)
     if variant.prompt_style in ("findings", "composed"):
-        from ..knowledge.finding_vocabulary import composed_prompts, finding_prompts
         from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
+        from ..zero_shot.prompt_recipe import prompts_in_model_style
 
-        rewrite = finding_prompts if variant.prompt_style == "findings" else composed_prompts
+        # The config keeps the prompts in the model's style and the style itself, so the pipeline, `diagnose` and
+        # `add_class_by_text` score a user's prompt as this model was trained to (one zero-shot computation).
         prompts = kwargs.get("class_prompts") or DEFAULT_CLASS_PROMPTS
-        kwargs["class_prompts"] = {code: list(dict.fromkeys(rewrite(p))) for code, p in prompts.items()}
+        kwargs["class_prompts"] = prompts_in_model_style(prompts, variant.prompt_style)
+        kwargs["prompt_style"] = variant.prompt_style
     elif variant.prompt_style != "report":
         raise ValueError(f"variant {variant.name}: prompt_style must be 'report', 'findings' or 'composed'")
     bank_texts = None
@@ -277,46 +300,117 @@ def train_variant(variant: Variant, model: BiCPLModel, processor, train_dataset,
     return model
 
 
+def _class_prompts_of(variant: Variant, base_config: dict) -> dict[int, list[str]]:
+    """The class prompts (code -> prompts, as written) a variant starts from: the knowledge base's ensembles or the
+    config's defaults."""
+    from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
+
+    codes = base_config.get("class_codes") or list(CLASS_CODES)
+    if variant.knowledge_prompts:
+        from ..knowledge import class_prompts, load_knowledge_base
+
+        return {int(c): list(p) for c, p in class_prompts(load_knowledge_base(), codes).items()}
+    prompts = base_config.get("class_prompts") or DEFAULT_CLASS_PROMPTS
+    return {int(c): list(prompts[c] if c in prompts else prompts[str(c)]) for c in codes}
+
+
+def _paraphrase_cosine(model, processor, predictions, paraphrases: dict | None, codes: Sequence[int]):
+    """`(code -> (N, 2, P) cosines, code -> kinds)` of each paraphrase of the zero-shot classes `codes`, every
+    paraphrase encoded alone the way the model was trained to score a prompt (`prompt_cosines`)."""
+    if not paraphrases:
+        return {}, {}
+    from .evaluation import prompt_cosines
+
+    cosines, kinds = {}, {}
+    for code in codes:
+        entries = paraphrases.get(int(code)) or []
+        if entries:
+            prompts = {i: [entry["text"]] for i, entry in enumerate(entries)}
+            cosines[int(code)] = prompt_cosines(model, processor.tokenizer, predictions, prompts)
+            kinds[int(code)] = [entry["kind"] for entry in entries]
+    return cosines, kinds
+
+
 def run_one(variant: Variant, setting: str, views: dict, processor, base_config: dict, budget: ExperimentBudget,
             output_dir: Path, seed: int, held_out: int = HELD_OUT_CODE,
-            normal_variant_column: str | None = "normal_variant") -> tuple[RunResult, BiCPLModel]:
+            normal_variant_column: str | None = "normal_variant", cohort: str = "",
+            paraphrases: dict | None = None,
+            scored_codes: Sequence[int] | None = None) -> tuple[RunResult, BiCPLModel | None]:
     """Train, calibrate and score one variant; in Setting B the held-out class's zero-shot metrics are added as
     `zs/...` (`bicpl_hf.metrics.zero_shot_metrics`), with the normal-variant rate when the test split has the
-    boolean column `normal_variant_column`."""
+    boolean column `normal_variant_column`.
+
+    The run's per-ear scores (`RunResult.ears`, a [`ScoredEarRecord`] of cohort `cohort`) hold the raw cosine of
+    every paraphrase in `paraphrases` (code -> `[{"text", "kind"}, ...]`) of the classes `scored_codes` (default: the
+    setting's zero-shot classes). A variant of the attribute-composition family returns no model."""
+    from .scored_ears import scored_ears
+
     start = time.time()
     view = views[setting]
-    model = make_variant_model(variant, base_config, processor.tokenizer, seed, text_model_path=budget.text_model_path)
-    channels_last = budget.channels_last
-    if channels_last is None:
-        channels_last = budget.device == "cpu" or (budget.device is None and not torch.cuda.is_available())
-    if channels_last:
-        model.to(memory_format=torch.channels_last_3d)  # only 5-D conv weights change layout
-    train_variant(variant, model, processor, view["train"], output_dir / f"{variant.name}_{setting}", budget, seed)
-    model.to(memory_format=torch.contiguous_format)  # safetensors saves contiguous tensors
-    unseen, offset = codes_absent_from(view["train"], model.config.class_codes), None
-    if budget.unseen_false_positive_rate is not None and unseen:
-        try:
-            offset = calibrate_unseen_class_offset(model, processor, view["validation"], unseen,
-                                                   false_positive_rate=budget.unseen_false_positive_rate,
-                                                   batch_size=budget.batch_size)
-            logger.info("%s / setting %s: classes %s absent from training calibrated with offset %.2f",
-                        variant.name, setting, unseen, offset)
-        except ValueError as error:
-            logger.warning("%s / setting %s: classes %s absent from training are NOT calibrated: %s", variant.name,
-                           setting, unseen, error)
-    text_mode = dict(variant.collator_options).get("text_mode", "raw")
-    predictions = predict_dataset(model, processor, view["test"], batch_size=budget.batch_size,
-                                  with_text=variant.name != "vision_cnn", text_mode=text_mode)
-    metrics = score_predictions(predictions, model.config.class_names, tail_codes=TAIL_CODES,
-                                zero_shot_codes=zero_shot_codes(setting, held_out), bootstrap=budget.bootstrap,
-                                seed=seed)
+    zero_shot = zero_shot_codes(setting, held_out)
+    scored_codes = tuple(zero_shot if scored_codes is None else scored_codes)
+    model, offset = None, None
+    unseen = codes_absent_from(view["train"], base_config.get("class_codes") or list(CLASS_CODES))
+    paraphrase_cosine, paraphrase_kinds = {}, {}
+    if variant.family == "attribute_composition":
+        from .attribute_composition import run_attribute_composition
+
+        class_codes = list(base_config.get("class_codes") or CLASS_CODES)
+        predictions, _ = run_attribute_composition(
+            view, processor, base_config, budget, seed, output_dir / f"{variant.name}_{setting}",
+            class_codes=class_codes, class_prompts=_class_prompts_of(variant, base_config))
+        class_names, normal_code = [CLASS_NAMES_ZH.get(c, str(c)) for c in class_codes], NORMAL_CODE
+        if paraphrases:  # each paraphrase read into findings, as the knowledge base's prompts are
+            from ..knowledge.finding_vocabulary import finding_vocabulary
+            from .attribute_composition import prompt_scores
+
+            vocabulary = finding_vocabulary(view["train"]["findings_triples"])
+            for code in scored_codes:
+                entries = paraphrases.get(int(code)) or []
+                if entries:
+                    paraphrase_cosine[int(code)] = prompt_scores(
+                        predictions.image_embeds, vocabulary, {i: [e["text"]] for i, e in enumerate(entries)})
+                    paraphrase_kinds[int(code)] = [e["kind"] for e in entries]
+    else:
+        model = make_variant_model(variant, base_config, processor.tokenizer, seed,
+                                   text_model_path=budget.text_model_path)
+        channels_last = budget.channels_last
+        if channels_last is None:
+            channels_last = budget.device == "cpu" or (budget.device is None and not torch.cuda.is_available())
+        if channels_last:
+            model.to(memory_format=torch.channels_last_3d)  # only 5-D conv weights change layout
+        train_variant(variant, model, processor, view["train"], output_dir / f"{variant.name}_{setting}", budget, seed)
+        model.to(memory_format=torch.contiguous_format)  # safetensors saves contiguous tensors
+        unseen = codes_absent_from(view["train"], model.config.class_codes)
+        if budget.unseen_false_positive_rate is not None and unseen:
+            try:
+                offset = calibrate_unseen_class_offset(model, processor, view["validation"], unseen,
+                                                       false_positive_rate=budget.unseen_false_positive_rate,
+                                                       batch_size=budget.batch_size)
+                logger.info("%s / setting %s: classes %s absent from training calibrated with offset %.2f",
+                            variant.name, setting, unseen, offset)
+            except ValueError as error:
+                logger.warning("%s / setting %s: classes %s absent from training are NOT calibrated: %s",
+                               variant.name, setting, unseen, error)
+        text_mode = dict(variant.collator_options).get("text_mode", "raw")
+        predictions = predict_dataset(model, processor, view["test"], batch_size=budget.batch_size,
+                                      with_text=variant.name != "vision_cnn", text_mode=text_mode)
+        class_names, normal_code = model.config.class_names, model.config.normal_code
+        if variant.zero_shot:
+            paraphrase_cosine, paraphrase_kinds = _paraphrase_cosine(model, processor, predictions, paraphrases,
+                                                                     scored_codes)
+    metrics = score_predictions(predictions, class_names, tail_codes=TAIL_CODES, zero_shot_codes=zero_shot,
+                                bootstrap=budget.bootstrap, seed=seed)
     if held_out in unseen:
         metrics.update(score_held_out(predictions, held_out, unseen, view["test"], normal_variant_column))
-        if variant.text_prototypes or variant.classify_with_prompts:
+        if model is not None and (variant.text_prototypes or variant.classify_with_prompts):
             metrics.update(composed_prototype_auc(model, processor.tokenizer, predictions, held_out))
-    metrics.update(normal_ear_rates(predictions, model.config.normal_code))
+    metrics.update(normal_ear_rates(predictions, normal_code))
+    ears = scored_ears(predictions, list(view["test"]["patient_key"]), cohort=cohort, variant=variant.name,
+                       seed=seed, zero_shot=variant.zero_shot, paraphrase_cosine=paraphrase_cosine,
+                       paraphrase_kinds=paraphrase_kinds)
     result = RunResult(variant.name, setting, metrics, time.time() - start, len(view["train"]), predictions,
-                       unseen_offset=offset)
+                       unseen_offset=offset, ears=ears)
     logger.info("%s / setting %s: macro-F1 %.3f in %.0f s", variant.name, setting, metrics["macro_f1"], result.seconds)
     return result, model
 
@@ -335,6 +429,9 @@ def run_experiments(
     progress: Callable[[str], None] | None = None,
     held_out: int = HELD_OUT_CODE,
     normal_variant_column: str | None = "normal_variant",
+    cohort: str = "",
+    paraphrases: dict | None = None,
+    scored_codes: Sequence[int] | None = None,
 ) -> tuple[list[RunResult], dict[str, BiCPLModel]]:
     """Train and evaluate every (variant, setting) on the same split and seed.
 
@@ -344,6 +441,8 @@ def run_experiments(
         base_config: `BiCPLConfig` kwargs shared by every variant (text/vision configs, projection dim, ...).
         keep_model: trained models of this variant are returned (per setting) for saving and diagnosis.
         held_out: the class the Setting B view holds out (the views must have been made with the same code).
+        cohort, paraphrases, scored_codes: as in [`run_one`]; each run's per-ear scores are written as
+            `ears_<variant>_<setting>.npz` ([`ScoredEarRecord`]).
     """
     budget = budget or ExperimentBudget()
     unknown = [v for v in variants if v not in VARIANTS]
@@ -356,12 +455,14 @@ def run_experiments(
             if progress:
                 progress(f"training {name} in setting {setting}")
             result, model = run_one(VARIANTS[name], setting, views, processor, base_config, budget, output_dir, seed,
-                                    held_out=held_out, normal_variant_column=normal_variant_column)
+                                    held_out=held_out, normal_variant_column=normal_variant_column, cohort=cohort,
+                                    paraphrases=paraphrases, scored_codes=scored_codes)
             results.append(result)
             output_dir.mkdir(parents=True, exist_ok=True)
             p = result.predictions
             np.savez(output_dir / f"predictions_{name}_{setting}.npz", logits=p.logits, labels=p.labels,
                      class_codes=np.asarray(p.class_codes), cosine=p.cosine)
+            result.ears.save(output_dir / f"ears_{name}_{setting}.npz")
             if name == keep_model:
                 kept[setting] = model
     (output_dir / "results.json").write_text(
@@ -392,9 +493,11 @@ def results_table(results: Sequence[RunResult]) -> str:
         cg = next((n for n in names if "胆脂瘤" in n or n == "2"), None)
         zero_shot = "zs/auc_probability" if "zs/auc_probability" in m else f"zero_shot_auc/{cg}"
         granuloma = next((n for n in names if "胆固醇肉芽肿" in n or n == "4"), None)
+        variant = VARIANTS.get(r.variant)
+        zs_cell = "(trained)" if r.setting != "B" else "n/a" if variant and not variant.zero_shot else _fmt(m, zero_shot)
         lines.append(
             f"| {r.setting} | {r.variant} | {_fmt(m, 'accuracy')} | {_fmt(m, 'macro_f1')} | {_fmt(m, 'auc_macro')} "
-            f"| {_fmt(m, 'tail_recall')} | {_fmt(m, zero_shot) if r.setting == 'B' else '(trained)'} "
+            f"| {_fmt(m, 'tail_recall')} | {zs_cell} "
             f"| {_fmt(m, f'recall/{granuloma}')} | {_fmt(m, 'i2t_recall@5')} | {r.n_train_exams} | {r.seconds:.0f} |"
         )
     return "\n".join(lines) + "\n"

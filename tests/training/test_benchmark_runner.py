@@ -174,21 +174,25 @@ def test_side_by_side_shows_single_ear_clip_and_bicpl():
     assert "AUC (prob.): single_ear_clip not run, bicpl 0.610" in lines
 
 
-def test_benchmark_configuration_has_the_power_it_promises():
-    """600 exams with the command's minimums, enriched split: >= 100 held-out (code 2) and >= 25 code-4 test ears."""
+@pytest.mark.parametrize("held_out, data_seed", [(2, 1001), (2, 1002), (2, 1003), (3, 0)])
+def test_benchmark_configuration_has_the_power_it_promises(held_out, data_seed):
+    """600 exams with the command's minimums, enriched split: >= 100 held-out test ears and, on the test cohorts,
+    >= 30 code-4 test ears (issue 21)."""
     from bicpl_hf.commands.benchmark import build_parser_defaults
     from bicpl_hf.synthetic.cohort import sample_cohort
 
     defaults = build_parser_defaults()
-    exams = sample_cohort(defaults.n_exams, seed=0,
-                          min_ears_per_code={2: defaults.min_held_out_ears, 4: defaults.min_code4_ears})
+    exams = sample_cohort(defaults.n_exams, seed=data_seed,
+                          min_ears_per_code={held_out: defaults.min_held_out_ears, 4: defaults.min_code4_ears})
     codes = {}
     for exam in exams:
         codes.setdefault(exam.patient.patient_id, set()).update([exam.left.code, exam.right.code])
     fraction = defaults.enriched_test_fraction
-    splits = enriched_patient_splits(codes, seed=0, enrich_codes=[2, 4], enrich_fractions=(0.9 - fraction, 0.1, fraction))
+    splits = enriched_patient_splits(codes, seed=data_seed, enrich_codes=[held_out, 4],
+                                     enrich_fractions=(0.9 - fraction, 0.1, fraction))
     test_ears = [c for e in exams if splits[e.patient.patient_id] == "test" for c in (e.left.code, e.right.code)]
-    assert test_ears.count(2) >= 100 and test_ears.count(4) >= 25
+    assert test_ears.count(held_out) >= 100
+    assert held_out == 3 or test_ears.count(4) >= 30
 
 
 def test_runs_of_parallel_processes_combine_into_one_table(tmp_path):
@@ -216,6 +220,29 @@ def test_benchmark_pretrains_a_text_tower_only_for_the_variants_that_start_from_
     args = parser.parse_args(["benchmark"])
     assert resolve_variants(args.variants) == list(BENCHMARK_VARIANTS) and "bicpl_v2" in BENCHMARK_VARIANTS
     assert needs_pretrained_text(args, resolve_variants(args.variants))
-    assert not needs_pretrained_text(args, ["vision_cnn", "single_ear_clip", "bicpl"])
+    assert needs_pretrained_text(args, ["single_ear_clip"])  # the fair CLIP baseline starts from the same tower
+    assert not needs_pretrained_text(args, ["vision_cnn", "single_ear_clip_v1", "bicpl"])
     assert not needs_pretrained_text(parser.parse_args(["benchmark", "--no-pretrain-text"]), ["bicpl_v2"])
     assert resolve_variants(["v2"])[0] == "bicpl_v2" and len(resolve_variants(["v2", "bicpl_v2"])) == 6
+
+
+def test_tokenizer_of_a_setting_b_run_never_reads_a_held_out_class_report(tmp_path):
+    """Issue 21 leak fix: a character that occurs only in the report of an exam with a held-out-class ear (or only in
+    validation / test) is not in the vocabulary; one of a training exam is."""
+    from bicpl_hf.commands.benchmark import processor_and_config
+
+    def split(reports, codes):
+        return Dataset.from_dict({"report": reports, "left_code": [c[0] for c in codes],
+                                  "right_code": [c[1] for c in codes]})
+
+    dataset = DatasetDict({
+        "train": split(["影像所见：左侧鼓室见软组织影。鑫", "影像所见：右侧鼓室积液。龘"], [(1, 5), (3, 5)]),
+        "validation": split(["影像所见：双侧中耳未见异常。麤"], [(5, 5)]),
+        "test": split(["影像所见：左侧上鼓室软组织影。齉"], [(2, 5)]),
+    })
+    volume_processor = BiCPLVolumeProcessor(roi_shape=(16, 16, 16), roi_size_mm=(40.0, 40.0, 40.0))
+    processor, _ = processor_and_config(dataset, volume_processor, tmp_path / "tok", widths=(8, 16), held_out=3)
+    vocab = processor.tokenizer.get_vocab()
+    assert "鑫" in vocab and "龘" not in vocab and "麤" not in vocab and "齉" not in vocab
+    processor, _ = processor_and_config(dataset, volume_processor, tmp_path / "tok_a", widths=(8, 16), held_out=None)
+    assert "龘" in processor.tokenizer.get_vocab()  # Setting A reads every training report
