@@ -260,13 +260,25 @@ def run_benchmark(args) -> dict:
     started = time.time()
     out = Path(args.output_dir)
     paraphrases = load_prompt_paraphrases()
-    documents = {seed: run_cohort(args, seed, out, paraphrases) for seed in data_seeds}
+    if args.report_only:  # the tables again from the per-ear records on disk, nothing trained
+        documents = {}
+        for seed in data_seeds:
+            path = out / f"cohort_{seed}" / "results.json"
+            if not path.is_file():
+                raise ValueError(f"--report-only: {path} is missing (cohort {seed} has not run into {out})")
+            documents[seed] = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        documents = {seed: run_cohort(args, seed, out, paraphrases) for seed in data_seeds}
     records = [ScoredEarRecord.load(path) for seed in data_seeds for pattern in ("seed_*/ears_*_B.npz", "ceiling/*.npz")
                for path in sorted((out / f"cohort_{seed}").glob(pattern))]
     report, protocol = protocol_report(records, args.held_out, n_boot=args.n_boot)
-    variants = resolve_variants(args.variants)
-    per_cohort = "\n".join(f"- cohort {seed}: test ears per code {documents[seed]['test_ears']}, training ears "
-                            f"{documents[seed]['train_ears']}" for seed in data_seeds)
+    variants = list(dict.fromkeys(v for seed in data_seeds for v in documents[seed]["variants"]))
+
+    def counts(per_code: dict) -> dict:  # JSON keys are strings: one form whether run now or read back
+        return {int(code): n for code, n in per_code.items()}
+
+    per_cohort = "\n".join(f"- cohort {seed}: test ears per code {counts(documents[seed]['test_ears'])}, training "
+                            f"ears {counts(documents[seed]['train_ears'])}" for seed in data_seeds)
     header = (f"# Setting B, held-out class {args.held_out}: cohorts (data seeds) {data_seeds}, model seeds "
               f"{args.seeds}, variants {variants}\n\n{per_cohort}\n\nPoint estimate: mean over cohorts and seeds "
               f"of each run's AUC; 95% CI: {args.n_boot} bootstrap replicates resampling patients within each "
@@ -329,6 +341,9 @@ def add_benchmark_parser(commands) -> None:
                         help="cohorts (cohort, images and split); default: the fresh test cohorts 1001 1002 1003 for "
                              "a test class (--held-out 2 or 4), development cohort 0 for the development class 3")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates of the protocol's CIs")
+    parser.add_argument("--report-only", action="store_true",
+                        help="recompute the tables (and log the scoring) from the per-ear records an earlier run left "
+                             "in --output-dir, without training")
     parser.add_argument("--scoring-log", default="benchmarks/results/scoring_log.jsonl",
                         help="every scoring of a test class appends one line here (commit, recipe, cohorts, figures); "
                              "'' = no log")

@@ -39,6 +39,12 @@ def test_benchmark_scores_test_classes_on_fresh_cohorts_with_every_baseline_and_
     assert set(entry["figures"]["4/bicpl_v2"]) >= {"vs_1", "vs_2", "vs_diseased", "vs_all"}
     # Every run's per-ear scores are on disk, so the table can be recomputed without retraining.
     assert len(list((tmp_path / "out").glob("cohort_*/seed_0/ears_*_B.npz"))) == 8
+    (tmp_path / "out" / "results.md").unlink()
+    again = _bicpl("benchmark", *TINY, "--data-seeds", "1001", "1002", "--output-dir", str(tmp_path / "out"),
+                   "--scoring-log", str(log), "--report-only", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "out" / "results.md").read_text(encoding="utf-8") == table
+    assert len(log.read_text(encoding="utf-8").splitlines()) == 2  # a scoring again: logged again
 
 
 def test_benchmark_refuses_a_test_class_on_a_development_cohort(tmp_path):
