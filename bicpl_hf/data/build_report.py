@@ -20,6 +20,8 @@ import io
 import json
 import logging
 import os
+import re
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +31,7 @@ from .deidentify import salted_key
 from .dicom_tree import UnexpectedEntry, parse_date_folder
 from .exam_conversion import atomic_write_bytes
 
-__all__ = ["CSV_COLUMNS", "BuildReportError", "write_build_report"]
+__all__ = ["CSV_COLUMNS", "BuildReportError", "remove_stale_staging", "write_build_report"]
 
 logger = logging.getLogger(__name__)
 REPORT_FORMAT = 1
@@ -79,6 +81,43 @@ def _check(totals: dict, rows: list[dict], series: list[dict], dataset_sizes: di
         raise BuildReportError("the build report does not add up: " + "; ".join(problems))
 
 
+_STAGING = re.compile(r"^\.dataset-(staging|previous)-(\d+)$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0  # another user's live process, or not a pid at all
+    return True
+
+
+def remove_stale_staging(output: str | os.PathLike) -> list[str]:
+    """Delete the `.dataset-staging-<pid>` / `.dataset-previous-<pid>` folders a killed build left under `output`.
+
+    The dataset is written to `.dataset-staging-<pid>` and renamed into place; a build killed meanwhile (SIGKILL,
+    power loss) cannot clean up, and a rerun has another pid. A folder is removed when its process is gone (or
+    is this one, which is about to write its own). Returns the names removed (they are logged).
+    """
+    output = Path(output)
+    removed = []
+    if not output.is_dir():
+        return removed
+    for entry in sorted(output.iterdir()):
+        match = _STAGING.match(entry.name)
+        if match is None or not entry.is_dir():
+            continue
+        pid = int(match.group(2))
+        if pid != os.getpid() and _process_alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry.name)
+        logger.warning("Removed %s, left under %s by an interrupted build", entry.name, output)
+    return removed
+
+
 def write_build_report(
     output: str | os.PathLike,
     *,
@@ -90,6 +129,9 @@ def write_build_report(
     salt: str,
 ) -> dict:
     """Write `build_report.json` and `build_report.csv` under `output`; returns the totals.
+
+    It is written just before the dataset, so it also removes the staging folders an interrupted earlier
+    build left under `output` ([`remove_stale_staging`]).
 
     Raises:
         BuildReportError: when `rows_in != rows_kept + rows_skipped` or another count does not add up.
@@ -120,6 +162,7 @@ def write_build_report(
                                                 for s in (r["left_code_source"], r["right_code_source"])).items())),
     }
     _check(totals, rows, series, dataset_sizes)
+    remove_stale_staging(output)
     report = {"format": REPORT_FORMAT, "settings": settings, "totals": totals, "rows": rows, "series": series,
               "unexpected_paths": odd}
     atomic_write_bytes(output / "build_report.json",

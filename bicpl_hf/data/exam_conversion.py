@@ -19,12 +19,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import json
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from ..processing.dicom_series import quiet_itk_warnings
 from ..processing.ear_localization import EarLocalizationError
 from ..processing.image_processing_bicpl import BiCPLVolumeProcessor
 from ..processing.volume_io import LoadedVolume, VolumeReadError, read_volume, scan_dicom_folder
@@ -90,7 +91,19 @@ class _Sanitizer:
         key = salted_key(self.job.salt, "series", uid)
         if uid:
             self.pairs.append((uid, key))
+            if "#" in uid:  # one of several series sharing a UID (`<uid>#2`): the bare UID is named in notes too
+                base = uid.split("#", 1)[0]
+                self.pairs.append((base, salted_key(self.job.salt, "series", base)))
         return key
+
+    def add_series_of_folder(self) -> None:
+        """Register every series UID of the exam folder, so that a failure message naming one is hashed too."""
+        if Path(self.job.exam_folder).is_dir():
+            try:
+                for info in scan_dicom_folder(self.job.exam_folder).series:
+                    self.add_series(info.series_uid)
+            except (VolumeReadError, OSError):
+                pass
 
     def __call__(self, text: str) -> str:
         for raw, safe in sorted(self.pairs, key=lambda p: len(p[0]), reverse=True):
@@ -149,6 +162,10 @@ def _series_entries(job: ExamJob, sanitize: _Sanitizer, loaded: LoadedVolume | N
     exam_folder = Path(job.exam_folder)
     candidates = [exam_folder] + sorted(p for p in exam_folder.iterdir() if p.is_dir())
     for folder in candidates:
+        if not os.access(folder, os.R_OK | os.X_OK):
+            entries.append({"folder": sanitize.relative(str(folder)), "series_key": "", "status": "skipped",
+                            "reason": "permission denied: this user may not list the folder"})
+            continue
         has_files = any(p.is_file() for p in folder.iterdir())
         if os.path.abspath(folder) in folders_with_series or (folder == exam_folder and not has_files):
             continue
@@ -184,16 +201,10 @@ def _volume_nifti_bytes(image: sitk.Image, work_dir: Path, exam_key: str) -> byt
         temporary.unlink()
 
 
-@contextlib.contextmanager
 def _quiet_itk():
     """ITK prints a warning for every folder without DICOM files (exam folders holding only series
     folders); the build report already accounts for every folder, so they are muted meanwhile."""
-    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+    return quiet_itk_warnings()
 
 
 def convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: str | os.PathLike) -> dict[str, Any]:
@@ -233,13 +244,16 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
         sanitize.identifiers += [i.strip() for i in identifiers["other_ids"].split("\\") if len(i.strip()) >= 2]
         series_key = sanitize.add_series(loaded.series_uid or "")
         pixel_values, ear_metadata = processor.preprocess_image(loaded, source=job.exam_key, series_uid=series_key)
-    except (VolumeReadError, EarLocalizationError, RuntimeError) as error:
+    except (VolumeReadError, EarLocalizationError, RuntimeError, OSError) as error:
         failure = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in failure:
+            failure = f"{error.filename}: {error.strerror or failure}"
+        sanitize.add_series_of_folder()  # the message may name series UIDs: they become keys like everywhere else
         failure = sanitize(failure)
         what = "could not locate both ears" if isinstance(error, EarLocalizationError) else "unreadable series"
         result["reason"] = f"{what}: {failure}"
-        if "thick for temporal-bone work" in failure or "above the maximum of" in failure:
-            result["reason_code"] = "thick_slices"
+        if isinstance(error, VolumeReadError):  # what kind of problem, from the reader itself, not from wording
+            result["reason_code"] = error.reason_code
     result["series"] = _series_entries(job, sanitize, loaded if failure is None else None, failure)
     if failure is None:
         # The report text is kept only for usable exams: only then are the identifiers to scrub known.
@@ -256,6 +270,8 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
         if thick:
             result["thick_slices"] = True
             result["notes"] += thick
+        if loaded.series_choice is not None:  # duplicate files dropped, series sharing a UID told apart
+            result["notes"] += [sanitize(n) for n in loaded.series_choice.chosen.notes]
         if identifiers["id"]:
             result["patient_key"] = salted_key(job.salt, "patient", identifiers["id"])
         else:
@@ -266,10 +282,12 @@ def _convert_exam(job: ExamJob, processor: BiCPLVolumeProcessor, work_dir: Path)
         buffer = _npz_bytes(pixel_values.astype(np.float16))
         atomic_write_bytes(work_dir / f"{job.exam_key}.npz", buffer)
         result["pixel_values_file"] = f"{job.exam_key}.npz"
+        result["file_sizes"] = {result["pixel_values_file"]: len(buffer)}
         if job.store_volume:
             data = _volume_nifti_bytes(loaded.image, work_dir, job.exam_key)
             atomic_write_bytes(work_dir / f"{job.exam_key}.nii.gz", data)
             result["volume_file"] = f"{job.exam_key}.nii.gz"
+            result["file_sizes"][result["volume_file"]] = len(data)
     payload = json.dumps(result, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
     atomic_write_bytes(work_dir / f"{job.exam_key}.json", payload)
     return result
@@ -293,10 +311,24 @@ def load_cached_result(work_dir: str | os.PathLike, exam_key: str, input_signatu
         return None
     if result.get("format") != CACHE_FORMAT or result.get("input_signature") != input_signature:
         return None
+    sizes = result.get("file_sizes") or {}
     for name in (result.get("pixel_values_file"), result.get("volume_file")):
         if name and not (work_dir / name).is_file():
             return None
+        if name and name in sizes and (work_dir / name).stat().st_size != sizes[name]:
+            return None  # truncated or replaced since it was written (e.g. a killed copy): convert again
+    if result.get("pixel_values_file") and not _intact_npz(work_dir / result["pixel_values_file"]):
+        return None
     return result
+
+
+def _intact_npz(path: Path) -> bool:
+    """The cached pixel values are a complete zip whose members pass their CRC check and hold `pixel_values`."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "pixel_values.npy" in archive.namelist() and archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
 
 
 def load_pixel_values(work_dir: str | os.PathLike, result: dict) -> np.ndarray:

@@ -8,16 +8,19 @@ can account for each of them. [`volume_io.read_volume`] reads the chosen one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
+
+from .dicom_duplicates import drop_identical_copies, int_or_zero, parse_floats, shared_uid_problem, split_shared_uid
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 _IGNORED_NAMES = {"DICOMDIR", ".DS_Store", "Thumbs.db"}
@@ -39,12 +42,36 @@ _TAGS = {
     "body_part": "0018|0015",
     "study_description": "0008|1030",
     "protocol": "0018|1030",
+    "sop_uid": "0008|0018",
+    "series_number": "0020|0011",
+    "acquisition_number": "0020|0012",
 }
 _BONE_WORDS = ("BONE", "SHARP", "EDGE", "LUNG", "DETAIL", "ULTRA", "HIGH", "YC", "YD", "YE", "IAC", "EAR")
 _SOFT_WORDS = ("STANDARD", "STD", "SOFT", "SMOOTH", "BRAIN", "SOFT_TISSUE", "BODY")
 
 class VolumeReadError(ValueError):
-    """A volume could not be read faithfully; the message names the file or folder and the problem."""
+    """A volume could not be read faithfully; the message names the file or folder and the problem.
+
+    `reason_code` says what kind of problem it is, for a build report: `"thick_slices"` when the only
+    usable series are too thick, `"volume_too_large"` when a header claims more voxels than the memory
+    ceiling allows, `"unreadable_series"` otherwise.
+    """
+
+    def __init__(self, message: str = "", *, reason_code: str = "unreadable_series") -> None:
+        super().__init__(message)
+        self.reason_code = reason_code
+
+
+@contextlib.contextmanager
+def quiet_itk_warnings() -> Iterator[None]:
+    """Mute ITK's own `WARNING: ...` lines on stderr (e.g. GDCM's "No Series were found" for a folder
+    without DICOM files): every problem they point at is reported in our messages instead."""
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
 @dataclass(frozen=True)
@@ -69,6 +96,9 @@ class SeriesInfo:
     body_part: str = ""
     study_description: str = ""
     protocol_name: str = ""
+    notes: tuple[str, ...] = ()  # what was done to the series that does not make it unusable (duplicates dropped)
+    rows: int = 0
+    columns: int = 0
 
     @property
     def num_slices(self) -> int:
@@ -177,13 +207,6 @@ def _fmt_vec(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
 
 
-def _parse_floats(text: str) -> list[float] | None:
-    try:
-        return [float(v) for v in text.strip().split("\\") if v.strip()]
-    except ValueError:
-        return None
-
-
 def _looks_like_dicom(path: Path) -> bool:
     """DICOM preamble, a DICOM suffix, or a suffix-less/numeric name (GE, PACS exports)."""
     suffix = path.suffix.lower()
@@ -204,10 +227,23 @@ def _read_header(path: str) -> dict[str, str]:
     return {name: reader.GetMetaData(tag).strip() if reader.HasMetaDataKey(tag) else "" for name, tag in _TAGS.items()}
 
 
+def _permission_problem(path: str | os.PathLike) -> str:
+    """A message when the file exists but this user may not read it (else "")."""
+    if os.path.exists(path) and not os.access(path, os.R_OK):
+        return f"unreadable file {path}: permission denied (the file exists but this user may not read it)"
+    return ""
+
+
 def _slice_geometry_problems(folder: str, files: list[str], positions: np.ndarray) -> list[str]:
     """Duplicate, missing (gap > 1.5 x median step) and unevenly spaced slices."""
     steps = np.diff(positions)
     median = float(np.median(steps))
+    if median < 1e-3:  # at least half of the slices share their position: the series is there twice (or more)
+        shared = int(np.count_nonzero(steps < 1e-3))
+        first = int(np.argmax(steps < 1e-3))
+        return [f"duplicate slice positions in {folder}: {shared} of {len(files)} slices lie at the position of "
+                f"another slice (e.g. {Path(files[first]).name} and {Path(files[first + 1]).name} at "
+                f"{positions[first]:.3f} mm) and they are not identical copies; the slice step cannot be told"]
     problems = []
     for i, step in enumerate(steps):
         here = (f"slice positions {positions[i]:.3f} mm ({Path(files[i]).name}) and "
@@ -224,16 +260,39 @@ def _slice_geometry_problems(folder: str, files: list[str], positions: np.ndarra
     return problems[:5] + ([f"... and {len(problems) - 5} more"] if len(problems) > 5 else [])
 
 
-def _describe_series(folder: str, uid: str, files: Sequence[str]) -> SeriesInfo:
+def _describe_series(folder: str, uid: str, files: Sequence[str]) -> list[SeriesInfo]:
+    """Describe the files GDCM grouped under one SeriesInstanceUID: identical copies are dropped (with a note),
+    different series sharing the UID are split when a header field tells them apart (their UIDs get `#1`,
+    `#2`, ...) and refused otherwise."""
     problems: list[str] = []
     headers, readable = [], []
     for path in files:
+        denied = _permission_problem(path)
+        if denied:
+            problems.append(denied)
+            continue
         try:
             headers.append(_read_header(path))
             readable.append(path)
         except RuntimeError as error:
             problems.append(f"corrupt DICOM file {path}: {_first_line(error)}")
-    files = readable or list(files[:1])
+    notes: list[str] = []
+    if len(readable) > 1:
+        readable, headers, notes = drop_identical_copies(folder, readable, headers)
+        split = split_shared_uid(folder, uid, readable, headers)
+        if split is not None:
+            parts, note = split
+            return [_describe_files(folder, f"{uid}#{n}", [readable[i] for i in part], [headers[i] for i in part],
+                                    problems, [*notes, note]) for n, part in enumerate(parts, 1)]
+        shared = shared_uid_problem(folder, uid, readable, headers)
+        if shared:
+            problems.append(shared)
+    return [_describe_files(folder, uid, readable or list(files[:1]), headers, problems, notes)]
+
+
+def _describe_files(folder: str, uid: str, files: list[str], headers: list[dict[str, str]], problems: list[str],
+                    notes: list[str]) -> SeriesInfo:
+    problems = list(problems)
     first = headers[0] if headers else dict.fromkeys(_TAGS, "")
     modality = first["modality"]
     if modality.upper() != "CT":
@@ -246,7 +305,7 @@ def _describe_series(folder: str, uid: str, files: Sequence[str]) -> SeriesInfo:
         differing = [Path(f).name for f, h in zip(files, headers) if h[key] != first[key]]
         if differing:
             problems.append(f"slices disagree on {key} ({Path(files[0]).name} vs {differing[0]})")
-    orientation = _parse_floats(first["orientation"])
+    orientation = parse_floats(first["orientation"])
     normal = (0.0, 0.0, 1.0)
     positions = np.zeros(len(files))
     ipps = np.zeros((len(files), 3))
@@ -256,7 +315,7 @@ def _describe_series(folder: str, uid: str, files: Sequence[str]) -> SeriesInfo:
         normal_vec = np.cross(orientation[:3], orientation[3:])
         normal = tuple(float(v) for v in normal_vec / max(np.linalg.norm(normal_vec), 1e-12))
         for i, (path, header) in enumerate(zip(files, headers)):
-            ipp = _parse_floats(header["position"])
+            ipp = parse_floats(header["position"])
             if ipp is None or len(ipp) != 3:
                 problems.append(f"{Path(path).name} has no valid ImagePositionPatient")
                 break
@@ -268,7 +327,7 @@ def _describe_series(folder: str, uid: str, files: Sequence[str]) -> SeriesInfo:
     travel = ipps[order[-1]] - ipps[order[0]]
     cosine = abs(float(np.dot(travel, normal))) / max(float(np.linalg.norm(travel)), 1e-12)
     tilt = float(np.degrees(np.arccos(min(cosine, 1.0)))) if len(files) > 1 else 0.0
-    thickness = _parse_floats(first["slice_thickness"])
+    thickness = parse_floats(first["slice_thickness"])
     if len(files) == 1:
         problems.append("only 1 slice (a scout/localizer or single image, not a volume)")
     elif not problems:
@@ -289,6 +348,9 @@ def _describe_series(folder: str, uid: str, files: Sequence[str]) -> SeriesInfo:
         body_part=first["body_part"],
         study_description=first["study_description"],
         protocol_name=first["protocol"],
+        notes=tuple(notes),
+        rows=int_or_zero(first["rows"]),
+        columns=int_or_zero(first["columns"]),
     )
 
 
@@ -306,9 +368,20 @@ def scan_dicom_folder(folder: str | os.PathLike) -> DicomFolderScan:
     root = Path(folder)
     if not root.is_dir():
         raise VolumeReadError(f"{root} is not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise VolumeReadError(f"unreadable folder {root}: permission denied (this user may not list it)")
+    with quiet_itk_warnings():
+        return _scan(root)
+
+
+def _scan(root: Path) -> DicomFolderScan:
     scan = DicomFolderScan(folder=str(root), series=[])
     subfolders = sorted(p for p in root.iterdir() if p.is_dir())
     for directory in [root, *subfolders]:
+        if not os.access(directory, os.R_OK | os.X_OK):
+            scan.unreadable_files.append(f"unreadable folder {directory}: permission denied (this user may not "
+                                         "list it; it may hold a series)")
+            continue
         if directory != root:
             scan.unsearched_folders.extend(str(p) for p in sorted(directory.iterdir()) if p.is_dir())
         listed: set[str] = set()
@@ -318,12 +391,15 @@ def scan_dicom_folder(folder: str | os.PathLike) -> DicomFolderScan:
         for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(directory)) if has_files else ():
             files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(directory), uid))
             listed.update(os.path.abspath(f) for f in files)
-            found.append(_describe_series(str(directory), uid, files))
+            found.extend(_describe_series(str(directory), uid, files))
         broken = []
         for path in sorted(p for p in directory.iterdir() if p.is_file()):
             if os.path.abspath(path) in listed or path.name in _IGNORED_NAMES:
                 continue
-            if _looks_like_dicom(path):
+            denied = _permission_problem(path)
+            if denied:
+                broken.append(denied)
+            elif _looks_like_dicom(path):
                 broken.append(f"corrupt DICOM file {path}: not readable as a DICOM image (corrupt, truncated "
                               "or not an image)")
             else:
@@ -393,7 +469,9 @@ def choose_series(
                             for s in infos)
         folder = os.path.commonpath([s.folder for s in infos])
         hint = " (allow thick slices to use such a series anyway)" if any(thick.values()) else ""
-        raise VolumeReadError(f"no usable CT series in {folder}{hint}: {details}")
+        # "thick_slices" only when a series is refused for its thickness alone (allowing thick slices would use it).
+        code = "thick_slices" if any(s.usable and thick[id(s)] for s in infos) else "unreadable_series"
+        raise VolumeReadError(f"no usable CT series in {folder}{hint}: {details}", reason_code=code)
     chosen = min(usable, key=lambda s: (bool(thick[id(s)]), *_rank_key(s)))
     others = [s for s in infos if s is not chosen]
     thinner_chosen = not thick[id(chosen)]

@@ -34,12 +34,16 @@ from .dicom_series import (
     VolumeReadError,
     _first_line,
     _looks_like_dicom,
+    _permission_problem,
     _too_thick,
     choose_series,
     classify_kernel,
     list_series,
+    quiet_itk_warnings,
     scan_dicom_folder,
 )
+from .volume_limits import check_claimed_size, check_volume_file_header
+from .volume_limits import max_volume_bytes as _max_volume_bytes
 
 VOLUME_FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -104,24 +108,30 @@ def _refuse_nifti_nan(path: Path) -> None:
         raise ImportError(f"reading the NIfTI file {path} needs nibabel (to refuse NaN voxels): pip install "
                           "nibabel") from error
 
-    stored = nibabel.load(str(path))
-    if np.issubdtype(stored.get_data_dtype(), np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(np.asanyarray(stored.dataobj))))
-        if bad:
-            raise VolumeReadError(f"{path}: volume contains {bad} NaN/infinite voxel(s); expected finite HU")
+    try:
+        stored = nibabel.load(str(path))
+        floating = np.issubdtype(stored.get_data_dtype(), np.floating)
+        bad = int(np.count_nonzero(~np.isfinite(np.asanyarray(stored.dataobj)))) if floating else 0
+    except Exception as error:  # noqa: BLE001 - nibabel raises many classes for a broken header; each is bad input
+        raise VolumeReadError(f"could not read {path}: {type(error).__name__}: {_first_line(error)}") from error
+    if bad:
+        raise VolumeReadError(f"{path}: volume contains {bad} NaN/infinite voxel(s); expected finite HU")
 
 
-def read_dicom_series(info: SeriesInfo) -> sitk.Image:
+def read_dicom_series(info: SeriesInfo, *, max_volume_bytes: int | None = None) -> sitk.Image:
     """Read one series (slices in `info.files` order) as a float32 HU image.
 
     SimpleITK applies RescaleSlope/RescaleIntercept. If reading fails, every file is read alone
-    so the error names the broken one.
+    so the error names the broken one. A series larger than the memory ceiling
+    ([`volume_limits.max_volume_bytes`]) is refused before it is read.
 
     Example:
         >>> image = read_dicom_series(list_series("exam_0001")[0])  # doctest: +SKIP
     """
     if info.problems:
         raise VolumeReadError(f"{info.summary()} is not usable: {' | '.join(info.problems)}")
+    check_claimed_size(f"DICOM series in {info.folder}", (info.columns, info.rows, info.num_slices), 2,
+                       f"{info.columns} x {info.rows} x {info.num_slices} volume", _ceiling(max_volume_bytes))
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(list(info.files))
     try:
@@ -139,8 +149,12 @@ def read_dicom_series(info: SeriesInfo) -> sitk.Image:
     return _checked_float_image(image, f"DICOM series in {info.folder}")
 
 
+def _ceiling(override: int | None) -> int:
+    return _max_volume_bytes(override)
+
+
 def _read_dicom_folder(folder: Path, series_selection: str, max_slice_thickness_mm: float | None,
-                       allow_thick_slices: bool) -> LoadedVolume:
+                       allow_thick_slices: bool, ceiling: int | None = None) -> LoadedVolume:
     scan = scan_dicom_folder(folder)
     if not scan.series:
         what = f"{len(scan.ignored_files)} non-DICOM file(s)" if scan.ignored_files else "nothing"
@@ -158,7 +172,7 @@ def _read_dicom_folder(folder: Path, series_selection: str, max_slice_thickness_
         choice = SeriesChoice(matches[0], [SeriesRejection(s, "not the requested series UID")
                                            for s in scan.series if s is not matches[0]])
     chosen = choice.chosen
-    warnings = [f"ignored non-DICOM file {p}" for p in scan.ignored_files]
+    warnings = list(chosen.notes) + [f"ignored non-DICOM file {p}" for p in scan.ignored_files]
     warnings += [f"folder {p} is nested too deep and was not searched" for p in scan.unsearched_folders]
     if not chosen.is_axial:
         warnings.append(f"no axial series; using {chosen.summary()}")
@@ -166,13 +180,13 @@ def _read_dicom_folder(folder: Path, series_selection: str, max_slice_thickness_
         warnings.append(f"no bone-kernel series; using {chosen.kernel_class} kernel '{chosen.kernel}'")
     too_thick = _too_thick(chosen, max_slice_thickness_mm)
     if too_thick and series_selection != "auto" and not allow_thick_slices:
-        raise VolumeReadError(f"series {series_selection} in {folder} has {too_thick}")
+        raise VolumeReadError(f"series {series_selection} in {folder} has {too_thick}", reason_code="thick_slices")
     if too_thick:
         warnings.append(f"thick slices: {too_thick}; used because thick slices are allowed")
     if chosen.gantry_tilt_deg > 0.5:
         warnings.append(f"gantry tilt of {chosen.gantry_tilt_deg:.1f} degrees: the slices are sheared "
                         "and the image geometry ignores the shear")
-    image = read_dicom_series(chosen)
+    image = read_dicom_series(chosen, max_volume_bytes=ceiling)
     return LoadedVolume(
         image=image,
         source=str(folder),
@@ -235,7 +249,7 @@ def _check_file_thickness(image: sitk.Image, where: str, max_slice_thickness_mm:
     message = (f"voxels {thickest:.2f} mm thick along one axis, above the maximum of {max_slice_thickness_mm:.2f} mm "
                "for temporal-bone work")
     if not allow_thick_slices:
-        raise VolumeReadError(f"{where}: {message} (allow thick slices to use it anyway)")
+        raise VolumeReadError(f"{where}: {message} (allow thick slices to use it anyway)", reason_code="thick_slices")
     return [f"thick slices: {message}; used because thick slices are allowed"]
 
 
@@ -245,6 +259,7 @@ def read_volume(
     series_selection: str = "auto",
     max_slice_thickness_mm: float | None = None,
     allow_thick_slices: bool = False,
+    max_volume_bytes: int | None = None,
 ) -> LoadedVolume:
     """Read a CT volume as float32 HU with its geometry and provenance.
 
@@ -257,13 +272,17 @@ def read_volume(
             this; `None` accepts any thickness.
         allow_thick_slices: keep a too-thick volume (only when no thin series exists) with a warning
             starting `"thick slices:"` instead of refusing it.
+        max_volume_bytes: the memory ceiling (bytes) for the volume; `None`: `$BICPL_MAX_VOLUME_BYTES`, else
+            4 GiB (see [`volume_limits`]). Headers are checked against it, and against the file size, before
+            any voxel is read.
 
     Returns:
         [`LoadedVolume`]; for DICOM, `series_choice` records the kept and skipped series.
 
     Raises:
         VolumeReadError: naming the file/folder: missing path, unsupported type, corrupt file,
-            missing/duplicate/unevenly spaced slices, no usable CT series, NaN voxels, not 3-D.
+            missing/duplicate/unevenly spaced slices, no usable CT series, NaN voxels, not 3-D, a header
+            claiming more voxels than the file holds or the memory ceiling allows, a file this user may not read.
 
     Example:
         >>> loaded = read_volume("ct.nii.gz")  # doctest: +SKIP
@@ -282,12 +301,25 @@ def read_volume(
         raise TypeError(f"read_volume cannot read a {type(source).__name__}; expected a path, a "
                         "SimpleITK.Image or a LoadedVolume")
     path = Path(source)
+    with quiet_itk_warnings():
+        return _read_path(path, series_selection, max_slice_thickness_mm, allow_thick_slices, max_volume_bytes)
+
+
+def _read_path(path: Path, series_selection: str, max_slice_thickness_mm: float | None, allow_thick_slices: bool,
+               ceiling: int | None) -> LoadedVolume:
     if not path.exists():
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and parent != path and not os.access(parent, os.R_OK | os.X_OK):
+            raise VolumeReadError(f"{path} cannot be reached: permission denied on the folder {parent}")
         raise VolumeReadError(f"{path} does not exist")
     if path.is_dir():
-        return _read_dicom_folder(path, series_selection, max_slice_thickness_mm, allow_thick_slices)
+        return _read_dicom_folder(path, series_selection, max_slice_thickness_mm, allow_thick_slices, ceiling)
+    denied = _permission_problem(path)
+    if denied:
+        raise VolumeReadError(denied)
     name = path.name.lower()
     if name.endswith(VOLUME_FILE_SUFFIXES):
+        check_volume_file_header(path, ceiling)
         try:
             raw = sitk.ReadImage(str(path))
         except RuntimeError as error:
