@@ -20,6 +20,7 @@ from .report_lexicon import (
     LESION_ATTRIBUTE_KEYS,
     MIDDLE_EAR_SCOPE_KEYS,
     NORMAL_DESCRIPTOR_KEYS,
+    NORMAL_VARIANT_KEYS,
     REST_NORMAL_CUE,
 )
 
@@ -36,13 +37,15 @@ _NORMAL_DESCRIBED_KEYS = frozenset({"middle_ear", "tympanic_cavity", "epitympanu
 
 
 def _lesion_sides(analyses: list[_SentenceAnalysis], section: Section) -> set[str]:
-    """Ears with a non-negated lesion or disease in `section`; a side-less one counts for both ears."""
+    """Ears with a non-negated lesion or disease in an ear clause of `section`; a side-less one counts for both."""
     sides: set[str] = set()
     for analysis in analyses:
         if analysis.sentence.section != section or analysis.history:
             continue
-        found = [t.side for t in analysis.triples if not t.negated and t.attribute_key in LESION_ATTRIBUTE_KEYS]
-        found += [m.side for m in analysis.mentions if not m.negated and m.code != NORMAL_CODE]
+        found = [t.side for t in analysis.triples if not t.negated and t.attribute_key in LESION_ATTRIBUTE_KEYS
+                 and t.clause_index not in analysis.non_ear_clauses]
+        found += [m.side for m in analysis.mentions if not m.negated and m.code != NORMAL_CODE
+                  and m.clause_index not in analysis.non_ear_clauses]
         for side in found:
             sides.update(EAR_SIDES if side in (None, "bilateral") else (side,))
     return sides
@@ -50,6 +53,12 @@ def _lesion_sides(analyses: list[_SentenceAnalysis], section: Section) -> set[st
 
 def _is_ear_clause(analysis: _SentenceAnalysis, clause_index: int) -> bool:
     return not analysis.history and clause_index not in analysis.non_ear_clauses
+
+
+def _is_normal_variant(analysis: _SentenceAnalysis, clause_index: int) -> bool:
+    """The clause calls a mastoid poorly pneumatised or diploic (乳突气化不良, 乳突呈板障型)."""
+    return any(t.clause_index == clause_index and not t.negated and t.entity_key == "mastoid"
+               and t.attribute_key in NORMAL_VARIANT_KEYS for t in analysis.triples)
 
 
 def weak_codes_of(
@@ -60,13 +69,19 @@ def weak_codes_of(
     candidates: dict[str, list[tuple[int, int, str, bool]]] = {ear: [] for ear in EAR_SIDES}
     sideless: list[tuple[int, int, str, bool]] = []
     rest_normal: list[tuple[int, int, str, bool]] = []
+    variants: list[tuple[str | None, str]] = []  # (side, clause) of a normal-variant mastoid
     lesions = _lesion_sides(analyses, section) if section == "findings" else set()
+    notes: list[str] = []
     for analysis in analyses:
         if analysis.sentence.section != section:
             continue
+        if not analysis.history:
+            notes.extend(f"{section}: {note}" for note in analysis.notes)
         for clause_index, clause in enumerate(analysis.sentence.clauses):
             if not _is_ear_clause(analysis, clause_index):
                 continue
+            if _is_normal_variant(analysis, clause_index):
+                variants.append((clause.side, clause.text))
             clause_mentions = [m for m in analysis.mentions if m.clause_index == clause_index]
             found = [(m.code, _DIFFERENTIAL if m.differential else _STATED, m.term, m.uncertain)
                      for m in clause_mentions if not m.negated]
@@ -85,7 +100,6 @@ def weak_codes_of(
                 for ear in EAR_SIDES if clause.side == "bilateral" else (clause.side,):
                     candidates[ear].extend(found)
 
-    notes: list[str] = []
     if sideless:
         names_a_side = any(
             c.side is not None for a in analyses if a.sentence.section == section for c in a.sentence.clauses
@@ -101,6 +115,7 @@ def weak_codes_of(
         if rest_normal and not candidates[ear]:
             notes.append(f"{ear}: code {NORMAL_CODE} from {rest_normal[0][2]!r} (the rest of the exam is normal)")
             candidates[ear].extend(rest_normal)
+    _add_normal_variants(analyses, section, variants, candidates, notes)
 
     codes: dict[str, int | None] = {}
     uncertain: dict[str, bool] = {}
@@ -122,10 +137,26 @@ def weak_codes_of(
     return codes, uncertain, notes
 
 
+def _add_normal_variants(analyses: list[_SentenceAnalysis], section: Section, variants: list[tuple[str | None, str]],
+                         candidates: dict[str, list[tuple[int, int, str, bool]]], notes: list[str]) -> None:
+    """Code 5 for an ear nothing else codes whose mastoid `section` calls a normal variant, with no lesion on that
+    side in the findings or in `section` (a side-less variant counts for both ears when `section` names no side)."""
+    if not variants:
+        return
+    names_a_side = any(c.side is not None for a in analyses if a.sentence.section == section for c in a.sentence.clauses)
+    lesions = _lesion_sides(analyses, "findings") | _lesion_sides(analyses, section)
+    for ear in EAR_SIDES:
+        texts = [text for side, text in variants
+                 if side in (ear, "bilateral") or (side is None and not names_a_side)]
+        if texts and not candidates[ear] and ear not in lesions:
+            notes.append(f"{ear}: code {NORMAL_CODE} from {texts[0]!r} (a normal variant of the mastoid, no lesion)")
+            candidates[ear].append((NORMAL_CODE, _STATED, texts[0], False))
+
+
 def normal_in_findings(analyses: list[_SentenceAnalysis], ear: str) -> str | None:
     """Why the findings call `ear` normal, or None: a 未见异常-style statement about that side (or both
-    sides) of the middle ear, or normal descriptors (清晰, 气化良好, 完整) on two middle-ear structures;
-    in both cases with no lesion on that side."""
+    sides) of the middle ear, a normal-variant mastoid (乳突气化不良, 板障型), or normal descriptors (清晰,
+    气化良好, 完整) on two middle-ear structures; in each case with no lesion on that side."""
     if ear in _lesion_sides(analyses, "findings"):
         return None
     described: set[str] = set()
@@ -138,6 +169,8 @@ def normal_in_findings(analyses: list[_SentenceAnalysis], ear: str) -> str | Non
             keys = analysis.entity_keys[clause_index]
             if clause.normal_statement and (not keys or keys & MIDDLE_EAR_SCOPE_KEYS):
                 return f"the findings state {clause.text!r}"
+            if _is_normal_variant(analysis, clause_index):
+                return f"the findings state {clause.text!r}, a normal variant of the mastoid, and no lesion"
         described |= {t.entity_key for t in analysis.triples
                       if t.side in (ear, "bilateral") and not t.negated and t.attribute_key in NORMAL_DESCRIPTOR_KEYS
                       and t.entity_key in _NORMAL_DESCRIBED_KEYS}

@@ -115,6 +115,10 @@ REST_NORMAL_CUE = re.compile(r"^余|(?<=[，、])余|其余|余(?:所见|部分|
 # Attributes that describe a normal middle ear; an ear the findings describe with these on two or more
 # middle-ear structures, and with no lesion, is normal even without a 未见异常 statement.
 NORMAL_DESCRIPTOR_KEYS = frozenset({"pneumatized", "clear", "patent", "intact"})
+# A mastoid that is poorly pneumatised or diploic is a normal variant: a side described so, with no lesion and
+# no diagnosis of its own, is normal (乳突气化不良，未见软组织影 / 乳突呈板障型，鼓室清晰). Sclerosis is not: it
+# follows chronic otitis.
+NORMAL_VARIANT_KEYS = frozenset({"diploic", "poorly_pneumatized"})
 
 # --------------------------------------------------------------------------------------------------
 # Hedges. CLAUSE cues hedge their own clause (左侧胆脂瘤可能); FORWARD cues hedge their clause and the
@@ -127,6 +131,15 @@ HEDGE_CLAUSE_CUES: tuple[str, ...] = (
 # Among hedges, these name a differential diagnosis (胆脂瘤待排, 鉴别诊断：…): a side whose impression
 # also names a diagnosis stated plainly or merely hedged (可能, 考虑) takes that one.
 DIFFERENTIAL_CUES: tuple[str, ...] = ("不能除外", "不除外", "待除外", "待排除", "待排", "未除外", "鉴别")
+# A differential that says which diagnosis is more likely: that one is the ear's code and the others of the
+# sentence become differentials. 前者/后者 refer to the last two diagnoses named before them (胆脂瘤或慢性中耳炎，
+# 前者可能性大); 以X可能性大 / 以X为主 and 倾向(于)X name it; X可能性较大/更大 compares it with the others.
+_MORE_LIKELY = r"的?可能性?[较更稍]?[大高]|为主|多见|居多"
+REFERENT_UNLIKELY = re.compile(r"(?P<a>前者|后者)的?可能性?[较更]?(?:小|低|不大)|(?:排除|不考虑)(?P<b>前者|后者)")
+REFERENT_PREFERRED = re.compile(rf"(?:倾向于?|倾向为|考虑为?)(?P<a>前者|后者)|(?P<b>前者|后者)(?:{_MORE_LIKELY})")
+PREFERRED_NAMED = re.compile(rf"以(?P<named>[^，]{{1,20}}?)(?:{_MORE_LIKELY})")
+PREFERRED_AFTER = re.compile(r"倾向(?:于|为)?")  # the first diagnosis after it in the clause
+PREFERRED_BEFORE = re.compile(r"可能性?[较更]大")  # the last diagnosis before it in the clause
 HEDGE_FORWARD_CUES: tuple[str, ...] = ("考虑", "倾向于", "倾向", "拟诊")
 HEDGE_SENTENCE_PATTERN = re.compile(r"结合临床|随诊|随访|建议.{0,12}?(?:检查|复查|MRI|增强)")
 HEDGE_MASK = re.compile(r"类似|相似|近似")
@@ -185,15 +198,24 @@ MIDDLE_EAR_SCOPE_KEYS = frozenset(
     {"middle_ear", "tympanic_cavity", "epitympanum", "antrum", "mastoid", "temporal_bone"}
 )
 
+# A symptom (耳鸣, 无耳鸣, 耳聋, 耳痛) is no ear structure: a clinical note whose only ear word is one is not
+# an ear report, and its sentences about other organs give no ear code.
+EAR_SYMPTOM_SUFFIX = r"鸣|聋|痛|闷|胀|痒|漏|流脓|溢"
 # Words that make a text about the ear and temporal bone. Weak codes come only from an ear report and,
 # in it, never from a sentence about another organ (NON_EAR_ORGAN_PATTERN) or the patient's history.
 EAR_TERM_PATTERN = re.compile(
     "(?<!胸锁)(?:"  # 胸锁乳突肌 (sternocleidomastoid) is a neck muscle
     + "|".join(re.escape(t) for t in sorted(set(ENTITY_KEYS) - {"前庭", "岩部", "乙状窦"}, key=len, reverse=True))
-    + r"|前庭(?!大腺)|颞骨岩部|乙状窦(?!结肠)|耳(?!鼻|后淋巴)|胆脂瘤|胆固醇(?:性)?肉芽肿|颈静脉球瘤|鼓室球瘤)"
+    + r"|前庭(?!大腺)|颞骨岩部|乙状窦(?!结肠)|耳(?!鼻|后淋巴|" + EAR_SYMPTOM_SUFFIX + r")|咽鼓管|胆脂瘤"
+    + r"|胆固醇(?:性)?肉芽肿|颈静脉球瘤|鼓室球瘤)"
 )
+# Structures near the ear that are not the ear (扁桃体, 鼻咽, 腮腺, 鼻窦, brain) are listed here too: 右侧腮腺占位 is
+# no tumour of the right ear. A clause naming no structure takes the topic of the clause before it in the
+# sentence (右侧扁桃体肿大，考虑占位), see `report_parser._analyse_sentence`.
 NON_EAR_ORGAN_PATTERN = re.compile(
-    r"颅内|颅脑|脑实质|脑室|脑沟|脑白质|鼻窦|鼻腔|鼻咽|眼眶|眼球|口咽|喉部|甲状腺|颈部淋巴|淋巴结|肺|胸部|胸腔|纵隔|"
+    r"颅内|颅脑|脑实质|脑室|脑沟|脑白质|脑干|脑桥|大脑|小脑|脑组织|[颞额顶枕]叶|基底节|鼻窦|鼻腔|鼻咽|鼻甲|鼻中隔|鼻骨|"
+    r"筛窦|蝶窦|额窦|扁桃体|腺样体|咽(?!鼓)|腮腺|颌下腺|舌下腺|[上下]颌|颌面|颞下窝|翼腭窝|口腔|舌|牙|眼|喉|"
+    r"甲状腺|颈部|淋巴结|肺|胸部|胸腔|纵隔|"
     r"心脏|心包|乳腺|乳房|肝|胆囊|胆管|胰|脾|肾|肾上腺|胃|肠|腹腔|腹膜|腹部|盆腔|子宫|宫颈|宫腔|附件|卵巢|输卵管|"
     r"膀胱|前列腺|精囊|椎体|脊柱|骨盆|髋|脉管|癌栓"
 )

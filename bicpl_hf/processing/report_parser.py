@@ -27,10 +27,16 @@ Rules the rest of the package relies on (see also `report_lexicon.py` for the wo
   normal statement without a side counts for both ears only when the impression names no side at all
   (the whole exam is normal). Several codes on one side: `CODE_PRIORITY` (2 > 4 > 6 > 1 > 3 > 5) picks
   the more specific one and the choice is written to `weak_code_notes`, except that a differential with no
-  side of its own (左侧慢性中耳乳突炎，胆脂瘤待排) yields to the diagnosis it qualifies.
-* **Only ear text** gives codes: a report naming no ear or temporal-bone structure (`EAR_TERM_PATTERN`)
-  gets none (`is_ear_report` False, with a note), and in an ear report a clause about another organ
-  (颅内未见异常) or a sentence about the history (既往…病史) gives none.
+  side of its own (左侧慢性中耳乳突炎，胆脂瘤待排) yields to the diagnosis it qualifies, and a sentence that says
+  which diagnosis is more likely (胆脂瘤或慢性中耳炎，前者/后者可能性大; 以…可能性大; 倾向于…) makes the others
+  differentials (`report_preference.py`).
+* **Only ear text** gives codes: a report naming no ear or temporal-bone structure (`EAR_TERM_PATTERN`; a
+  symptom such as 耳鸣/无耳鸣 is none) gets none (`is_ear_report` False, with a note), and in an ear report a
+  clause about another organ or a neighbouring structure (颅内未见异常, 右侧腮腺占位) gives none, nor does a
+  following clause of its sentence that names no structure (右侧扁桃体肿大，考虑占位), nor a sentence about
+  the history (既往…病史).
+* **Normal variant**: a side whose mastoid is poorly pneumatised or diploic (乳突气化不良, 乳突呈板障型), with
+  no lesion on it and nothing else coding it, is code 5.
 * **Explicitly normal side**: an ear the impression leaves unnamed is code 5 when the findings call it
   normal (右侧中耳乳突未见异常, 左侧未见明确异常, 对侧颞骨未见异常, or 清晰/气化良好/完整 on two middle-ear
   structures) and show no lesion on it; 余颞骨未见异常 in the impression covers the ears nothing else names.
@@ -78,10 +84,13 @@ from .report_lexicon import (
     NON_EAR_SIDE_PATTERN,
     NORMAL_STATEMENT,
     OTHER_HEADERS,
+    REST_NORMAL_CUE,
     SIDE_CUE_PATTERN,
     longest_first_pattern,
     to_simplified,
 )
+from .report_preference import prefer_stated
+from .report_triples import is_negated_at, pairs
 
 Side = Literal["left", "right", "bilateral"]
 Section = Literal["findings", "impression"]
@@ -187,7 +196,7 @@ def normalize_report_text(text: str) -> str:
 
     Example:
         >>> normalize_report_text("左側鼓室內見軟組織影, 聽小骨破壞.  結論:1、左側中耳膽脂瘤")
-        '左侧鼓室内见软组织影，听小骨破坏。\\n结论：左侧中耳胆脂瘤'
+        '左侧鼓室内见软组织影，听小骨破坏。\n结论：左侧中耳胆脂瘤'
     """
     text = _CIRCLED_NUMBER.sub("\n", text)
     text = to_simplified(unicodedata.normalize("NFKC", text))
@@ -301,11 +310,9 @@ def _column_text(value: object, name: str, header_kind: str, source: str | None)
 # --------------------------------------------------------------------------------------------------
 # Sentences and clauses
 _ENTITY_PATTERN = longest_first_pattern(ENTITY_KEYS)
-_ATTRIBUTE_PATTERN = longest_first_pattern(ATTRIBUTE_KEYS)
 _DISEASE_PATTERN = longest_first_pattern(DISEASE_CODES)
 _NEGATION_PATTERN = longest_first_pattern(NEGATION_CUES)
 _BACKWARD_NEGATION_PATTERN = longest_first_pattern(BACKWARD_NEGATION_CUES)
-_ENTITY_CONNECTOR = re.compile(r"[内腔区部]?(?:及其|以及|及|和|与|、|或|并)?[内腔区部]?")
 _OPPOSITE = {"left": "right", "right": "left"}
 
 
@@ -347,10 +354,6 @@ def _split_sentences(section_text: str) -> list[str]:
     return sentences
 
 
-def _is_negated_at(position: int, end: int, forward: list[int], backward: list[int]) -> bool:
-    return any(cue <= position for cue in forward) or any(cue >= end for cue in backward)
-
-
 @dataclass
 class _SentenceAnalysis:
     sentence: ReportSentence
@@ -359,6 +362,7 @@ class _SentenceAnalysis:
     entity_keys: list[set[str]]  # entity keys per clause, for the normal-statement rule
     non_ear_clauses: set[int] = field(default_factory=set)  # clauses about another organ (颅内未见异常)
     history: bool = False  # a sentence about the patient's history (既往左耳中耳炎病史) gives no code
+    notes: list[str] = field(default_factory=list)  # which diagnosis a differential prefers (前者可能性大)
 
 
 def _analyse_sentence(
@@ -374,6 +378,7 @@ def _analyse_sentence(
     mentions: list[DiseaseMention] = []
     entity_keys: list[set[str]] = []
     non_ear_clauses: set[int] = set()
+    other_topic = False  # the last clause that named a structure named one that is not the ear
 
     for comma_clause in filter(None, (c.strip("、 ") for c in text.split("，"))):
         hedge_text = _mask(comma_clause, HEDGE_MASK)
@@ -385,8 +390,12 @@ def _analyse_sentence(
         for segment, side in _split_by_side(comma_clause, carried_side, reference_side):
             carried_side = side
             clause_index = len(clauses)
-            if NON_EAR_ORGAN_PATTERN.search(segment) and not EAR_TERM_PATTERN.search(segment):
-                non_ear_clauses.add(clause_index)
+            if EAR_TERM_PATTERN.search(segment):
+                other_topic = False
+            elif NON_EAR_ORGAN_PATTERN.search(segment):
+                other_topic = True
+            if other_topic and not (REST_NORMAL_CUE.search(segment) and not NON_EAR_ORGAN_PATTERN.search(segment)):
+                non_ear_clauses.add(clause_index)  # 右侧扁桃体肿大，考虑占位: both clauses are about the tonsil
             negation_text = _mask(segment, NEGATION_MASK)
             forward = [m.start() for m in _NEGATION_PATTERN.finditer(negation_text)]
             backward = [m.start() for m in _BACKWARD_NEGATION_PATTERN.finditer(negation_text)]
@@ -402,7 +411,7 @@ def _analyse_sentence(
             entities = list(_ENTITY_PATTERN.finditer(segment))
             entity_keys.append({ENTITY_KEYS[m.group()] for m in entities})
             carried = carried_entities if not entities and carried_entity_side == side else []
-            for entity, attribute, negated in _pairs(segment, entities, carried, forward, backward):
+            for entity, attribute, negated in pairs(segment, entities, carried, forward, backward):
                 triples.append(
                     Finding(
                         entity=entity,
@@ -424,7 +433,7 @@ def _analyse_sentence(
                         term=disease.group(),
                         code=DISEASE_CODES[disease.group()],
                         side=side,
-                        negated=_is_negated_at(disease.start(), disease.end(), forward, backward),
+                        negated=is_negated_at(disease.start(), disease.end(), forward, backward),
                         uncertain=clause_hedged,
                         section=section,
                         sentence_index=sentence_index,
@@ -450,45 +459,8 @@ def _analyse_sentence(
         clauses=clauses,
     )
     history = HISTORY_PATTERN.search(text) is not None
-    return _SentenceAnalysis(sentence, triples, mentions, entity_keys, non_ear_clauses, history)
-
-
-def _pairs(
-    segment: str,
-    entities: list[re.Match[str]],
-    carried: list[re.Match[str]],
-    forward: list[int],
-    backward: list[int],
-) -> list[tuple[str, str, bool]]:
-    """(entity, attribute, negated) for each attribute of a clause; `carried` serves a clause with no entity."""
-    pairs: list[tuple[str, str, bool]] = []
-    seen: set[tuple[str, str, bool]] = set()
-    for attribute in _ATTRIBUTE_PATTERN.finditer(segment):
-        negated = _is_negated_at(attribute.start(), attribute.end(), forward, backward)
-        for entity in _entities_for(attribute, entities, segment) or carried:
-            key = (entity.group(), ATTRIBUTE_KEYS[attribute.group()], negated)  # 骨质吸收破坏 → one triple
-            if key not in seen:
-                seen.add(key)
-                pairs.append((entity.group(), attribute.group(), negated))
-    return pairs
-
-
-def _entities_for(attribute: re.Match[str], entities: list[re.Match[str]], segment: str) -> list[re.Match[str]]:
-    """The entity group an attribute describes: the nearest group before it, else the first after it.
-
-    Entities joined only by 及/和/与/、 form one group (鼓室及鼓窦内见软组织影 → both).
-    """
-    groups: list[list[re.Match[str]]] = []
-    for entity in entities:
-        if groups and _ENTITY_CONNECTOR.fullmatch(segment[groups[-1][-1].end(): entity.start()]):
-            groups[-1].append(entity)
-        else:
-            groups.append([entity])
-    before = [g for g in groups if g[-1].end() <= attribute.start()]
-    if before:
-        return before[-1]
-    after = [g for g in groups if g[0].start() >= attribute.end()]
-    return after[0] if after else []
+    notes = prefer_stated(sentence, mentions)
+    return _SentenceAnalysis(sentence, triples, mentions, entity_keys, non_ear_clauses, history, notes)
 
 
 # --------------------------------------------------------------------------------------------------
