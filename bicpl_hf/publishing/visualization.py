@@ -1,7 +1,15 @@
-"""Grad-CAM and asymmetry-map overlays on axial slices of both ears (PNG)."""
+"""Grad-CAM and asymmetry-map overlays on axial slices of both ears (PNG).
+
+Text with Chinese characters (an exam folder named 张三_颞骨) is drawn with a CJK font when one is installed (Noto
+Sans CJK, Source Han Sans, WenQuanYi, SimHei, ...; see [`cjk_font_family`]); without one, the characters the default
+font cannot draw are written as `?` instead of filling the output with one missing-glyph warning per character.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +19,52 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from ..zero_shot.asymmetry_maps import upsampled_asymmetry_map
+
+CJK_FONT_FAMILIES = (
+    "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK JP", "Noto Sans SC", "Noto Sans TC", "Source Han Sans SC",
+    "Source Han Sans CN", "Source Han Sans", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei",
+    "PingFang SC", "Heiti SC", "STHeiti", "Hiragino Sans GB", "Noto Serif CJK SC", "AR PL UMing CN", "AR PL UKai CN",
+    "Droid Sans Fallback",
+)
+
+
+@functools.cache
+def cjk_font_family() -> str | None:
+    """The first installed font of [`CJK_FONT_FAMILIES`] (matplotlib's font manager), or `None`."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONT_FAMILIES if name in installed), None)
+
+
+@functools.cache
+def _default_font_charmap() -> frozenset[int]:
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return frozenset(FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
+    except (OSError, RuntimeError, ValueError):
+        return frozenset(range(128))
+
+
+def _drawable(text: str) -> str:
+    """`text` with each character the default font lacks replaced by `?`."""
+    charmap = _default_font_charmap()
+    return "".join(c if c.isspace() or ord(c) in charmap else "?" for c in text)
+
+
+@contextlib.contextmanager
+def _text_font(texts: Sequence[str]):
+    """A CJK font for non-ASCII text when one is installed; missing-glyph warnings silenced for this figure only."""
+    import matplotlib
+
+    family = cjk_font_family() if any(not t.isascii() for t in texts) else None
+    rc = {"font.sans-serif": [family, *matplotlib.rcParams["font.sans-serif"]], "font.family": "sans-serif"} \
+        if family else {}
+    with matplotlib.rc_context(rc), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from")
+        yield family
 
 
 def grad_cam(model, pixel_values: torch.Tensor, class_indices: torch.Tensor | None = None) -> torch.Tensor:
@@ -77,26 +131,27 @@ def save_ear_overlay(
     depth = pixel_values.shape[2]
     slices = list(slices) if slices is not None else [int(depth * f) for f in (0.35, 0.5, 0.65)]
     rows = [(ear, name) for ear in range(2) for name in maps]
-    figure = Figure(figsize=(2.2 * (len(slices) + 0), 2.2 * len(rows)), dpi=110)
-    axes = figure.subplots(len(rows), len(slices), squeeze=False)
-    for r, (ear, name) in enumerate(rows):
-        for c, z in enumerate(slices):
-            ax = axes[r][c]
-            ax.imshow(pixel_values[ear, 0, z], cmap="gray", vmin=0.0, vmax=1.0)
-            ax.imshow(maps[name][ear, z], cmap="jet", alpha=0.35, vmin=0.0, vmax=1.0)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(f"{ear_labels[ear]}\n{name}", fontsize=7)
-            if r == 0:
-                ax.set_title(f"slice {z}", fontsize=7)
-    if title:
-        figure.suptitle(title, fontsize=8)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    with _text_font([title, *ear_labels, *maps]) as family:
+        text = (lambda t: t) if family else _drawable
+        figure = Figure(figsize=(2.2 * (len(slices) + 0), 2.2 * len(rows)), dpi=110)
+        axes = figure.subplots(len(rows), len(slices), squeeze=False)
+        for r, (ear, name) in enumerate(rows):
+            for c, z in enumerate(slices):
+                ax = axes[r][c]
+                ax.imshow(pixel_values[ear, 0, z], cmap="gray", vmin=0.0, vmax=1.0)
+                ax.imshow(maps[name][ear, z], cmap="jet", alpha=0.35, vmin=0.0, vmax=1.0)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if c == 0:
+                    ax.set_ylabel(text(f"{ear_labels[ear]}\n{name}"), fontsize=7)
+                if r == 0:
+                    ax.set_title(f"slice {z}", fontsize=7)
+        if title:
+            figure.suptitle(text(title), fontsize=8)
+        figure.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path)
     return path
 
-
-__all__ = ["asymmetry_overlay_maps", "grad_cam", "save_ear_overlay"]
+__all__ = ["CJK_FONT_FAMILIES", "asymmetry_overlay_maps", "cjk_font_family", "grad_cam", "save_ear_overlay"]
