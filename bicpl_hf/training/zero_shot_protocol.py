@@ -118,6 +118,19 @@ def paraphrase_spread(records: Sequence[ScoredEarRecord], code: int) -> dict[str
     return out
 
 
+def _per_run_table(results: dict[str, dict | None]) -> str:
+    """Every run's AUC (cohort/seed columns) per variant and contrast: the values behind each mean."""
+    runs = sorted({run for r in results.values() if r for c in r.values() for run in c["per_run"]})
+    if not runs:
+        return ""
+    lines = ["| variant | contrast | " + " | ".join(runs) + " |", "|---|---|" + "---|" * len(runs)]
+    for variant, per_contrast in results.items():
+        for contrast, stats in (per_contrast or {}).items():
+            lines.append(f"| {variant} | {contrast_label(contrast)} | " + " | ".join(
+                f"{stats['per_run'][r]:.3f}" if stats["per_run"].get(r) is not None else "–" for r in runs) + " |")
+    return "Every run (cohort/seed):\n\n" + "\n".join(lines) + "\n\n"
+
+
 def _spread_table(spread: dict[str, dict], code: int) -> str:
     if not spread:
         return ""
@@ -161,7 +174,7 @@ def protocol_report(records: Sequence[ScoredEarRecord], held_out: int, *, n_boot
                         + contrast_table(results, code).rstrip("\n") + "\n\n"
                         + (f"Paired differences ({method} minus baseline, same patient resamples):\n\n"
                            + paired_table(differences, code).rstrip("\n") + "\n\n" if differences else "")
-                        + _spread_table(spread, code))
+                        + _spread_table(spread, code) + "\n" + _per_run_table(results))
         document[str(code)] = {"contrasts": results,
                                "paired": {f"{a} - {b}": d for (a, b), d in differences.items()},
                                "paraphrases": spread}
