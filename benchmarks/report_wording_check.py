@@ -29,8 +29,8 @@ from bicpl_hf.synthetic.reports import pick_report_style, write_synthetic_report
 CLAUSE_SPLIT = re.compile(r"[。，；：、,.;:!?！？（）()\s]+")
 MIN_CLAUSE_CHARS = 4
 
-# Which ear attributes justify a non-negated lesion triple (precision); same table as
-# tests/synthetic/test_synthetic_reports.py's LESION_EVIDENCE.
+# Which ear attributes justify a non-negated lesion triple (precision); tests/synthetic/test_synthetic_reports.py
+# checks the parser against this same table.
 LESION_EVIDENCE = {
     "soft_tissue": lambda e: (e.opacification >= 0.1 and not e.effusion) or e.epitympanic_mass or e.expansile_cyst
     or e.tumour_site is not None or e.tympanic_mass or e.mastoid_opacified,

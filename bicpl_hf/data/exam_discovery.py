@@ -31,12 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..processing.dicom_series import looks_like_dicom
 from .dicom_tree import IGNORED_NAMES
 
 __all__ = ["VOLUME_FILE_SUFFIXES", "ExamDiscovery", "FoundExam", "find_exams"]
 
 VOLUME_FILE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 _STUDY_UID_TAG = "0020|000d"
 _MAX_DEPTH = 8
 
@@ -66,20 +66,6 @@ def _is_hidden(name: str) -> bool:
     return name in IGNORED_NAMES or name.startswith(".")
 
 
-def _is_dicom_like(path: Path) -> bool:
-    """A DICOM suffix, no suffix / a numeric one (GE, PACS exports), or the DICM preamble. Zero-byte files count:
-    a broken slice makes its exam unreadable, with the reason, rather than vanish."""
-    suffix = path.suffix.lower()
-    if suffix in _DICOM_SUFFIXES or suffix == "" or suffix[1:].isdigit():
-        return True
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(128)
-            return handle.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
 def _entries(directory: Path) -> tuple[list[Path], list[Path]]:
     """Visible files and subfolders, sorted by name."""
     files, folders = [], []
@@ -92,7 +78,7 @@ def _entries(directory: Path) -> tuple[list[Path], list[Path]]:
 
 def _dicom_files(directory: Path) -> list[Path]:
     files, _ = _entries(directory)
-    return [f for f in files if not is_volume_file(f) and _is_dicom_like(f)]
+    return [f for f in files if not is_volume_file(f) and looks_like_dicom(f)]
 
 
 def _study_uid(files: Sequence[Path]) -> str | None:
@@ -119,7 +105,7 @@ def _study_uid(files: Sequence[Path]) -> str | None:
 def _walk(directory: Path, depth: int, exams: list[tuple[Path, str]], ignored: list[str]) -> None:
     files, folders = _entries(directory)
     volumes = [f for f in files if is_volume_file(f)]
-    slices = [f for f in files if f not in volumes and _is_dicom_like(f)]
+    slices = [f for f in files if f not in volumes and looks_like_dicom(f)]
     exams.extend((f, "volume file") for f in volumes)
     ignored.extend(f"{f}: neither a DICOM slice nor a volume file" for f in files if f not in volumes
                    and f not in slices)
@@ -200,7 +186,7 @@ def find_exams(paths: Sequence[str | os.PathLike]) -> ExamDiscovery:
             raise FileNotFoundError(f"{path} does not exist (expected a DICOM folder, a study folder of series, "
                                     f"a {'/'.join(VOLUME_FILE_SUFFIXES)} file or a folder of exams)")
         if path.is_file():
-            if not (is_volume_file(path) or _is_dicom_like(path)):
+            if not (is_volume_file(path) or looks_like_dicom(path)):
                 raise ValueError(f"{path} is not a volume file ({', '.join(VOLUME_FILE_SUFFIXES)}) nor a DICOM "
                                  "folder")
             found.append((path, "volume file" if is_volume_file(path) else "DICOM file"))

@@ -207,8 +207,9 @@ def _fmt_vec(values: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
 
 
-def _looks_like_dicom(path: Path) -> bool:
-    """DICOM preamble, a DICOM suffix, or a suffix-less/numeric name (GE, PACS exports)."""
+def looks_like_dicom(path: Path) -> bool:
+    """DICOM preamble, a DICOM suffix, or a suffix-less/numeric name (GE, PACS exports). Zero-byte files count:
+    a broken slice makes its series unreadable, with the reason, rather than vanish."""
     suffix = path.suffix.lower()
     if suffix in _DICOM_SUFFIXES or suffix == "" or suffix[1:].isdigit():
         return True
@@ -399,7 +400,7 @@ def _scan(root: Path) -> DicomFolderScan:
             denied = _permission_problem(path)
             if denied:
                 broken.append(denied)
-            elif _looks_like_dicom(path):
+            elif looks_like_dicom(path):
                 broken.append(f"corrupt DICOM file {path}: not readable as a DICOM image (corrupt, truncated "
                               "or not an image)")
             else:
@@ -494,5 +495,6 @@ __all__ = [
     "choose_series",
     "classify_kernel",
     "list_series",
+    "looks_like_dicom",
     "scan_dicom_folder",
 ]

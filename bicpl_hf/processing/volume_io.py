@@ -33,12 +33,12 @@ from .dicom_series import (
     SeriesRejection,
     VolumeReadError,
     _first_line,
-    _looks_like_dicom,
     _permission_problem,
     _too_thick,
     choose_series,
     classify_kernel,
     list_series,
+    looks_like_dicom,
     quiet_itk_warnings,
     scan_dicom_folder,
 )
@@ -329,7 +329,7 @@ def _read_path(path: Path, series_selection: str, max_slice_thickness_mm: float 
         image = _checked_float_image(raw, str(path))
         thick = _check_file_thickness(image, str(path), max_slice_thickness_mm, allow_thick_slices)
         return LoadedVolume(image=image, source=str(path), warnings=thick + _hu_warnings(image))
-    if _looks_like_dicom(path):
+    if looks_like_dicom(path):
         raise VolumeReadError(f"{path} is a single DICOM file; pass the folder holding the whole series")
     raise VolumeReadError(f"unsupported file type {path}: expected a DICOM folder or one of "
                           f"{', '.join(VOLUME_FILE_SUFFIXES)}")

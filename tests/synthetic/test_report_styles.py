@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import re
 from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from _benchmark_scripts import load_benchmark_script
 
-from bicpl_hf.knowledge import class_prompts, load_knowledge_base
 from bicpl_hf.processing.report_parser import parse_report
 from bicpl_hf.synthetic.attributes import EarAttributes, sample_ear_attributes
 from bicpl_hf.synthetic.report_styles import REPORT_STYLES, pick_report_style, to_traditional
@@ -32,9 +31,9 @@ def exams():
 
 
 def kb_clauses() -> set[str]:
-    """The knowledge base's prompt clauses (split at punctuation, >= 4 characters), as the wording check counts."""
-    prompts = class_prompts(load_knowledge_base(), [1, 2, 3, 4, 5, 6])
-    return {c for texts in prompts.values() for t in texts for c in re.split(r"[。，；：、,.;:\s]+", t) if len(c) >= 4}
+    """The knowledge base's prompt clauses (split at punctuation, >= 4 characters), exactly as the wording check
+    (`benchmarks/report_wording_check.py`) counts them."""
+    return set(load_benchmark_script("report_wording_check").kb_clauses())
 
 
 def test_at_least_three_styles_are_used(exams):

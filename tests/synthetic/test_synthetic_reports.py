@@ -6,31 +6,15 @@ import itertools
 
 import numpy as np
 import pytest
+from _benchmark_scripts import load_benchmark_script
 
 from bicpl_hf.processing.report_lexicon import LESION_ATTRIBUTE_KEYS, to_simplified
 from bicpl_hf.processing.report_parser import parse_report
 from bicpl_hf.synthetic.attributes import EarAttributes, sample_ear_attributes
 from bicpl_hf.synthetic.reports import BILATERAL_WORDS, write_synthetic_report
 
-# Which attributes of an ear justify a non-negated lesion attribute in the text about it.
-LESION_EVIDENCE = {
-    "soft_tissue": lambda e: (e.opacification >= 0.1 and not e.effusion) or e.epitympanic_mass or e.expansile_cyst
-    or e.tumour_site is not None or e.tympanic_mass or e.mastoid_opacified,
-    "soft_tissue_mass": lambda e: e.tympanic_mass or e.tumour_site == "tympanic",
-    "abnormal_density": lambda e: False,
-    "effusion": lambda e: e.effusion,
-    "air_fluid_level": lambda e: e.air_fluid_level,
-    "bubbles": lambda e: e.bubbles,
-    "bone_erosion": lambda e: e.ossicles != "intact" or e.scutum_erosion or e.jugular_foramen_erosion,
-    "expansile": lambda e: e.expansile_cyst,
-    "bone_thinning": lambda e: e.bone_thinning,
-    "widened": lambda e: e.epitympanic_mass or e.aditus_widened or e.facial_canal_widened or e.jugular_foramen_erosion,
-    "thickening": lambda e: e.mucosal_thickening,
-    "mucosal_thickening": lambda e: e.mucosal_thickening,
-    "increased_density": lambda e: e.mastoid_opacified,
-    "opacified": lambda e: e.mastoid_opacified,
-    "filling": lambda e: e.opacification >= 0.7,
-}
+# Which attributes of an ear justify a non-negated lesion attribute in the text about it: the check script's table.
+LESION_EVIDENCE = load_benchmark_script("report_wording_check").LESION_EVIDENCE
 ALL_CODE_PAIRS = list(itertools.product(range(1, 7), repeat=2))
 
 
