@@ -30,10 +30,10 @@ def setting_b_inputs(build_folder: str | Path, held_out: int, work_dir: str | Pa
     `view[PROBE_SPLIT]`, never on test."""
     import json
 
-    from bicpl_hf.commands.benchmark import processor_and_config
     from bicpl_hf.data.splits import load_built_dataset, setting_view
     from bicpl_hf.processing import BiCPLVolumeProcessor
     from bicpl_hf.training.benchmark_runner import enrich_test_split
+    from bicpl_hf.training.run_setup import processor_and_config
     from bicpl_hf.training.zero_shot_protocol import check_protocol
 
     build = Path(build_folder) / "built"

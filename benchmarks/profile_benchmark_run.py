@@ -50,13 +50,13 @@ def main() -> None:
 
     from transformers.utils import logging as hf_logging
 
-    from bicpl_hf.commands.benchmark import processor_and_config
     from bicpl_hf.data import BiCPLDataCollator
     from bicpl_hf.data.splits import load_built_dataset, setting_view
     from bicpl_hf.processing import BiCPLVolumeProcessor
     from bicpl_hf.training.benchmark_runner import BenchmarkData, cached_build
     from bicpl_hf.training.evaluation import predict_dataset
     from bicpl_hf.training.experiments import VARIANTS, make_variant_model
+    from bicpl_hf.training.run_setup import processor_and_config
 
     hf_logging.set_verbosity_error()
     folder, reused = cached_build(BenchmarkData(n_exams=args.n_exams, size=args.size, roi_shape=tuple(args.roi_shape),

@@ -115,3 +115,21 @@ def test_import_bicpl_hf_stays_light():
                             capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "[]"
+
+
+def test_no_command_module_imports_another():
+    """Commands share what they share through the layers below them (`bicpl_hf.training.run_setup`, ...); `cli.py`
+    is the one module that imports each command (to register its parser)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "bicpl_hf" / "commands"
+    commands = {p.stem for p in folder.glob("*.py")} - {"__init__", "cli", "errors"}
+    offenders = []
+    for path in sorted(folder.glob("*.py")):
+        if path.stem in ("cli", "__init__"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and (node.module or "") in commands:
+                offenders.append(f"{path.name} imports .{node.module}")
+    assert not offenders, offenders

@@ -26,89 +26,18 @@ from ..training.benchmark_runner import (
     run_seeds,
     seeds_table,
 )
-
-# The default table: the supervised CNN (no zero-shot score), the fair baselines (issue 21) and Bi-CPL v2.
-BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "attribute_composition", "bicpl_v2-bilateral", "bicpl_v2")
+from ..training.run_setup import (
+    BENCHMARK_VARIANTS,
+    needs_pretrained_text,
+    pretrain_setting_text_tower,
+    processor_and_config,
+    resolve_variants,
+    set_torch_threads,
+)
 
 
 def _say(message: str) -> None:
     print(f"[bicpl benchmark {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def set_torch_threads(num_threads: int | None) -> None:
-    """torch intra-op threads: `num_threads`, or (None) one thread when the CPUs are already busy.
-
-    On a shared 2-core machine, torch's default (one thread per core) made a training step 5x slower than one
-    thread (benchmarks/README.md): the threads wait on cores other processes hold."""
-    import os
-
-    import torch
-
-    if num_threads is None:
-        cpus = os.cpu_count() or 1
-        busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= cpus - 0.5
-        num_threads = 1 if busy else None
-        if num_threads:
-            _say(f"the {cpus} CPUs are busy (load {os.getloadavg()[0]:.1f}): training with 1 torch thread")
-    if num_threads:
-        torch.set_num_threads(int(num_threads))
-
-
-def processor_and_config(dataset, volume_processor, tokenizer_dir: Path, widths=(16, 32, 64),
-                         held_out: int | None = HELD_OUT_CODE):
-    """The char tokenizer, the processor and the shared model config of a built dataset, as `bicpl experiments` makes
-    them.
-
-    The tokenizer's characters come from the reports of the Setting B TRAINING exams for `held_out` (no report of a
-    held-out-class exam, nor of validation or test; `held_out=None`: every training report), the class prompts, the
-    knowledge base's texts and the prompt paraphrases the benchmark scores (they stand in for the full vocabulary a real
-    Chinese BERT has; they say nothing about any exam)."""
-    from ..data.splits import setting_view
-    from ..knowledge import attribute_texts, class_prompts, load_knowledge_base
-    from ..knowledge.paraphrases import load_prompt_paraphrases
-    from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
-    from ..processing import BiCPLProcessor
-    from ..text.tokenization import build_char_tokenizer
-    from .demo import base_model_config
-
-    train = dataset["train"] if held_out is None else setting_view(dataset, "B", held_out=held_out)["train"]
-    corpus = list(train["report"]) + [p for ps in DEFAULT_CLASS_PROMPTS.values() for p in ps]
-    corpus += attribute_texts() + [p for ps in class_prompts(load_knowledge_base(), list(CLASS_CODES)).values()
-                                   for p in ps]
-    corpus += [entry["text"] for entries in load_prompt_paraphrases().values() for entry in entries]
-    tokenizer = build_char_tokenizer(corpus, tokenizer_dir)
-    processor = BiCPLProcessor(volume_processor, tokenizer)
-    config = base_model_config(tokenizer, volume_processor.roi_shape[0], list(widths))
-    config["vision_config"]["image_size"] = list(volume_processor.roi_shape)
-    return processor, config
-
-
-def pretrain_setting_text_tower(dataset, processor, config: dict, held_out: int, output_dir: Path, *, objective: str,
-                                epochs: float, seed: int, progress=print) -> str:
-    """Pretrain the text tower for Setting B on the knowledge base and the reports of the Setting B TRAINING exams only
-    (`bicpl_hf.text.pretraining`; no report of a held-out-class exam, nor of validation or test, is read), with the
-    processor's tokenizer and the benchmark's text config; returns the folder (reused when it already holds one)."""
-    from ..data.splits import setting_view
-    from ..text.pretraining import SOURCE_DATASET, pretrain_text_tower, pretraining_corpus
-
-    folder = output_dir / f"text-tower-heldout{held_out}-{objective}-{epochs:g}ep-seed{seed}"
-    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
-        progress(f"reusing the pretrained text tower in {folder}")
-        return str(folder)
-    corpus = pretraining_corpus(knowledge_base=True)
-    corpus.add(SOURCE_DATASET, setting_view(dataset, "B", held_out=held_out)["train"]["report"])
-    progress(f"pretraining the text tower ({objective}, {epochs:g} epochs) on {len(corpus)} texts: {corpus.counts}")
-    record = pretrain_text_tower(corpus, processor.tokenizer, dict(config["text_config"]), folder, objective=objective,
-                                 epochs=epochs, seed=seed)
-    progress(f"text tower pretrained in {record.get('seconds', 0):.0f} s into {folder}")
-    return str(folder)
-
-
-def needs_pretrained_text(args, variants) -> bool:
-    """Whether to pretrain a text tower: some variant starts from one and `--no-pretrain-text` was not given."""
-    from ..training.experiments import VARIANTS
-
-    return bool(args.pretrain_text) and any(VARIANTS[name].pretrained_text for name in variants if name in VARIANTS)
 
 
 def _budget(args):
@@ -125,17 +54,6 @@ def _budget(args):
                             unseen_false_positive_rate=None if args.no_calibration else args.unseen_false_positive_rate)
 
 
-def resolve_variants(names) -> list[str]:
-    """Variant names from names and group names (`baselines`, `knowledge`, `v2`, `all`, `benchmark`), in order, once
-    each."""
-    from ..training.experiments import BASELINE_VARIANTS, KNOWLEDGE_VARIANTS, V2_ABLATION_VARIANTS, VARIANTS
-
-    groups = {"baselines": BASELINE_VARIANTS, "knowledge": KNOWLEDGE_VARIANTS, "all": tuple(VARIANTS),
-              "v2": V2_ABLATION_VARIANTS,
-              "benchmark": BENCHMARK_VARIANTS}
-    return list(dict.fromkeys(n for v in names for n in groups.get(v, (v,))))
-
-
 def run_seeds_on_built_dataset(args) -> dict:
     """`bicpl experiments DATASET --seeds ...`: Setting B over the seeds on a dataset built by build_dataset.py."""
     from transformers.utils import logging as hf_logging
@@ -144,7 +62,7 @@ def run_seeds_on_built_dataset(args) -> dict:
     from ..processing import BiCPLVolumeProcessor
 
     hf_logging.set_verbosity_error()
-    set_torch_threads(args.num_threads)
+    set_torch_threads(args.num_threads, say=_say)
     dataset = load_built_dataset(args.dataset)
     if args.enrich_test:
         dataset = enrich_test_split(dataset, args.held_out, seed=args.split_seed)
@@ -256,7 +174,7 @@ def run_benchmark(args) -> dict:
     data_seeds = args.data_seeds or list(TEST_DATA_SEEDS if args.held_out in TEST_CLASSES else DEVELOPMENT_DATA_SEEDS)
     check_protocol(args.held_out, data_seeds)
     hf_logging.set_verbosity_error()
-    set_torch_threads(args.num_threads)
+    set_torch_threads(args.num_threads, say=_say)
     started = time.time()
     out = Path(args.output_dir)
     paraphrases = load_prompt_paraphrases()

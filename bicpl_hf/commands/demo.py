@@ -31,8 +31,8 @@ from ..publishing.visualization import asymmetry_overlay_maps, grad_cam, save_ea
 from ..synthetic.export import make_synthetic_export
 from ..training.benchmark_runner import attach_truth_flag, side_by_side, synthetic_slice_limit_mm
 from ..training.experiments import VARIANTS, ExperimentBudget, results_table, run_experiments
+from ..training.run_setup import pretrain_setting_text_tower, processor_and_config, set_torch_threads
 from ..zero_shot import diagnose
-from .benchmark import pretrain_setting_text_tower, processor_and_config, set_torch_threads
 
 # The package's model: trained in both settings, saved, reloaded and used to diagnose an exam.
 DEMO_MODEL = "bicpl_v2"
@@ -49,19 +49,6 @@ def demo_plan(quick: bool) -> dict:
     return {"size": "small", "n_exams": 200, "min_ears_per_code": {4: 10}, "roi": 32, "roi_mm": 36.0,
             "budget": ExperimentBudget(contrastive_epochs=6, prototype_epochs=8, batch_size=8, bootstrap=200),
             "variants": ("vision_cnn", "single_ear_clip", DEMO_MODEL), "widths": [16, 32, 64], "pretrain_epochs": 8.0}
-
-
-def base_model_config(tokenizer, roi: int, widths: list[int]) -> dict:
-    """Shared `BiCPLConfig` kwargs: a small BERT (no pretrained Chinese BERT offline) and a small 3D ResNet."""
-    return {
-        "text_config": {"model_type": "bert", "vocab_size": tokenizer.vocab_size, "hidden_size": 64,
-                        "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
-                        "max_position_embeddings": 256},
-        "vision_config": {"image_size": [roi] * 3, "stem_channels": 8, "hidden_sizes": widths,
-                          "depths": [1] * len(widths), "stage_strides": [1] + [2] * (len(widths) - 1)},
-        "projection_dim": 64,
-        "text_pooling": "mean",
-    }
 
 
 def _say(message: str) -> None:
@@ -276,12 +263,4 @@ def _report(out, plan, export, built, dataset, results, exam, diagnosis, files, 
     return summary
 
 
-def __getattr__(name: str):
-    if name == "run_experiment_command":  # moved to commands/experiments.py; old imports from the demo keep working
-        from .experiments import run_experiment_command
-
-        return run_experiment_command
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["DEMO_MODEL", "DEMO_SALT", "base_model_config", "demo_plan", "run_demo"]
+__all__ = ["DEMO_MODEL", "DEMO_SALT", "demo_plan", "run_demo"]

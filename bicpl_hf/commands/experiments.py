@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from transformers.utils import logging as hf_logging
@@ -13,8 +14,11 @@ from ..training.experiments import (
     results_table,
     run_experiments,
 )
-from .benchmark import processor_and_config, resolve_variants
-from .demo import _say
+from ..training.run_setup import processor_and_config, resolve_variants
+
+
+def _say(message: str) -> None:
+    print(f"[bicpl experiments {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def run_experiment_command(dataset_dir: str, output_dir: str, *, variants=("baselines",), settings=("A", "B"),

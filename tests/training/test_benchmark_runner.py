@@ -213,8 +213,8 @@ def test_runs_of_parallel_processes_combine_into_one_table(tmp_path):
 
 
 def test_benchmark_pretrains_a_text_tower_only_for_the_variants_that_start_from_one():
-    from bicpl_hf.commands.benchmark import BENCHMARK_VARIANTS, needs_pretrained_text, resolve_variants
     from bicpl_hf.commands.cli import build_parser
+    from bicpl_hf.training.run_setup import BENCHMARK_VARIANTS, needs_pretrained_text, resolve_variants
 
     parser = build_parser()
     args = parser.parse_args(["benchmark"])
@@ -229,7 +229,7 @@ def test_benchmark_pretrains_a_text_tower_only_for_the_variants_that_start_from_
 def test_tokenizer_of_a_setting_b_run_never_reads_a_held_out_class_report(tmp_path):
     """Issue 21 leak fix: a character that occurs only in the report of an exam with a held-out-class ear (or only in
     validation / test) is not in the vocabulary; one of a training exam is."""
-    from bicpl_hf.commands.benchmark import processor_and_config
+    from bicpl_hf.training.run_setup import processor_and_config
 
     def split(reports, codes):
         return Dataset.from_dict({"report": reports, "left_code": [c[0] for c in codes],
