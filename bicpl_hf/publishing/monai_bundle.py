@@ -8,6 +8,7 @@ configs/metadata.json      network data format of both ears, the class table, th
 configs/inference.json     network, processor and a `run` that diagnoses a folder of exams
 configs/meta_schema.json   offline copy of the metadata schema's required fields (verify_metadata --filepath)
 models/bicpl/              the model + processor as `save_pretrained` writes them (safetensors, remote code)
+models/model.pt            the same weights as `network_def`'s state dict (torch.save), MONAI's checkpoint
 scripts/bicpl_network.py   the MONAI-shaped network: (batch, 2 x windows, D, H, W) -> per-ear probabilities
 docs/README.md, LICENSE
 ```
@@ -28,7 +29,13 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["MONAI_META_SCHEMA_URL", "export_monai_bundle"]
+__all__ = ["BUNDLE_REQUIREMENTS", "MONAI_META_SCHEMA_URL", "export_monai_bundle"]
+
+# What the bundle's documented commands import: the remote code's packages (the model card's list: torch,
+# transformers, SimpleITK, nibabel for NIfTI, ...), plus `fire` (the `python -m monai.bundle` command line) and
+# `jsonschema` (verify_metadata). tests/publishing/test_monai_bundle_run.py runs the README in a venv of only these.
+BUNDLE_REQUIREMENTS = ("monai", "torch", "numpy", "transformers", "huggingface_hub", "safetensors", "SimpleITK",
+                       "nibabel", "fire", "jsonschema")
 
 MONAI_META_SCHEMA_URL = (
     "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20220324.json"
@@ -48,6 +55,12 @@ class BiCPLBundleNetwork(nn.Module):
     def __init__(self, model_dir: str):
         super().__init__()
         self.model = AutoModel.from_pretrained(model_dir, trust_remote_code=True).eval()
+        # The remote code lives in `transformers_modules.<folder>.<hash>...`: a hash may start with a digit, which
+        # TorchScript cannot load back (ckpt_export's models/model.ts). Name those classes `bicpl.<file>.<class>`.
+        for module in self.model.modules():
+            cls = type(module)
+            if cls.__module__.startswith("transformers_modules.") and "_jit_override_qualname" not in vars(cls):
+                cls._jit_override_qualname = f"__torch__.bicpl.{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         batch, channels = image.shape[:2]
@@ -78,7 +91,7 @@ def diagnose_folder(network, processor, exams, output_dir):
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
-    return {name: version(name) for name in ("monai", "torch", "numpy", "transformers", "SimpleITK", "safetensors")}
+    return {name: version(name) for name in BUNDLE_REQUIREMENTS}
 
 
 def _metadata(config, volume, version: str, license_name: str) -> dict:
@@ -136,17 +149,20 @@ def _metadata(config, volume, version: str, license_name: str) -> dict:
     }
 
 
+# `import a.b` binds the name `a.b` in MONAI's expression globals (not `a`): import the script module under an alias.
 _INFERENCE = {
-    "imports": ["$import torch", "$import transformers", "$import scripts.bicpl_network"],
+    "imports": ["$import torch", "$import transformers", "$import scripts.bicpl_network as bicpl_network"],
     "bundle_root": ".",
     "model_dir": "$@bundle_root + '/models/bicpl'",
     "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
     "network_def": {"_target_": "scripts.bicpl_network.BiCPLBundleNetwork", "model_dir": "@model_dir"},
     "network": "$@network_def.to(@device)",
+    "checkpoint": "$@bundle_root + '/models/model.pt'",
+    "initialize": ["$@network.load_state_dict(torch.load(@checkpoint, map_location=@device, weights_only=True))"],
     "processor": "$transformers.AutoProcessor.from_pretrained(@model_dir, trust_remote_code=True)",
     "exams": [],
     "output_dir": "$@bundle_root + '/eval'",
-    "run": ["$scripts.bicpl_network.diagnose_folder(@network, @processor, @exams, @output_dir)"],
+    "run": ["$bicpl_network.diagnose_folder(@network, @processor, @exams, @output_dir)"],
 }
 
 
@@ -171,12 +187,18 @@ def _readme(metadata: dict) -> str:
 ## Use
 
 ```bash
-pip install {' '.join(sorted({'monai', 'torch', 'numpy', *metadata['required_packages_version']}))}
+pip install {' '.join(BUNDLE_REQUIREMENTS)}
 cd this_bundle
 python -m monai.bundle verify_metadata --meta_file configs/metadata.json --filepath configs/meta_schema.json
 python -m monai.bundle verify_net_in_out network_def --meta_file configs/metadata.json --config_file configs/inference.json
-python -m monai.bundle run --config_file configs/inference.json --exams "['exam_dicom_folder/', 'exam.nii.gz']"
+python -m monai.bundle run --config_file configs/inference.json --exams "['exam_dicom_folder', 'exam.nii.gz']"
+python -m monai.bundle ckpt_export network_def --filepath models/model.ts --config_file configs/inference.json --use_trace True
 ```
+
+`run` diagnoses every exam in `--exams` (a DICOM series folder or a NIfTI / NRRD / MHA file) and writes
+`eval/predictions.json`: per exam, each ear's class probabilities. `models/model.pt` is the state dict of
+`network_def` (`torch.save`; what `initialize` loads and `CheckpointLoader` / `ckpt_export` read); `ckpt_export`
+traces the network into TorchScript `models/model.ts`.
 
 `configs/meta_schema.json` is an offline copy of the fields MONAI's metadata schema requires (the file exists, so
 `verify_metadata` does not download the schema named in `metadata.json`). Run the commands from the bundle folder:
@@ -224,6 +246,11 @@ def export_monai_bundle(model_dir: str | os.PathLike, bundle_dir: str | os.PathL
         (bundle_dir / folder).mkdir(parents=True, exist_ok=True)
     model.save_pretrained(bundle_dir / "models" / "bicpl")  # weights, config, remote code, prototypes, card
     processor.save_pretrained(bundle_dir / "models" / "bicpl")
+    # MONAI's checkpoint: the state dict of `network_def` (the network wraps the model as `.model`), torch.save'd.
+    import torch
+
+    torch.save({f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()},
+               bundle_dir / "models" / "model.pt")
     metadata = _metadata(model.config, processor.image_processor, version, license)
     (bundle_dir / "configs" / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n",
                                                           encoding="utf-8")
