@@ -65,6 +65,7 @@ def run_push(args: argparse.Namespace) -> int:
             base_model=args.base_model,
             eval_dataset=args.eval_dataset,
             license=args.license,
+            tags=args.tag or (),
         )
     except (ValueError, OSError) as error:
         print(f"bicpl push: error: {error}", file=sys.stderr)
@@ -100,6 +101,7 @@ def add_push_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     push.add_argument("--base-model", help="Hub id of the text tower's pretrained checkpoint")
     push.add_argument("--eval-results", help="JSON file of metric name -> number (from bicpl_hf.metrics)")
     push.add_argument("--eval-dataset", help="Hub id of the dataset the metrics were computed on")
+    push.add_argument("--tag", action="append", help="extra Hub tag of the model card (repeatable)")
     push.add_argument("--license", default="apache-2.0", help="license of the model card (default apache-2.0)")
     push.set_defaults(func=run_push)
     return push

@@ -158,10 +158,10 @@ class BiCPLModel(BiCPLPreTrainedModel):
     torch.Size([1, 2, 6])
     ```"""
 
-
     # Writers `save_pretrained` runs after the weights, config and remote code: `writer(model, directory)`. The
     # installed package adds the prototypes, prompts and model card (bicpl_hf.publishing.hub); remote code adds none.
     extra_file_writers: list = []
+    hub_pusher = None  # `push_to_hub`'s replacement, a staticmethod(obj, repo_id, **kwargs); set by bicpl_hf.publishing
 
     def __init__(self, config: BiCPLConfig):
         super().__init__(config)
@@ -188,11 +188,11 @@ class BiCPLModel(BiCPLPreTrainedModel):
             for writer in self.extra_file_writers:
                 writer(self, save_directory)
 
-    def _upload_modified_files(self, working_dir, *args, **kwargs):
-        # `push_to_hub` replaces the README.md that save_pretrained wrote with a generic card: write ours again.
-        for writer in self.extra_file_writers:
-            writer(self, working_dir)
-        return super()._upload_modified_files(working_dir, *args, **kwargs)
+    def push_to_hub(self, repo_id: str, **kwargs):
+        """`PushToHubMixin.push_to_hub`, or with bicpl_hf installed its `hub_pusher` (same arguments, public API)."""
+        if self.hub_pusher is None:
+            return super().push_to_hub(repo_id, **kwargs)
+        return self.hub_pusher(self, repo_id, **kwargs)
 
     # ---------------------------------------------------------------- construction helpers
     @classmethod

@@ -40,6 +40,7 @@ class BiCPLProcessor(ProcessorMixin):
     # Writers `save_pretrained` runs after the processor files and remote code: `writer(processor, directory)`; the
     # installed package adds the model card's preprocessing section (bicpl_hf.publishing.hub); remote code adds none.
     extra_file_writers: list = []
+    hub_pusher = None  # `push_to_hub`'s replacement, a staticmethod(obj, repo_id, **kwargs); set by bicpl_hf.publishing
 
     def __init__(self, image_processor=None, tokenizer=None, max_length: int = 256, side_max_length: int = 128, **kwargs):
         super().__init__(image_processor, tokenizer)
@@ -64,6 +65,13 @@ class BiCPLProcessor(ProcessorMixin):
         for writer in self.extra_file_writers:
             writer(self, save_directory)
         return saved
+
+    def push_to_hub(self, repo_id: str, **kwargs):
+        """`PushToHubMixin.push_to_hub` (same arguments); with bicpl_hf installed, `hub_pusher` (the same public-API
+        push as the model's, writing the Bi-CPL card: bicpl_hf.publishing.hub.push_to_hub)."""
+        if self.hub_pusher is None:
+            return super().push_to_hub(repo_id, **kwargs)
+        return self.hub_pusher(self, repo_id, **kwargs)
 
     def side_texts_from_reports(self, reports: Sequence[str], sources: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """The (left, right) texts of each report, from the report parser."""

@@ -5,7 +5,8 @@ A bundle holds the weights (safetensors only), `config.json`, the processor (vol
 tokenizer), `prototypes.safetensors` + `prompts.json`, a `README.md` model card, and the flat
 `modeling/` + `processing/` source files with an `auto_map`, so `AutoModel.from_pretrained(repo,
 trust_remote_code=True)` and `AutoProcessor.from_pretrained(repo, trust_remote_code=True)` work where
-`bicpl_hf` is not installed.
+`bicpl_hf` is not installed. `push_to_hub` here is what `BiCPLModel.push_to_hub` / `BiCPLProcessor.push_to_hub` run
+when bicpl_hf is installed (public Hub API only); the model card is built and merged in `model_card`.
 
 Example:
     >>> from bicpl_hf.publishing.hub import push_bundle
@@ -28,14 +29,23 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
-from transformers import PreTrainedModel, ProcessorMixin
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard
+from transformers import PreTrainedModel
 
 from ..modeling import BiCPLModel
 from ..processing import ear_classes
-from ..processing.image_processing_bicpl import processor_settings
 from ..processing.processing_bicpl import BiCPLProcessor
 from ..zero_shot.prototypes import check_model_prototypes, check_repo_id, save_prototypes
+from .model_card import (  # noqa: F401  (DEFAULT_TAGS, pip_install_line: re-exported from their old home)
+    DEFAULT_TAGS,
+    REMOTE_CODE_REQUIREMENTS,
+    _check_processor,
+    load_hub_card,
+    load_hub_model_config,
+    make_model_card,
+    merge_model_card,
+    pip_install_line,
+)
 
 __all__ = [
     "BundleFile",
@@ -46,18 +56,12 @@ __all__ = [
     "make_model_card",
     "push_bundle",
     "push_dataset",
+    "push_to_hub",
     "save_bundle",
     "write_processor_card",
     "write_repository_extras",
 ]
 
-DEFAULT_TAGS = ["bicpl", "medical", "ct", "temporal-bone", "3d", "radiology-report", "vision-language",
-                "zero-shot", "chinese"]
-# What the remote code (the flat modeling/ + processing/ files) imports beyond the standard library, by pip name:
-# the model card's `pip install` line. Pillow is deliberately absent (tests load a bundle in a venv of exactly these).
-REMOTE_CODE_REQUIREMENTS = ("torch", "transformers", "huggingface_hub", "safetensors", "numpy", "SimpleITK", "monai",
-                            "nibabel")
-# Serialisations that can execute code when loaded: never part of a bundle (DESIGN.md section 4).
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # Column names (lower case, separators removed) that identify a patient; exam-level pseudonyms are fine.
 PHI_COLUMN_NAMES = frozenset({
@@ -67,19 +71,6 @@ PHI_COLUMN_NAMES = frozenset({
     "accessionnumber", "姓名", "患者姓名", "病人姓名", "出生日期", "生日", "身份证", "身份证号", "病历号", "住院号",
     "门诊号", "联系电话", "电话", "地址", "检查号",
 })
-_SETTING_LABELS = {
-    "roi_shape": "ROI 体素 / ROI voxels (D, H, W)",
-    "roi_size_mm": "ROI 尺寸 / ROI size (mm, D, H, W)",
-    "windows": "HU 窗（每窗一通道）/ HU windows (one channel each)",
-    "orientation": "ROI 数组方向 / ROI array orientation (W, H, D increase toward)",
-    "register": "镜像右耳刚性配准到左耳 / rigid registration of mirrored right onto left",
-    "align_yaw": "按双侧耳囊校正头部偏转 / yaw alignment from the two otic capsules",
-    "lateral_offset_mm": "ROI 中心相对耳囊外移 / ROI centre offset from otic capsule (mm)",
-    "dense_bone_threshold_hu": "耳囊致密骨阈值 / otic-capsule bone threshold (HU)",
-    "localization_spacing_mm": "定位网格间距 / localisation grid spacing (mm)",
-}
-
-
 @dataclass(frozen=True)
 class BundleFile:
     """One file of a bundle: its path in the repository and its size in bytes."""
@@ -125,290 +116,6 @@ def _check_model(model) -> None:
     check_model_prototypes(model)
 
 
-def _check_processor(processor, model=None) -> None:
-    """The processor must be a ProcessorMixin with a volume processor and a tokenizer that fit the model."""
-    if processor is None:
-        raise ValueError("a Bi-CPL bundle needs its processor (BiCPLProcessor = volume processor + tokenizer) so "
-                         "that users preprocess CT exactly as in training; got processor=None")
-    if not isinstance(processor, ProcessorMixin):
-        raise TypeError(f"processor must be a BiCPLProcessor (a transformers ProcessorMixin), got "
-                        f"{type(processor).__name__}")
-    volume = getattr(processor, "image_processor", None)
-    if volume is None or not all(hasattr(volume, a) for a in ("roi_shape", "roi_size_mm", "windows")):
-        raise ValueError(f"{type(processor).__name__} has no volume processor (image_processor with roi_shape, "
-                         f"roi_size_mm and windows); got {type(volume).__name__}")
-    if getattr(processor, "tokenizer", None) is None:
-        raise ValueError(f"{type(processor).__name__} has no tokenizer")
-    if model is None:
-        return
-    vision, text = model.config.vision_config, model.config.text_config
-    if list(volume.roi_shape) != list(vision.image_size):
-        raise ValueError(f"processor roi_shape {list(volume.roi_shape)} does not match the model's "
-                         f"vision_config.image_size {list(vision.image_size)}")
-    if len(volume.windows) != vision.in_channels:
-        names = [w["name"] for w in volume.windows]
-        raise ValueError(f"processor makes {len(names)} channels (windows {names}) but the model expects "
-                         f"in_channels={vision.in_channels}")
-    if len(processor.tokenizer) > text.vocab_size:
-        raise ValueError(f"tokenizer has {len(processor.tokenizer)} tokens but the text tower's vocab_size is "
-                         f"{text.vocab_size}")
-
-
-def _hub_name_or_none(name: str) -> str | None:
-    """`name` if it is a Hub id rather than a local path (local paths stay out of cards)."""
-    if not name or os.path.isabs(name) or os.path.exists(name):
-        return None
-    try:
-        return check_repo_id(name)
-    except ValueError:
-        return None
-
-
-def _check_hub_ids(values: Sequence[str] | str | None, what: str) -> list[str] | None:
-    if values is None:
-        return None
-    values = [values] if isinstance(values, str) else list(values)
-    for value in values:
-        try:
-            check_repo_id(value)
-        except ValueError as error:
-            raise ValueError(f"{what} entry {value!r} is not a Hub id: {error}") from error
-    return values
-
-
-# ------------------------------------------------------------------------------------------------ model card
-def _eval_results(eval_results, datasets: list[str] | None, eval_dataset: str | None, eval_split: str):
-    if eval_results is None:
-        return None
-    if isinstance(eval_results, Mapping):
-        dataset = eval_dataset or (datasets[0] if datasets else None)
-        if dataset is None:
-            raise ValueError("eval_results given as a metrics dict need the dataset they were computed on: pass "
-                             "eval_dataset='namespace/dataset' (or datasets=[...])")
-        results = []
-        for key, value in eval_results.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"eval_results[{key!r}] = {value!r} is not a finite number")
-            results.append(EvalResult(
-                task_type="image-classification", task_name="Ear-level diagnosis from temporal-bone CT",
-                dataset_type=dataset, dataset_name=dataset.split("/")[-1], dataset_split=eval_split,
-                metric_type=re.split(r"[/@]", key)[0], metric_name=key, metric_value=float(value),
-            ))
-        return results
-    results = list(eval_results)
-    bad = [type(r).__name__ for r in results if not isinstance(r, EvalResult)]
-    if bad:
-        raise TypeError(f"eval_results must be a metrics dict or a list of huggingface_hub.EvalResult, got {bad}")
-    return results
-
-
-def _preprocessing_section(processor) -> str:
-    if processor is None:
-        return ("未提供处理器，预处理设置未记录。/ No processor was given: the preprocessing settings are not "
-                "recorded here. Use the processor saved with the weights.\n")
-    volume = processor.image_processor
-    settings = processor_settings(volume)
-    spacing = [size / shape for size, shape in zip(volume.roi_size_mm, volume.roi_shape)]
-    rows = [("体素间距 / voxel spacing (mm, D, H, W)", " × ".join(f"{s:g}" for s in spacing))]
-    for key, value in settings.items():
-        if key == "windows":
-            value = "; ".join(f"{w['name']}: W {w['width']:g} / L {w['level']:g}" for w in value)
-        elif isinstance(value, (list, tuple)):
-            value = " × ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
-        rows.append((_SETTING_LABELS.get(key, key), f"`{value}`"))
-    tokenizer = processor.tokenizer
-    rows.append(("分词器 / tokenizer", f"`{type(tokenizer).__name__}`, {len(tokenizer)} tokens"))
-    for key in ("max_length", "side_max_length"):
-        if hasattr(processor, key):
-            rows.append((f"文本截断 / {key}", f"`{getattr(processor, key)}`"))
-    table = "\n".join(f"| {label} | {value} |" for label, value in rows)
-    return (
-        "| 设置 / setting | 值 / value |\n|---|---|\n" + table + "\n\n"
-        "- 每个 HU 窗一个通道 / one channel per HU window: `clip((HU - (L - W/2)) / W, 0, 1)`.\n"
-        "- `pixel_values` 形状 / shape `(batch, 2, channels, D, H, W)`：耳 0 = 患者左耳；耳 1 = 右耳沿正中矢状面镜像到"
-        "左耳方向。/ ear 0 = the patient's LEFT ear; ear 1 = the RIGHT ear mirrored across the mid-sagittal plane "
-        "onto the left ear's orientation.\n"
-        "- 这些设置随处理器保存（`processor_config.json`），推理时请用同一处理器。/ The settings are saved with the "
-        "processor (`processor_config.json`); use the same processor at inference.\n"
-    )
-
-
-def _zero_shot_example(config, repo: str) -> str:
-    names = dict(zip(config.class_codes, config.class_names))
-    # A zero-shot (frozen) class and the normal class, read from the config, make a realistic example.
-    codes = [c for c in config.frozen_prototype_codes if c != config.normal_code][:1]
-    codes += [c for c in dict.fromkeys((config.normal_code, *config.class_codes)) if c in names and c not in codes]
-    prompts = "\n".join(f"    {json.dumps(names[c], ensure_ascii=False)}: "
-                         f"{json.dumps(config.class_prompts[str(c)][:1], ensure_ascii=False)}," for c in codes[:2])
-    return f"""```python
-import torch
-from transformers import AutoModel, AutoProcessor
-
-model = AutoModel.from_pretrained("{repo}", trust_remote_code=True).eval()
-processor = AutoProcessor.from_pretrained("{repo}", trust_remote_code=True)
-
-# 自己的类别提示词（每类一组提示词）/ your own class prompts (a prompt ensemble per class)
-prompts = {{
-{prompts}
-}}
-prototypes = model.encode_class_prompts(processor.tokenizer, prompts)  # (num_prompt_classes, projection_dim)
-inputs = processor(volumes="path/to/exam_dicom_folder")  # or a .nii.gz / .nrrd / .mha file
-with torch.no_grad():
-    logits = model(pixel_values=inputs["pixel_values"], class_prototypes=prototypes).logits
-probabilities = logits.softmax(-1)  # (1, 2, num_prompt_classes): [:, 0] = 左耳 left ear, [:, 1] = 右耳 right ear
-```
-"""
-
-
-def _class_table(config) -> str:
-    rows = []
-    for code, name, name_en in zip(config.class_codes, config.class_names, config.class_names_en):
-        kind = ("仅文本原型（零样本，冻结）/ text-only prototype (zero-shot, frozen)"
-                if code in config.frozen_prototype_codes else "文本初始化、训练更新 / text-initialised, trained")
-        rows.append(f"| {code} | {name} | {name_en} | {kind} | {len(config.class_prompts[str(code)])} |")
-    return ("| 代码 / code | 类别 | class | 原型 / prototype | 提示词数 / prompts |\n|---:|---|---|---|---:|\n"
-            + "\n".join(rows) + "\n")
-
-
-def _eval_section(results: list[EvalResult] | None) -> str:
-    if not results:
-        return "未提供评估结果。/ No evaluation results were given.\n"
-    rows = "\n".join(f"| {r.dataset_type} | {r.dataset_split or ''} | {r.metric_name or r.metric_type} | "
-                     f"{r.metric_value:.4g} |" for r in results)
-    return "| 数据集 / dataset | 划分 / split | 指标 / metric | 值 / value |\n|---|---|---|---:|\n" + rows + "\n"
-
-
-def make_model_card(
-    model,
-    processor=None,
-    eval_results: Mapping[str, float] | Sequence[EvalResult] | None = None,
-    datasets: Sequence[str] | str | None = None,
-    base_model: str | None = None,
-    *,
-    repo_id: str | None = None,
-    model_name: str = "Bi-CPL temporal-bone CT",
-    license: str = "apache-2.0",
-    eval_dataset: str | None = None,
-    eval_split: str = "test",
-    tags: Sequence[str] = (),
-) -> ModelCard:
-    """A bilingual (Chinese / English) model card with Hub metadata for a Bi-CPL model.
-
-    Args:
-        model: the `BiCPLModel` (classes, prompts and architecture are read from its config).
-        processor: the `BiCPLProcessor`; its volume-processor settings give the exact preprocessing.
-        eval_results: a metrics dict (e.g. from `bicpl_hf.metrics.compute_ear_metrics`) or `EvalResult`s.
-        datasets: Hub ids of the training / evaluation datasets.
-        base_model: Hub id of the text tower's pretrained checkpoint (e.g. a Chinese medical BERT).
-        repo_id: repository the card is for (used in the usage example).
-        eval_dataset / eval_split: dataset and split of a metrics dict (default: the first of `datasets`, "test").
-
-    Example:
-        >>> card = make_model_card(model, processor, {"accuracy": 0.81}, datasets=["my-lab/tbct"])  # doctest: +SKIP
-        >>> card.data.language  # doctest: +SKIP
-        ['zh', 'en']
-    """
-    config = model.config
-    if processor is not None:
-        _check_processor(processor, model)
-    datasets = _check_hub_ids(datasets, "datasets")
-    base_model = _check_hub_ids(base_model, "base_model")
-    eval_dataset = _check_hub_ids(eval_dataset, "eval_dataset")
-    results = _eval_results(eval_results, datasets, eval_dataset[0] if eval_dataset else None, eval_split)
-    card_data = ModelCardData(
-        language=["zh", "en"], license=license, library_name="transformers",
-        tags=list(dict.fromkeys([*DEFAULT_TAGS, *tags])), base_model=base_model[0] if base_model else None,
-        datasets=datasets, eval_results=results, model_name=model_name, pipeline_tag="zero-shot-image-classification",
-    )
-    vision, text = config.vision_config, config.text_config
-    backbone = (f"3D ResNet, stage widths {vision.hidden_sizes}, depths {vision.depths}" if vision.backbone == "resnet"
-                else f"MONAI 3D Swin, feature size {vision.swin_feature_size}, depths {vision.swin_depths}")
-    text_source = base_model[0] if base_model else _hub_name_or_none(getattr(text, "_name_or_path", "")) or "—"
-    repo = repo_id or "path/to/this/model"
-    body = f"""
-# {model_name}
-
-Bi-CPL（双侧对比原型学习）：从颞骨 CT 与中文放射学报告对每侧耳做诊断；孪生 3D 编码器比较左耳与镜像后的右耳，中文
-BERT 文本塔，类别原型由文本提示词初始化，罕见病可仅凭文本描述零样本识别。
-
-Bi-CPL (Bilateral Contrastive Prototype Learning): ear-level diagnosis from temporal-bone CT and the Chinese
-radiology report. A Siamese 3D encoder compares the left ear with the mirrored right ear, a BERT-family text tower
-reads the report, and class prototypes are initialised from text prompts, so rare diseases can be recognised
-zero-shot from a text description.
-
-## 用途 / Intended use
-
-- 中文：科研用途——颞骨 CT（双耳在同一视野内）的逐耳分类、图像—报告检索、用自定义中文提示词做零样本识别。
-- English: research use — per-ear classification of temporal-bone CT (both ears in the field of view),
-  image–report retrieval, and zero-shot recognition with your own Chinese prompts.
-
-## 预处理 / Preprocessing
-
-{_preprocessing_section(processor)}
-## 类别 / Class codes
-
-{_class_table(config)}
-提示词与原型见 `prompts.json` 与 `prototypes.safetensors`（`prototypes` 为分类用的归一化矩阵）。/ The prompts and
-prototypes are in `prompts.json` and `prototypes.safetensors` (`prototypes` is the normalised matrix the classifier
-uses).
-
-## 不安装 bicpl_hf 加载 / Loading without bicpl_hf
-
-模型与处理器以远程代码随仓库发布；只需以下依赖（无需 Pillow）。/ The model and processor ship as remote code in this
-repository; these packages are all it needs (no Pillow):
-
-```bash
-{pip_install_line()}
-```
-
-## 零样本：使用自己的提示词 / Zero-shot with your own prompts
-
-{_zero_shot_example(config, repo)}
-## 模型细节 / Model details
-
-- 图像编码器 / image encoder: {backbone}; A3B `{vision.a3b_mode}` per stage {vision.a3b_stages};
-  bilateral `{config.bilateral}`; input ROI {vision.image_size}, {vision.in_channels} channels.
-- 文本塔 / text tower: `{text.model_type}`, {text.num_hidden_layers} layers, hidden {text.hidden_size}, vocabulary
-  {text.vocab_size}, pooling `{config.text_pooling}`; 预训练权重 / pretrained weights: `{text_source}`.
-- 投影维度 / projection dim {config.projection_dim}; contrastive loss `{config.contrastive_loss}`.
-
-## 评估 / Evaluation
-
-{_eval_section(results)}
-## 局限 / Limitations
-
-- 仅供科研使用，不是医疗器械，不得用于临床诊断或治疗决策。/ Research use only. This is not a medical device and
-  must not be used for clinical diagnosis or treatment decisions.
-- 结果依赖扫描设备、层厚、重建核与人群；在新数据上使用前必须在本地验证。/ Performance depends on scanner, slice
-  thickness, reconstruction kernel and population; validate locally before any use on new data.
-- 冻结（仅文本）原型的类别从未见过训练图像，零样本结果不确定性更高。/ Classes with frozen text-only prototypes
-  never saw a training image; their zero-shot predictions are less certain.
-- 报告文本须为中文；左右耳约定：耳 0 = 左耳。/ Report text must be Chinese; ear 0 is always the left ear.
-"""
-    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
-
-
-def pip_install_line() -> str:
-    """`pip install ...` of `REMOTE_CODE_REQUIREMENTS`, each with the version range bicpl-hf itself declares.
-
-    Example:
-        >>> pip_install_line().split()[:3]  # doctest: +ELLIPSIS
-        ['pip', 'install', '"torch...']
-    """
-    from importlib.metadata import PackageNotFoundError, requires
-
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    try:
-        declared = {canonicalize_name(r.name): str(r.specifier) for r in map(Requirement, requires("bicpl-hf") or [])}
-    except PackageNotFoundError:  # a source checkout that is not installed: names only
-        declared = {}
-    pins = [f'"{name}{declared[canonicalize_name(name)]}"' if declared.get(canonicalize_name(name)) else name
-            for name in REMOTE_CODE_REQUIREMENTS]
-    return "pip install " + " ".join(pins)
-
-
 # ------------------------------------------------------------------------------------------------ bundle
 def write_repository_extras(model, directory: str | os.PathLike) -> None:
     """What `BiCPLModel.save_pretrained` / `push_to_hub` add to the weights, config and remote code when bicpl_hf is
@@ -426,7 +133,29 @@ def write_repository_extras(model, directory: str | os.PathLike) -> None:
     processor = None
     if (directory / "processor_config.json").is_file():
         processor = BiCPLProcessor.from_pretrained(directory)
-    make_model_card(model, processor).save(directory / "README.md")
+    make_model_card(model, processor, eval_results=saved_training_results(directory)).save(directory / "README.md")
+
+
+def saved_training_results(directory: str | os.PathLike) -> list | None:
+    """The metrics `bicpl train` saved beside a model (`eval_results.json`: validation, `test_results.json`: test;
+    `Trainer.save_metrics` files) as card `EvalResult`s; None when there are none."""
+    import huggingface_hub
+
+    results = []
+    for name, prefix, split in (("eval_results.json", "eval_", "validation"), ("test_results.json", "test_", "test")):
+        path = Path(directory) / name
+        metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        for key, value in metrics.items():
+            metric = key.removeprefix(prefix)
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or metric in ("epoch", "loss", "samples", "runtime", "samples_per_second", "steps_per_second")
+                    or metric.startswith(("support", "n_"))):  # counts and timings are no results
+                continue
+            results.append(huggingface_hub.EvalResult(
+                task_type="image-classification", task_name="Ear-level diagnosis from temporal-bone CT",
+                dataset_type="local", dataset_name="local built dataset", dataset_split=split, metric_type=metric,
+                metric_name=metric, metric_value=float(value)))
+    return results or None
 
 
 def write_processor_card(processor, directory: str | os.PathLike) -> None:
@@ -440,14 +169,67 @@ def write_processor_card(processor, directory: str | os.PathLike) -> None:
     if config.get("model_type") != BiCPLModel.config_class.model_type:
         return
     model_config = BiCPLModel.config_class.from_pretrained(directory)
-    card = make_model_card(SimpleNamespace(config=model_config), processor)  # the card reads model.config only
+    card = make_model_card(SimpleNamespace(config=model_config), processor,  # the card reads model.config only
+                           eval_results=saved_training_results(directory))
     card.save(directory / "README.md")
+
+
+def push_to_hub(
+    obj,
+    repo_id: str,
+    *,
+    commit_message: str | None = None,
+    commit_description: str | None = None,
+    private: bool | None = None,
+    token: bool | str | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+    max_shard_size: int | str | None = "50GB",
+    tags: Sequence[str] | None = None,
+) -> CommitInfo:
+    """`BiCPLModel.push_to_hub` / `BiCPLProcessor.push_to_hub` with bicpl_hf installed (the same arguments as
+    transformers' `PushToHubMixin.push_to_hub`), through the Hub's public API only.
+
+    `HfApi.create_repo(private=...)` (private applies to a new repository), `HfApi.create_branch` for a `revision`
+    that is not a pull request's base, `save_pretrained` into a temporary folder, the Bi-CPL card merged into the
+    repository's card at `revision` (`merge_model_card`: the user's text and metadata kept, our marked block
+    replaced, `tags` added), then ONE `HfApi.create_commit(commit_message, commit_description, revision, create_pr)`.
+    A processor's card describes the model too when `repo_id` already holds a Bi-CPL `config.json`.
+
+    Example:
+        >>> model.push_to_hub("my-lab/bicpl", tags=["otology"], private=True)  # doctest: +SKIP
+    """
+    is_model = isinstance(obj, PreTrainedModel)
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    if revision is not None and not create_pr:
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    if is_model:
+        generated = make_model_card(obj, repo_id=repo_id)
+    else:
+        config = load_hub_model_config(repo_id, revision=revision, token=token)
+        model = SimpleNamespace(config=config) if config is not None else None  # the card reads model.config only
+        generated = make_model_card(model, obj, repo_id=repo_id)
+    card = merge_model_card(generated, load_hub_card(repo_id, revision=revision, token=token), tags=tags or ())
+    with tempfile.TemporaryDirectory(prefix="bicpl-push-") as folder:
+        if is_model:
+            obj.save_pretrained(folder, max_shard_size=max_shard_size)
+        else:
+            obj.save_pretrained(folder)
+        card.save(Path(folder, "README.md"))
+        operations = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(Path(folder, f.path)))
+                      for f in _list_files(Path(folder))]
+        default_message = "Upload model" if is_model else "Upload processor"
+        return api.create_commit(repo_id, operations, commit_message=commit_message or default_message,
+                                 commit_description=commit_description, revision=revision, create_pr=create_pr)
 
 
 if write_repository_extras not in BiCPLModel.extra_file_writers:
     BiCPLModel.extra_file_writers.append(write_repository_extras)
 if write_processor_card not in BiCPLProcessor.extra_file_writers:
     BiCPLProcessor.extra_file_writers.append(write_processor_card)
+# `push_to_hub` of the model and the processor goes through `push_to_hub` above (remote code keeps the stock one).
+BiCPLModel.hub_pusher = BiCPLProcessor.hub_pusher = staticmethod(push_to_hub)
 
 
 @contextlib.contextmanager
@@ -544,7 +326,8 @@ def push_bundle(
         repo_id: `namespace/name` of the Hub model repository (created if missing).
         dry_run: build and list every file and its size without contacting the Hub.
         commit_message, private, token, revision, create_pr: as in `huggingface_hub.HfApi.create_commit`.
-        card_kwargs: forwarded to `make_model_card` (`eval_results`, `datasets`, `base_model`, `license`, ...).
+        card_kwargs: forwarded to `make_model_card` (`eval_results`, `datasets`, `base_model`, `license`, ...); the card
+            is merged into the repository's existing card (`merge_model_card`: the user's text is kept).
 
     Returns:
         A `BundleUpload` with the file list and (unless `dry_run`) the `CommitInfo`.
@@ -562,6 +345,9 @@ def push_bundle(
         repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         if revision is not None and not create_pr:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
+        card_path = Path(folder, "README.md")  # the repository's own card keeps its text (merge_model_card)
+        merge_model_card(ModelCard.load(card_path), load_hub_card(repo_id, revision=revision, token=token)).save(card_path)
+        files = _list_files(Path(folder))
         # Explicit operations, not upload_folder: with hf_xet, upload_folder may split a folder into several commits.
         operations = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(Path(folder, f.path))) for f in files]
         commit = api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision,

@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from transformers import AutoModel, AutoProcessor, BertTokenizer
 from transformers.dynamic_module_utils import get_relative_import_files
 
+import bicpl_hf.publishing.model_card as model_card_module
 import bicpl_hf.zero_shot.prototypes as prototypes_module
 from bicpl_hf import BiCPLConfig, BiCPLModel
 from bicpl_hf.commands.push import add_push_parser
@@ -52,7 +53,7 @@ class LocalHub:
     """Stand-in for the Hub's repo, commit and file-download endpoints: each repo is a folder under `root`."""
 
     def __init__(self, root: Path):
-        self.root, self.repos, self.commits = root, {}, []
+        self.root, self.repos, self.commits, self.branches = root, {}, [], []
 
     def install(self, monkeypatch) -> LocalHub:
         hub = self
@@ -65,6 +66,10 @@ class LocalHub:
             (hub.root / repo_id).mkdir(parents=True, exist_ok=True)
             return RepoUrl(f"https://huggingface.co/{repo_id}")
 
+        def create_branch(api, repo_id, *, branch, exist_ok=False, **kwargs):
+            assert repo_id in hub.repos, f"branch of {repo_id} before create_repo"
+            hub.branches.append((repo_id, branch))
+
         def create_commit(api, repo_id, operations, *, commit_message, revision=None, create_pr=None, **kwargs):
             assert repo_id in hub.repos, f"commit to {repo_id} before create_repo"
             paths = []
@@ -76,7 +81,8 @@ class LocalHub:
                     target.write_bytes(source.read())
                 paths.append(operation.path_in_repo)
             hub.commits.append({"repo_id": repo_id, "message": commit_message, "paths": sorted(paths),
-                                "revision": revision})
+                                "revision": revision, "create_pr": create_pr,
+                                "description": kwargs.get("commit_description")})
             oid = f"{len(hub.commits):040x}"
             return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/{oid}",
                               commit_message=commit_message, commit_description="", oid=oid)
@@ -89,7 +95,9 @@ class LocalHub:
 
         monkeypatch.setattr(HfApi, "create_repo", create_repo)
         monkeypatch.setattr(HfApi, "create_commit", create_commit)
+        monkeypatch.setattr(HfApi, "create_branch", create_branch)
         monkeypatch.setattr("huggingface_hub.repocard.hf_hub_download", hf_hub_download)
+        monkeypatch.setattr(model_card_module, "hf_hub_download", hf_hub_download)
         monkeypatch.setattr(prototypes_module, "hf_hub_download", hf_hub_download)
         return self
 
@@ -304,21 +312,12 @@ def test_standard_save_pretrained_writes_the_same_loadable_repository(model, pro
     assert "bone: W 4000 / L 700" in ModelCard.load(other / "README.md").text
 
     # push_to_hub saves through save_pretrained: the uploaded folder holds the remote code and prototypes.
-    uploaded = {}
-
-    def fake_upload(self, working_dir, repo_id, files_timestamps, **kwargs):
-        uploaded.update({p.name: p.read_bytes() for p in Path(working_dir).iterdir()})
-
-    import transformers.utils.hub as transformers_hub
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(transformers_hub.PushToHubMixin, "_upload_modified_files", fake_upload)
-        patch.setattr(transformers_hub, "hf_api", lambda: argparse.Namespace(
-            create_repo=lambda repo_id, **kwargs: argparse.Namespace(repo_id=repo_id)))
-        patch.setattr(transformers_hub, "create_and_tag_model_card", lambda *a, **k: ModelCard("generic card"))
+        hub = LocalHub(tmp_path / "hub").install(patch)
         model.push_to_hub("my-lab/bicpl")
-    assert {"modeling_bicpl.py", "ear_classes.py", "prototypes.safetensors", "prompts.json"} <= set(uploaded)
-    assert "不是医疗器械" in uploaded["README.md"].decode("utf-8")  # Bi-CPL's card, not the generic one
+    uploaded = hub.root / "my-lab/bicpl"
+    assert {"modeling_bicpl.py", "ear_classes.py", "prototypes.safetensors", "prompts.json"} <= set(hub.commits[0]["paths"])
+    assert "不是医疗器械" in (uploaded / "README.md").read_text(encoding="utf-8")  # Bi-CPL's card, not the generic one
 
 
 # ------------------------------------------------------------------------------------------------ push
