@@ -8,7 +8,8 @@ Every `TrainingArguments` flag works on the command line. Single process, severa
     torchrun --nproc_per_node 4 examples/train_bicpl.py ...        # or: accelerate launch examples/train_bicpl.py ...
 
 Stage 1 aligns ear ROIs with their side texts (`--contrastive_epochs`), stage 2 trains the prototypes
-(`--num_train_epochs`); `--resume_from_checkpoint` resumes stage 2. Without `--text_model` a small BERT is trained
+(`--num_train_epochs`); `--resume_from_checkpoint` skips a finished stage 1 and resumes stage 2. Every checkpoint
+holds model + processor; `*_results.json` go to `--output_dir`. Without `--text_model` a small BERT is trained
 from scratch with a character vocabulary built from the training reports (offline demo use).
 """
 

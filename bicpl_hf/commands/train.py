@@ -7,20 +7,30 @@ Every `TrainingArguments` flag works on the command line. Single process, severa
         --output_dir runs/bicpl --num_train_epochs 10 --per_device_train_batch_size 8 --lora_r 8 --setting A
     torchrun --nproc_per_node 4 examples/train_bicpl.py ...        # the same as a script; or: accelerate launch ...
 
-Stage 1 aligns ear ROIs with their side texts (`--contrastive_epochs`), stage 2 trains the prototypes
-(`--num_train_epochs`); `--resume_from_checkpoint` resumes stage 2. Without `--text_model` a small BERT is trained
-from scratch with a character vocabulary built from the training reports (offline demo use).
+Stage 1 aligns ear ROIs with their side texts (`--contrastive_epochs`; saved in `<output_dir>/contrastive`, no
+evaluation there), stage 2 trains the prototypes (`--num_train_epochs`; evaluation, best-model selection and
+`checkpoint-*` folders in `<output_dir>`). Every checkpoint holds the model and the processor (`bicpl diagnose --model
+<checkpoint>` works). `--resume_from_checkpoint <checkpoint>|true` skips a finished stage 1 and resumes the unfinished
+stage from its checkpoint. `train_results.json`, `eval_results.json`, `test_results.json` and `all_results.json` go to
+`<output_dir>` and to `<output_dir>/final` (model + processor; its model card lists them). Without `--text_model` a
+small BERT is trained from scratch with a character vocabulary built from the training reports (offline demo use),
+written to `<output_dir>/char_vocab`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
 
 from ..data.splits import load_built_dataset, setting_view
 from ..metrics import make_compute_metrics
@@ -32,6 +42,8 @@ from ..text.tokenization import build_char_tokenizer
 from ..training import build_trainer, codes_absent_from
 from ..training.calibration import calibrate_unseen_class_offset
 from ..training.evaluation import predict_dataset, score_predictions
+
+CONTRASTIVE_FOLDER = "contrastive"  # stage 1's output folder inside --output_dir
 
 
 @dataclass
@@ -48,7 +60,10 @@ class ScriptArguments:
     quiet: bool = field(default=False, metadata={"help": "no progress bars (sets --disable_tqdm)"})
 
 
-def build_model(script: ScriptArguments, volume_processor, train_reports):
+def build_model(script: ScriptArguments, volume_processor, train_reports, vocab_dir: str | None = None,
+                args: TrainingArguments | None = None):
+    """The model and its tokenizer. Without `--text_model` the character vocabulary is written to `vocab_dir`
+    (default, and on DDP ranks other than 0: a fresh temporary folder of its own)."""
     vision = {"image_size": list(volume_processor.roi_shape), "in_channels": len(volume_processor.windows)}
     if script.text_model:
         tokenizer = AutoTokenizer.from_pretrained(script.text_model)
@@ -56,7 +71,10 @@ def build_model(script: ScriptArguments, volume_processor, train_reports):
                                                 projection_dim=script.projection_dim)
         return model, tokenizer
     corpus = list(train_reports) + [p for prompts in DEFAULT_CLASS_PROMPTS.values() for p in prompts]
-    tokenizer = build_char_tokenizer(corpus, os.path.join(os.environ.get("TMPDIR", "/tmp"), "bicpl_char_vocab"))
+    if vocab_dir is None or (args is not None and args.process_index != 0):
+        # other DDP ranks: their own folder (the same corpus gives the same vocabulary; no rank waits or races)
+        vocab_dir = tempfile.mkdtemp(prefix="bicpl_char_vocab_")
+    tokenizer = build_char_tokenizer(corpus, vocab_dir)
     text = {"vocab_size": tokenizer.vocab_size, "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
             "intermediate_size": 256, "max_position_embeddings": 512}
     model = BiCPLModel(BiCPLConfig(text_config=text, vision_config=vision, projection_dim=script.projection_dim,
@@ -74,27 +92,102 @@ def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, Training
         raise ValueError(f"--setting must be A or B, got {script.setting!r}")
     if script.quiet:
         args = dataclasses.replace(args, disable_tqdm=True)
+    _check_report_to(args)
     return script, args
+
+
+def _check_report_to(args: TrainingArguments) -> None:
+    """`--report_to X` with X not installed: one error line instead of the Trainer's traceback."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    requested = [r for r in (args.report_to or []) if r not in ("none", "all")]
+    available = set(get_available_reporting_integrations())
+    missing = [r for r in requested if r not in available]
+    if missing:
+        raise ValueError(f"--report_to {' '.join(missing)}: not installed here (installed: "
+                         f"{', '.join(sorted(available)) or 'none'}); pip install it or pass --report_to none")
+
+
+def _dataset_folder(path: str) -> str:
+    """The build folder (it holds the processor) from the build folder or its `dataset` subfolder."""
+    folder = Path(path)
+    if not (folder / "dataset" / "dataset_dict.json").is_file() and (folder / "dataset_dict.json").is_file():
+        folder = folder.parent
+    return str(folder)
+
+
+def _resume_target(resume: str | bool | None, output_dir: str) -> str | bool | None:
+    """`--resume_from_checkpoint`: a checkpoint folder, or true/last for the newest checkpoint in `output_dir` (None
+    when there is none yet, e.g. stage 1 was still running when the run stopped)."""
+    if resume is None or resume is False or str(resume).lower() in ("", "false", "no", "none"):
+        return None
+    if resume is True or str(resume).lower() in ("true", "yes", "last"):
+        return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    if not os.path.isdir(resume):
+        raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such checkpoint folder")
+    return resume
+
+
+def contrastive_arguments(args: TrainingArguments, epochs: float) -> TrainingArguments:
+    """Stage 1's arguments: its own folder, no evaluation set, hence no evaluation, best-model selection or push."""
+    save_strategy = "epoch" if str(getattr(args.save_strategy, "value", args.save_strategy)) == "best" else args.save_strategy
+    return dataclasses.replace(
+        args, output_dir=os.path.join(args.output_dir, CONTRASTIVE_FOLDER), num_train_epochs=epochs,
+        resume_from_checkpoint=None, eval_strategy="no", do_eval=False, eval_on_start=False,
+        load_best_model_at_end=False, metric_for_best_model=None, greater_is_better=None, save_strategy=save_strategy,
+        push_to_hub=False)
+
+
+def _run_contrastive_stage(script, args, trainable, model, processor, tokenizer, train_dataset, resume) -> None:
+    stage1 = contrastive_arguments(args, script.contrastive_epochs)
+    trainer = build_trainer(trainable, processor, stage1, train_dataset, stage="contrastive")
+    finished = os.path.join(stage1.output_dir, "trainer_state.json")  # written by save_state when the stage ends
+    if resume is not None and os.path.isfile(finished):
+        trainer._load_from_checkpoint(stage1.output_dir)  # the finished stage's weights (full model or LoRA adapter)
+        print(f"stage 1 (contrastive) finished earlier in {stage1.output_dir}: skipped")
+    else:
+        checkpoint = _resume_target(True, stage1.output_dir) if resume is not None else None
+        trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        trainer.save_state()
+    model.initialize_prototypes(tokenizer)  # prototypes from the aligned text tower
+
+
+def _finite(metrics: dict) -> dict:
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def train(script: ScriptArguments, args: TrainingArguments) -> dict:
     """Stage 1 (contrastive), stage 2 (prototypes), merge LoRA, calibrate, test; saves `<output_dir>/final`
-    (model + processor: a loadable repository). Returns the test metrics."""
+    (model + processor: a loadable repository) and the `*_results.json` metrics. Returns the test metrics."""
     dataset = setting_view(load_built_dataset(script.dataset), script.setting)
     dataset = dataset.with_format("numpy", columns=["pixel_values"], output_all_columns=True)
-    volume_processor = BiCPLVolumeProcessor.from_pretrained(script.dataset)
-    model, tokenizer = build_model(script, volume_processor, dataset["train"]["report"])
+    volume_processor = BiCPLVolumeProcessor.from_pretrained(_dataset_folder(script.dataset))
+    model, tokenizer = build_model(script, volume_processor, dataset["train"]["report"],
+                                   vocab_dir=os.path.join(args.output_dir, "char_vocab"), args=args)
     processor = BiCPLProcessor(volume_processor, tokenizer)
     trainable = apply_text_lora(model, r=script.lora_r) if script.lora_r else model
+    requested = args.resume_from_checkpoint
+    resume = _resume_target(requested, args.output_dir) if requested is not None else None
+    if requested is not None and resume is None:  # true/last but stage 2 has no checkpoint yet
+        resume = ""  # resume stage 1 if it has a checkpoint, start stage 2 afresh
 
     if script.contrastive_epochs > 0:
-        stage1 = dataclasses.replace(args, output_dir=os.path.join(args.output_dir, "contrastive"),
-                                     num_train_epochs=script.contrastive_epochs, resume_from_checkpoint=None)
-        build_trainer(trainable, processor, stage1, dataset["train"], stage="contrastive").train()
-        model.initialize_prototypes(tokenizer)  # prototypes from the aligned text tower
+        _run_contrastive_stage(script, args, trainable, model, processor, tokenizer, dataset["train"],
+                               None if requested is None else resume)
     trainer = build_trainer(trainable, processor, args, dataset["train"], dataset["validation"], stage="prototype",
                             balance=script.balance, compute_metrics=make_compute_metrics(model.config.class_codes))
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=resume or None)
+    train_metrics = {**train_result.metrics, "train_samples": len(dataset["train"])}
+    trainer.log_metrics("train", train_metrics)
+    trainer.save_metrics("train", train_metrics)
+    trainer.save_state()
+    eval_metrics = None
+    if len(dataset["validation"]):
+        eval_metrics = {**trainer.evaluate(), "eval_samples": len(dataset["validation"])}
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
 
     final = merge_text_lora(trainable) if script.lora_r else model
     final.initialize_prototypes(tokenizer, reset_trainable=False)  # text-only classes follow the final text tower
@@ -108,10 +201,19 @@ def train(script: ScriptArguments, args: TrainingArguments) -> dict:
     zero_shot = (4,) if script.setting == "A" else (2, 4)
     metrics = score_predictions(predict_dataset(final, processor, dataset["test"]), final.config.class_names,
                                 tail_codes=(4, 6), zero_shot_codes=zero_shot, bootstrap=0)
+    test_metrics = {f"test_{k}": v for k, v in _finite(metrics).items()}
+    test_metrics["test_samples"] = len(dataset["test"])
+    trainer.save_metrics("test", test_metrics)
     if trainer.is_world_process_zero():
-        final.save_pretrained(os.path.join(args.output_dir, "final"))
-        processor.save_pretrained(os.path.join(args.output_dir, "final"))
+        folder = os.path.join(args.output_dir, "final")
+        os.makedirs(folder, exist_ok=True)
+        for name in ("train_results.json", "eval_results.json", "test_results.json", "all_results.json"):
+            if os.path.isfile(os.path.join(args.output_dir, name)):  # the model card reads them
+                shutil.copyfile(os.path.join(args.output_dir, name), os.path.join(folder, name))
+        final.save_pretrained(folder)
+        processor.save_pretrained(folder)
         print({k: round(v, 4) for k, v in metrics.items() if k in ("accuracy", "macro_f1", "auc_macro", "zero_shot_auc")})
+        print(f"saved model + processor to {folder} (checkpoints and *_results.json in {args.output_dir})")
     return metrics
 
 
@@ -121,4 +223,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["ScriptArguments", "build_model", "main", "parse_args", "train"]
+__all__ = ["CONTRASTIVE_FOLDER", "ScriptArguments", "build_model", "contrastive_arguments", "main", "parse_args",
+           "train"]

@@ -161,6 +161,7 @@ def build_trainer(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         data_collator=collator,
+        processing_class=processor,  # saved into every checkpoint: each one is a loadable model + processor
         compute_metrics=compute_metrics,
         callbacks=callbacks,
         **extra,
