@@ -104,7 +104,12 @@ def _upload_file(path: Path, repo: str) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build the dataset the parsed options describe; prints the totals. Bad input raises a `ValueError` /
     `OSError` naming the file, row or option."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.no_progress:  # --quiet: the build's own warnings stay, INFO lines and library chatter go
+        from .devices import quiet_libraries
+
+        quiet_libraries()
+    logging.basicConfig(level=logging.WARNING if args.no_progress else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
     salt = _salt(args)
     columns = ExportColumns(**{name[4:]: value for name, value in vars(args).items() if name.startswith("col_")})
     result = build_dataset(

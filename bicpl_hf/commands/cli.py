@@ -8,6 +8,7 @@ import sys
 from ..data.splits import HELD_OUT_CODE
 from .benchmark import add_benchmark_parser, add_seed_arguments
 from .build import add_build_arguments
+from .devices import check_device, quiet_libraries
 from .diagnose import add_diagnose_parser
 from .embed import add_embed_parser
 from .errors import run_command
@@ -96,6 +97,9 @@ def _run(argv: list[str]) -> int:
 
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)
+    check_device(getattr(args, "device", None))  # before any model loads: one `error:` line, not a CUDA traceback
+    if getattr(args, "quiet", False) or getattr(args, "no_progress", False):
+        quiet_libraries()
     return args.func(args)
 
 

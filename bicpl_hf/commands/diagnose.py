@@ -141,15 +141,20 @@ def run_diagnose(args: argparse.Namespace) -> int:
         raise ValueError("give either --prompts FILE or --labels NAMES, not both")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    labels = [label.strip() for label in re.split(r"[,，]", args.labels) if label.strip()] if args.labels else None
+    if labels is not None:
+        try:
+            candidate_label_prompts(labels)  # an unknown name fails here, before exams are searched
+        except ValueError as error:  # the Python API's advice (class_prompts=...) in the command line's words
+            message = re.sub(r"For free text use class_prompts=.*", "For free text give --prompts FILE instead "
+                             "(a JSON file of class code -> prompts, e.g. {\"1\": [\"...\"]})", str(error))
+            raise ValueError(f"--labels: {message}") from None
     discovery = discover(args.paths)
     exams = discovery.exams
     model_dir = Path(args.model)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"--model {model_dir} is not a saved Bi-CPL model: config.json is missing")
     class_prompts, class_names = read_class_prompts(args.prompts) if args.prompts else (None, None)
-    labels = [label.strip() for label in re.split(r"[,，]", args.labels) if label.strip()] if args.labels else None
-    if labels is not None:
-        candidate_label_prompts(labels)  # an unknown name fails here, before the model loads
     if args.quiet:
         disable_progress_bar()
     model = AutoModel.from_pretrained(model_dir, dtype=getattr(torch, args.dtype)).to(args.device).eval()
