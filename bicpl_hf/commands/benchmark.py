@@ -43,11 +43,6 @@ def _say(message: str) -> None:
 def _budget(args):
     from ..training.experiments import ExperimentBudget
 
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SystemExit("--device cuda: torch sees no CUDA device (install a CUDA build of torch, see Makefile)")
     return ExperimentBudget(contrastive_epochs=args.contrastive_epochs, prototype_epochs=args.prototype_epochs,
                             batch_size=args.batch_size, bootstrap=args.bootstrap, device=args.device,
                             dataloader_num_workers=args.dataloader_workers,

@@ -381,7 +381,6 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
             model.to(memory_format=torch.channels_last_3d)  # only 5-D conv weights change layout
         train_variant(variant, model, processor, view["train"], output_dir / f"{variant.name}_{setting}", budget, seed)
         model.to(memory_format=torch.contiguous_format)  # safetensors saves contiguous tensors
-        unseen = codes_absent_from(view["train"], model.config.class_codes)
         if budget.unseen_false_positive_rate is not None and unseen:
             try:
                 offset = calibrate_unseen_class_offset(model, processor, view["validation"], unseen,

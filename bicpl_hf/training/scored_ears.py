@@ -84,8 +84,7 @@ def scored_ears(predictions, patient_keys: Sequence[str], *, cohort: str, varian
     if len(patient_keys) != predictions.logits.shape[0]:
         raise ValueError(f"{len(patient_keys)} patient keys for {predictions.logits.shape[0]} predicted exams")
     logits, indices, rows, sides = flatten_exam_predictions(predictions.logits, predictions.labels, codes)
-    shifted = logits - logits.max(-1, keepdims=True)
-    probability = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+    probability = predictions.probabilities[rows, sides]
     cosine = logits if predictions.cosine is None else np.asarray(predictions.cosine, dtype=np.float64)[rows, sides]
     patients = np.asarray([f"{cohort}:{patient_keys[r]}" for r in rows])
     paraphrases = {int(c): np.asarray(v, dtype=np.float64)[rows, sides] for c, v in (paraphrase_cosine or {}).items()}

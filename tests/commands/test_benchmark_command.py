@@ -18,7 +18,7 @@ TINY = ["--size", "tiny", "--n-exams", "16", "--min-held-out-ears", "6", "--min-
 def _bicpl(*args, cwd):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
     return subprocess.run([sys.executable, "-m", "bicpl_hf.commands.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, encoding="utf-8", timeout=600)
 
 
 @pytest.mark.slow

@@ -46,7 +46,7 @@ def test_unreadable_nifti_is_permission_denied_for_a_real_user():
         sitk.WriteImage(sitk.GetImageFromArray(np.full((8, 8, 8), -1000, np.int16)), str(path))
         path.chmod(0)
         env = {**os.environ, "MPLCONFIGDIR": str(folder / "mpl"), "HOME": str(folder)}
-        done = subprocess.run([*prefix, sys.executable, "-c", READ, str(path)], capture_output=True, text=True,
+        done = subprocess.run([*prefix, sys.executable, "-c", READ, str(path)], capture_output=True, text=True, encoding="utf-8",
                               env=env, cwd=folder, timeout=300)
         if prefix and "Permission denied" in done.stderr and "python" in done.stderr.lower() and done.returncode == 1:
             pytest.skip(f"the unprivileged user cannot run this interpreter: {done.stderr.strip()[-200:]}")
