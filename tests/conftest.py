@@ -85,3 +85,20 @@ def random_batch(batch_size: int = 2, seq_len: int = 12, generator_seed: int = 0
         "side_input_ids": side,
         "side_attention_mask": torch.ones_like(side),
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory):
+    """`bicpl build` output of 12 tiny synthetic exams (16^3 ROIs), made once for the tests that train on it (they
+    only read it): what `bicpl build --demo-salt --roi-shape 16 16 16 --roi-size-mm 40 40 40` writes."""
+    from bicpl_hf.data.builder import build_dataset
+    from bicpl_hf.data.deidentify import DEMO_SALT
+    from bicpl_hf.processing import BiCPLVolumeProcessor
+    from bicpl_hf.synthetic.export import make_synthetic_export
+
+    root = tmp_path_factory.mktemp("tiny_build")
+    export = make_synthetic_export(root / "export", n_exams=12, size="tiny", seed=0, progress=False)
+    processor = BiCPLVolumeProcessor(roi_shape=[16, 16, 16], roi_size_mm=[40, 40, 40])
+    build_dataset(export.xlsx_path, export.dicom_root, root / "built", processor=processor, salt=DEMO_SALT,
+                  progress=False, max_slice_thickness_mm=2.0)
+    return root / "built"

@@ -22,12 +22,15 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..data.builder import DEFAULT_MAX_SLICE_THICKNESS_MM, build_dataset
+# Only what the options need: `bicpl --help` imports this module; the builder is imported when it runs.
 from ..data.deidentify import DEMO_SALT
 from ..data.export_table import DEFAULT_SHEET_NAME, ExportColumns
-from ..data.splits import load_built_dataset
-from ..processing.image_processing_bicpl import BiCPLVolumeProcessor
+from ..processing.dicom_series import DEFAULT_MAX_SLICE_THICKNESS_MM
+
+if TYPE_CHECKING:
+    from ..processing.image_processing_bicpl import BiCPLVolumeProcessor
 
 SYNTHETIC_MARKER = "ground_truth.json"
 
@@ -71,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _processor(args: argparse.Namespace) -> BiCPLVolumeProcessor:
+    from ..processing.image_processing_bicpl import BiCPLVolumeProcessor
+
     if args.processor is not None:
         if args.roi_shape or args.roi_size_mm:
             raise ValueError("give either --processor or --roi-shape/--roi-size-mm, not both")
@@ -104,6 +109,9 @@ def _upload_file(path: Path, repo: str) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build the dataset the parsed options describe; prints the totals. Bad input raises a `ValueError` /
     `OSError` naming the file, row or option."""
+    from ..data.builder import build_dataset
+    from ..data.splits import load_built_dataset
+
     if args.no_progress:  # --quiet: the build's own warnings stay, INFO lines and library chatter go
         from .devices import quiet_libraries
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+# Each command module imports only what its options need and leaves the work to its handler, which imports it when
+# the command runs: `bicpl --help` or a wrong flag answers without torch (tests/test_startup_imports.py).
 from ..data.splits import HELD_OUT_CODE
 from .benchmark import add_benchmark_parser, add_seed_arguments
 from .build import add_build_arguments

@@ -74,7 +74,7 @@ def run_embed(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     model_dir = Path(args.model)
-    if not (model_dir / "config.json").is_file():
+    if not (model_dir / "config.json").is_file() and not (model_dir / "adapter_config.json").is_file():
         raise FileNotFoundError(f"--model {model_dir} is not a saved Bi-CPL model: config.json is missing")
     output = Path(args.output)
     if output.exists() and any(output.iterdir()):
@@ -86,7 +86,13 @@ def run_embed(args: argparse.Namespace) -> int:
         raise ValueError(f"--splits {unknown}: the dataset has the splits {list(dataset)}")
     if args.quiet:
         disable_progress_bar()
-    model = AutoModel.from_pretrained(model_dir).to(args.device).eval()
+    if (model_dir / "config.json").is_file():
+        model = AutoModel.from_pretrained(model_dir)
+    else:  # a checkpoint of a `bicpl train --lora_r` run: peft's adapter on the run's base model
+        from ..text.lora import load_lora_checkpoint
+
+        model = load_lora_checkpoint(model_dir)
+    model = model.to(args.device).eval()
     processor = AutoProcessor.from_pretrained(model_dir)
     expected = (2, model.config.vision_config.in_channels, *model.config.vision_config.image_size)
     found = tuple(dataset[splits[0]].features["pixel_values"].shape)

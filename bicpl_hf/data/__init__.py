@@ -7,20 +7,27 @@ Example:
     >>> setting_view(load_built_dataset("built/"), "B")  # doctest: +SKIP
 """
 
-from .builder import BuildResult, DatasetBuildError, build_dataset, build_dataset_from_source, dataset_features
-from .collator import BiCPLDataCollator
-from .deidentify import DEMO_SALT, salted_key
-from .dicom_tree import DicomTree, DicomTreeError, ExamFolder, choose_exam_folder, index_dicom_tree
-from .export_table import ExportColumns, ExportRow, ExportTable, ExportTableError, parse_label_cell, read_export_table
-from .report_columns import (
-    REPORT_COLUMNS,
-    MissingReportColumnError,
-    add_report_columns,
-    parsed_report_columns,
-    report_features,
-)
-from .sources import ExamLocation, ExamSource, NiftiFolderSource, SheetAndDicomTreeSource
-from .splits import assign_patient_splits, class_counts, load_built_dataset, setting_view
+from __future__ import annotations
+
+from .._lazy_exports import lazy_exports
+
+# Public name -> the submodule that owns it; loaded on first use, so `data.splits` does not bring the builder.
+_EXPORTS = {
+    **dict.fromkeys(("BuildResult", "DatasetBuildError", "build_dataset", "build_dataset_from_source",
+                     "dataset_features"), "builder"),
+    "BiCPLDataCollator": "collator",
+    **dict.fromkeys(("DEMO_SALT", "salted_key"), "deidentify"),
+    **dict.fromkeys(("DicomTree", "DicomTreeError", "ExamFolder", "choose_exam_folder", "index_dicom_tree"),
+                    "dicom_tree"),
+    **dict.fromkeys(("ExportColumns", "ExportRow", "ExportTable", "ExportTableError", "parse_label_cell",
+                     "read_export_table"), "export_table"),
+    **dict.fromkeys(("REPORT_COLUMNS", "MissingReportColumnError", "add_report_columns", "parsed_report_columns",
+                     "report_features"), "report_columns"),
+    **dict.fromkeys(("ExamLocation", "ExamSource", "NiftiFolderSource", "SheetAndDicomTreeSource"), "sources"),
+    **dict.fromkeys(("assign_patient_splits", "class_counts", "load_built_dataset", "setting_view"), "splits"),
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "DEMO_SALT",

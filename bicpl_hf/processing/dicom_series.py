@@ -48,6 +48,9 @@ _TAGS = {
 }
 _BONE_WORDS = ("BONE", "SHARP", "EDGE", "LUNG", "DETAIL", "ULTRA", "HIGH", "YC", "YD", "YE", "IAC", "EAR")
 _SOFT_WORDS = ("STANDARD", "STD", "SOFT", "SMOOTH", "BRAIN", "SOFT_TISSUE", "BODY")
+# The dataset builder's default `max_slice_thickness_mm` (here so that `bicpl build --help` needs no builder):
+# temporal-bone CT is read at <= 1 mm; 2-5 mm soft-tissue series hide 1-3 mm findings.
+DEFAULT_MAX_SLICE_THICKNESS_MM = 1.25
 
 class VolumeReadError(ValueError):
     """A volume could not be read faithfully; the message names the file or folder and the problem.
@@ -487,6 +490,7 @@ def _first_line(error: Exception) -> str:
 
 
 __all__ = [
+    "DEFAULT_MAX_SLICE_THICKNESS_MM",
     "DicomFolderScan",
     "SeriesChoice",
     "SeriesInfo",

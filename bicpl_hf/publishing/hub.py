@@ -5,8 +5,10 @@ A bundle holds the weights (safetensors only), `config.json`, the processor (vol
 tokenizer), `prototypes.safetensors` + `prompts.json`, a `README.md` model card, and the flat
 `modeling/` + `processing/` source files with an `auto_map`, so `AutoModel.from_pretrained(repo,
 trust_remote_code=True)` and `AutoProcessor.from_pretrained(repo, trust_remote_code=True)` work where
-`bicpl_hf` is not installed. `push_to_hub` here is what `BiCPLModel.push_to_hub` / `BiCPLProcessor.push_to_hub` run
-when bicpl_hf is installed (public Hub API only); the model card is built and merged in `model_card`.
+`bicpl_hf` is not installed; likewise the zero-shot pipeline (`custom_pipelines`, its source files flattened and the
+knowledge base `otology_kb.yaml`): `pipeline("zero-shot-ear-diagnosis", model=repo, trust_remote_code=True)`.
+`push_to_hub` here is what `BiCPLModel.push_to_hub` / `BiCPLProcessor.push_to_hub` run when bicpl_hf is installed
+(public Hub API only); the model card is built and merged in `model_card`.
 
 Example:
     >>> from bicpl_hf.publishing.hub import push_bundle
@@ -17,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 import os
@@ -31,10 +34,13 @@ from typing import Any
 
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard
 from transformers import PreTrainedModel
+from transformers.dynamic_module_utils import get_relative_imports
 
+from ..knowledge.knowledge_base import DEFAULT_KNOWLEDGE_BASE
 from ..modeling import BiCPLModel
 from ..processing import ear_classes
 from ..processing.processing_bicpl import BiCPLProcessor
+from ..zero_shot.pipeline import TASK, ZeroShotEarDiagnosisPipeline
 from ..zero_shot.prototypes import check_model_prototypes, check_repo_id, save_prototypes
 from .model_card import (  # noqa: F401  (DEFAULT_TAGS, pip_install_line: re-exported from their old home)
     DEFAULT_TAGS,
@@ -54,10 +60,12 @@ __all__ = [
     "REMOTE_CODE_REQUIREMENTS",
     "find_phi_columns",
     "make_model_card",
+    "pipeline_remote_sources",
     "push_bundle",
     "push_dataset",
     "push_to_hub",
     "save_bundle",
+    "write_pipeline_code",
     "write_processor_card",
     "write_repository_extras",
 ]
@@ -119,7 +127,8 @@ def _check_model(model) -> None:
 # ------------------------------------------------------------------------------------------------ bundle
 def write_repository_extras(model, directory: str | os.PathLike) -> None:
     """What `BiCPLModel.save_pretrained` / `push_to_hub` add to the weights, config and remote code when bicpl_hf is
-    installed: `prototypes.safetensors`, `prompts.json`, the class table file and a `README.md` model card.
+    installed: `prototypes.safetensors`, `prompts.json`, the class table file, the zero-shot pipeline's remote code
+    (`write_pipeline_code`) and a `README.md` model card.
 
     The card describes the preprocessing when the folder already holds the processor (`processor.save_pretrained`
     first); `save_bundle` always writes the full card.
@@ -129,11 +138,68 @@ def write_repository_extras(model, directory: str | os.PathLike) -> None:
     # The remote code's class table is processing's file itself (modeling/ reaches it through a link, which a
     # checkout without symlinks would hold as a one-line text file).
     shutil.copyfile(ear_classes.__file__, directory / "ear_classes.py")
+    write_pipeline_code(directory)
     save_prototypes(model, directory)
     processor = None
     if (directory / "processor_config.json").is_file():
         processor = BiCPLProcessor.from_pretrained(directory)
     make_model_card(model, processor, eval_results=saved_training_results(directory)).save(directory / "README.md")
+
+
+# `from ..package.module import` (the only cross-package form the remote code may use) as the flat copy reads it.
+_PARENT_IMPORT = re.compile(r"^(\s*from\s+)\.\.\w+\.(\w+)(\s+import\b)", re.MULTILINE)
+
+
+def pipeline_remote_sources(module_name: str = ZeroShotEarDiagnosisPipeline.__module__) -> dict[str, str]:
+    """The remote code of the zero-shot pipeline: its module and every module it imports relatively (lazily too, as
+    transformers' import scan finds those), as flat file name -> source.
+
+    transformers copies a repository's code into one flat package, so a `from ..knowledge.knowledge_base import` of
+    the package becomes `from .knowledge_base import`. Modules are found as Python imports them in the package (a
+    shared module such as `modeling.ear_classes` is processing's one file).
+
+    Raises:
+        ValueError: an import that has no flat form (`from ..package import name`, a sub-package), or two modules
+            with the same file name.
+    """
+    sources: dict[str, str] = {}
+    origins: dict[str, Path] = {}
+    todo = [module_name]
+    while todo:
+        module = importlib.import_module(todo.pop())
+        path = Path(module.__file__)
+        if path.name in origins:
+            if origins[path.name] != path:
+                raise ValueError(f"the remote code is one flat folder, but {path} and {origins[path.name]} are both "
+                                 f"{path.name}")
+            continue
+        origins[path.name] = path
+        package = module.__name__.rpartition(".")[0]
+        for name in get_relative_imports(path):
+            if not re.fullmatch(r"\w+|\.\w+\.\w+", name):
+                raise ValueError(f"{path}: `from .{name} import` has no flat form for the remote code; import a "
+                                 "module of this folder (`from .module import`) or of a sibling package "
+                                 "(`from ..package.module import`)")
+            todo.append(f"{package.rpartition('.')[0]}{name}" if name.startswith(".") else f"{package}.{name}")
+        sources[path.name] = _PARENT_IMPORT.sub(r"\1.\2\3", path.read_text(encoding="utf-8"))
+    return sources
+
+
+def write_pipeline_code(directory: str | os.PathLike) -> None:
+    """Ship the zero-shot pipeline as remote code in a saved model's folder: `custom_pipelines` in its `config.json`
+    (as `register_pipeline` registers the task), the flat sources of `pipeline_remote_sources` and the knowledge base
+    that resolves `candidate_labels` (transformers copies only `.py` files, so the pipeline reads it from the
+    folder or repository)."""
+    directory = Path(directory)
+    for name, source in pipeline_remote_sources().items():
+        (directory / name).write_text(source, encoding="utf-8")
+    shutil.copyfile(DEFAULT_KNOWLEDGE_BASE, directory / DEFAULT_KNOWLEDGE_BASE.name)
+    config_path = directory / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    module = ZeroShotEarDiagnosisPipeline.__module__.rpartition(".")[2]
+    config["custom_pipelines"] = {TASK: {"impl": f"{module}.{ZeroShotEarDiagnosisPipeline.__name__}",
+                                         "pt": ["AutoModel"], "type": "multimodal"}}
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")  # as transformers
 
 
 def saved_training_results(directory: str | os.PathLike) -> list | None:

@@ -6,7 +6,8 @@ Our generated text sits between `GENERATED_START` and `GENERATED_END` (HTML comm
 for an existing card: its text outside the markers is the user's and is kept; the block between the markers is
 replaced; a card without the markers keeps all its text and gets our block appended. Metadata: tags are the union
 (existing, Bi-CPL defaults, the caller's); `base_model`, `datasets`, `eval_results` / `model_name` are ours when we
-have a value; every other key keeps the existing value and takes ours only where it is unset.
+have a value; every other key keeps the existing value and takes ours only where it is unset (except the
+`pipeline_tag` earlier versions of this card declared, which is replaced).
 
 Example:
     >>> from bicpl_hf.publishing.model_card import make_model_card
@@ -26,6 +27,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_downloa
 from huggingface_hub.errors import EntryNotFoundError
 from transformers import ProcessorMixin
 
+from ..knowledge.knowledge_base import load_knowledge_base
 from ..modeling.configuration_bicpl import BiCPLConfig
 from ..processing.image_processing_bicpl import processor_settings
 from ..zero_shot.prototypes import check_repo_id
@@ -44,10 +46,11 @@ __all__ = [
 
 DEFAULT_TAGS = ["bicpl", "medical", "ct", "temporal-bone", "3d", "radiology-report", "vision-language",
                 "zero-shot", "chinese"]
-# What the remote code (the flat modeling/ + processing/ files) imports beyond the standard library, by pip name:
-# the model card's `pip install` line. Pillow is deliberately absent (tests load a bundle in a venv of exactly these).
+# What the remote code (the flat modeling/, processing/ and zero-shot pipeline files) imports beyond the standard
+# library, by pip name: the model card's `pip install` line. Pillow is deliberately absent (tests load a bundle in a
+# venv of exactly these).
 REMOTE_CODE_REQUIREMENTS = ("torch", "transformers", "huggingface_hub", "safetensors", "numpy", "SimpleITK", "monai",
-                            "nibabel")
+                            "nibabel", "PyYAML")
 _SETTING_LABELS = {
     "roi_shape": "ROI 体素 / ROI voxels (D, H, W)",
     "roi_size_mm": "ROI 尺寸 / ROI size (mm, D, H, W)",
@@ -67,6 +70,9 @@ _NO_MODEL = ("尚无模型随此处理器上传：类别、原型与模型细节
              "with this processor yet: the classes, prototypes and model details are written by `model.push_to_hub`.\n")
 # Metadata keys whose generated value (when set) replaces the existing card's; tags are merged; the rest keep theirs.
 _GENERATED_METADATA = ("base_model", "datasets", "eval_results")
+# The task earlier versions of this card declared: the Hub's snippet then loads the model with that task's auto class
+# (AutoModelForZeroShotImageClassification), which fails. The card declares no task now; a merge replaces this one.
+_STALE_PIPELINE_TAG = "zero-shot-image-classification"
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -177,15 +183,49 @@ def _preprocessing_section(processor) -> str:
     )
 
 
+def _example_classes(config) -> list[int]:
+    """A zero-shot (frozen) class and the normal class, read from the config: a realistic example."""
+    names = dict(zip(config.class_codes, config.class_names))
+    codes = [c for c in config.frozen_prototype_codes if c != config.normal_code][:1]
+    codes += [c for c in dict.fromkeys((config.normal_code, *config.class_codes)) if c in names and c not in codes]
+    return codes[:2]
+
+
+def _pipeline_example(config, repo: str) -> str:
+    if config is None:
+        return _NO_MODEL
+    names = dict(zip(config.class_codes, config.class_names))
+    codes = _example_classes(config)
+    kb = load_knowledge_base()  # the package's, which the model's folder ships: candidate_labels must name its diseases
+    labels = [names[c] for c in codes if names[c] in kb] or [d.name_zh for d in kb][:2]
+    prompts = "\n".join(f"    {c}: {json.dumps(config.class_prompts[str(c)][:1], ensure_ascii=False)},"
+                         for c in codes)
+    return f"""```python
+from transformers import pipeline
+
+diagnoser = pipeline("zero-shot-ear-diagnosis", model="{repo}", trust_remote_code=True)
+exam = "path/to/exam_dicom_folder"  # or a .nii.gz / .nrrd / .mha file
+
+# 知识库中的疾病名（中文或英文）/ disease names of the knowledge base (Chinese or English)
+result = diagnoser(exam, candidate_labels={json.dumps(labels, ensure_ascii=False)})
+print(result.left.top_name, result.left.probabilities)  # result.left: 左耳 left ear, result.right: 右耳 right ear
+
+# 或自己的提示词（类别代码 -> 提示词）/ or your own prompts (class code -> prompt ensemble)
+result = diagnoser(exam, class_prompts={{
+{prompts}
+}})
+print(result.to_dict())
+```
+"""
+
+
 def _zero_shot_example(config, repo: str) -> str:
     if config is None:
         return _NO_MODEL
     names = dict(zip(config.class_codes, config.class_names))
-    # A zero-shot (frozen) class and the normal class, read from the config, make a realistic example.
-    codes = [c for c in config.frozen_prototype_codes if c != config.normal_code][:1]
-    codes += [c for c in dict.fromkeys((config.normal_code, *config.class_codes)) if c in names and c not in codes]
     prompts = "\n".join(f"    {json.dumps(names[c], ensure_ascii=False)}: "
-                         f"{json.dumps(config.class_prompts[str(c)][:1], ensure_ascii=False)}," for c in codes[:2])
+                         f"{json.dumps(config.class_prompts[str(c)][:1], ensure_ascii=False)}," for c in
+                         _example_classes(config))
     return f"""```python
 import torch
 from transformers import AutoModel, AutoProcessor
@@ -278,10 +318,12 @@ def make_model_card(
     base_model = _check_hub_ids(base_model, "base_model")
     eval_dataset = _check_hub_ids(eval_dataset, "eval_dataset")
     results = _eval_results(eval_results, datasets, eval_dataset[0] if eval_dataset else None, eval_split)
+    # No pipeline_tag: no Hub task runs this model (the Hub's snippet would pick that task's auto class); the card's
+    # own snippet shows `pipeline("zero-shot-ear-diagnosis", trust_remote_code=True)`.
     card_data = ModelCardData(
         language=["zh", "en"], license=license, library_name="transformers",
         tags=list(dict.fromkeys([*DEFAULT_TAGS, *tags])), base_model=base_model[0] if base_model else None,
-        datasets=datasets, eval_results=results, model_name=model_name, pipeline_tag="zero-shot-image-classification",
+        datasets=datasets, eval_results=results, model_name=model_name,
     )
     text_path = getattr(config.text_config, "_name_or_path", "") if config is not None else ""
     text_source = base_model[0] if base_model else _hub_name_or_none(text_path) or "—"
@@ -315,13 +357,20 @@ uses).
 
 ## 不安装 bicpl_hf 加载 / Loading without bicpl_hf
 
-模型与处理器以远程代码随仓库发布；只需以下依赖（无需 Pillow）。/ The model and processor ship as remote code in this
-repository; these packages are all it needs (no Pillow):
+模型、处理器与零样本诊断流水线以远程代码随仓库发布；只需以下依赖（无需 Pillow）。/ The model, the processor and the
+zero-shot diagnosis pipeline ship as remote code in this repository; these packages are all it needs (no Pillow):
 
 ```bash
 {pip_install_line()}
 ```
 
+## 零样本诊断流水线 / Zero-shot diagnosis pipeline
+
+每侧耳的类别概率、最可能类别与不对称图；类别用知识库中的疾病名或自己的中文提示词给出。/ Per-ear class
+probabilities, the top class and the asymmetry map; name the classes by knowledge-base disease names or give your own
+Chinese prompts.
+
+{_pipeline_example(config, repo)}
 ## 零样本：使用自己的提示词 / Zero-shot with your own prompts
 
 {_zero_shot_example(config, repo)}
@@ -417,6 +466,8 @@ def merge_model_card(generated: ModelCard, existing: ModelCard | None = None, ta
             setattr(data, key, ours)
         if generated.data.eval_results is not None:
             data.model_name = generated.data.model_name  # model-index names the model its results belong to
+        if getattr(data, "pipeline_tag", None) == _STALE_PIPELINE_TAG:
+            data.pipeline_tag = generated.data.pipeline_tag
     if tags:
         data.tags = list(dict.fromkeys([*(data.tags or []), *tags]))
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{text}")

@@ -7,39 +7,31 @@ Example::
     export = make_synthetic_export("outputs/ear_ct", n_exams=50, size="small", seed=0, num_proc=2)
 """
 
-from .anatomy import EarGeometry, HeadPose, sample_ear_geometry
-from .attributes import (
-    CLASS_NAMES_ZH,
-    EAR_CODE_FREQUENCIES,
-    EarAttributes,
-    sample_ear_attributes,
-)
-from .benchmark_preset import BENCHMARK_ROI, BenchmarkROI
-from .cohort import (
-    ExamSpec,
-    Patient,
-    ScannerProfile,
-    exam_pair_probabilities,
-    sample_cohort,
-)
-from .constitution import ANATOMY_RATES, PatientAnatomy, sample_patient_anatomy
-from .export import (
-    COLUMNS,
-    SHEET_NAME,
-    SIZES,
-    RenderedExam,
-    SyntheticExport,
-    VolumeSize,
-    make_synthetic_export,
-    render_exam,
-)
-from .findings import DEFINING_FINDINGS, FINDING_RATES, draw_findings
-from .lesions import paint_lesions, remodel_geometry
-from .reports import write_report, write_synthetic_report
+from __future__ import annotations
+
+from .._lazy_exports import lazy_exports
+
+# Public name -> the submodule that owns it; loaded on first use, so `benchmark_preset` (the `bicpl benchmark`
+# options' defaults) comes without the renderer's SciPy and SimpleITK.
+_EXPORTS = {
+    **dict.fromkeys(("EarGeometry", "HeadPose", "sample_ear_geometry"), "anatomy"),
+    **dict.fromkeys(("CLASS_NAMES_ZH", "EAR_CODE_FREQUENCIES", "EarAttributes", "sample_ear_attributes"), "attributes"),
+    **dict.fromkeys(("BENCHMARK_ROI", "BENCHMARK_ROI_WHOLE_BONE", "BenchmarkROI"), "benchmark_preset"),
+    **dict.fromkeys(("ExamSpec", "Patient", "ScannerProfile", "exam_pair_probabilities", "sample_cohort"), "cohort"),
+    **dict.fromkeys(("ANATOMY_RATES", "PatientAnatomy", "sample_patient_anatomy"), "constitution"),
+    **dict.fromkeys(("COLUMNS", "SHEET_NAME", "SIZES", "RenderedExam", "SyntheticExport", "VolumeSize",
+                     "make_synthetic_export", "render_exam"), "export"),
+    **dict.fromkeys(("DEFINING_FINDINGS", "FINDING_RATES", "draw_findings"), "findings"),
+    **dict.fromkeys(("paint_lesions", "remodel_geometry"), "lesions"),
+    **dict.fromkeys(("write_report", "write_synthetic_report"), "reports"),
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "ANATOMY_RATES",
     "BENCHMARK_ROI",
+    "BENCHMARK_ROI_WHOLE_BONE",
     "CLASS_NAMES_ZH",
     "COLUMNS",
     "DEFINING_FINDINGS",

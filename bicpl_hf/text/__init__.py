@@ -8,9 +8,11 @@ from .._lazy_exports import lazy_exports
 _EXPORTS = {
     "SPECIAL_TOKENS": "tokenization",
     "build_char_tokenizer": "tokenization",
+    "LORA_BASE_FOLDER": "lora",
     "NON_TEXT_MODULES": "lora",
     "TEXT_ATTENTION_TARGETS": "lora",
     "apply_text_lora": "lora",
+    "load_lora_checkpoint": "lora",
     "merge_text_lora": "lora",
     "PretrainingCorpus": "pretraining",
     "pretraining_corpus": "pretraining",

@@ -3,17 +3,25 @@
 The vision encoder, the projections, the contrastive temperature and the prototypes stay fully trainable (as peft
 `modules_to_save`, so Trainer checkpoints of the PEFT model keep them), and `merge_text_lora` folds the adapters back
 into a plain [`BiCPLModel`] whose checkpoint needs no peft.
+
+A Trainer checkpoint of a LoRA run holds only what training changed (peft's `adapter_model.safetensors`); the text
+tower it applies to is the run's base model, whose folder peft records in `adapter_config.json`
+(`base_model_name_or_path`). `load_lora_checkpoint` loads such a checkpoint as a plain model.
 """
 
 from __future__ import annotations
 
-from peft import LoraConfig, PeftModel, get_peft_model
+import os
+from pathlib import Path
+
+from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 
 from ..modeling import BiCPLModel
 
 # Anchored on the text tower: the BERT-family attention projections and nothing in the vision encoder.
 TEXT_ATTENTION_TARGETS = r"^text_model\.encoder\.layer\.\d+\.attention\.(self\.(query|key|value)|output\.dense)$"
 NON_TEXT_MODULES = ["vision_model", "visual_projection", "text_projection", "contrastive_head", "prototype_head"]
+LORA_BASE_FOLDER = "lora_base"  # in a LoRA run's output folder: the model its adapters apply to
 
 
 def apply_text_lora(
@@ -60,4 +68,31 @@ def merge_text_lora(peft_model: PeftModel) -> BiCPLModel:
     return merged
 
 
-__all__ = ["TEXT_ATTENTION_TARGETS", "apply_text_lora", "merge_text_lora"]
+def load_lora_checkpoint(path: str | os.PathLike, **kwargs) -> BiCPLModel:
+    """A LoRA run's checkpoint (peft's adapter, no config.json) as a plain [`BiCPLModel`]: its base model with the
+    adapter merged in, i.e. what the run's `final` folder would hold at that step.
+
+    The base is the folder recorded in `adapter_config.json`, else a `lora_base` folder beside the checkpoint or one
+    level up (a run folder moved since training). `kwargs` (e.g. `dtype`) go to `BiCPLModel.from_pretrained`.
+
+    Example:
+
+    ```python
+    >>> model = load_lora_checkpoint("runs/bicpl/checkpoint-20")  # doctest: +SKIP
+    ```"""
+    folder = Path(path)
+    if not (folder / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{folder} is not a LoRA checkpoint: adapter_config.json is missing")
+    recorded = PeftConfig.from_pretrained(folder).base_model_name_or_path
+    candidates = [Path(recorded)] if recorded else []
+    candidates += [parent / LORA_BASE_FOLDER for parent in folder.resolve().parents[:2]]
+    base = next((c for c in candidates if (c / "config.json").is_file()), None)
+    if base is None:
+        raise FileNotFoundError(f"{folder} is a LoRA checkpoint (adapter only) and the base model it applies to is "
+                                f"missing: looked in {', '.join(map(str, dict.fromkeys(candidates)))} (`bicpl train "
+                                f"--lora_r` saves it as {LORA_BASE_FOLDER}/ in --output_dir)")
+    return merge_text_lora(PeftModel.from_pretrained(BiCPLModel.from_pretrained(base, **kwargs), folder))
+
+
+__all__ = ["LORA_BASE_FOLDER", "TEXT_ATTENTION_TARGETS", "apply_text_lora", "load_lora_checkpoint",
+           "merge_text_lora"]

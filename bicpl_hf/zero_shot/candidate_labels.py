@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..knowledge import KnowledgeBase, load_knowledge_base, prompts_for
+# The module, not the package: this file ships flat as the pipeline's remote code (`publishing.hub`).
+from ..knowledge.knowledge_base import KnowledgeBase, load_knowledge_base, prompts_for
 
 __all__ = ["DEFAULT_PROMPTS_PER_CLASS", "candidate_label_prompts"]
 

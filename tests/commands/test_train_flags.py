@@ -37,19 +37,13 @@ def state(folder) -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A tiny build, then one two-stage `bicpl train` with evaluation, best-model selection and per-epoch saving."""
-    from bicpl_hf.synthetic.export import make_synthetic_export
-
+def run(tmp_path_factory, tiny_build):
+    """One two-stage `bicpl train` on the tiny build, with evaluation, best-model selection and per-epoch saving."""
     root = tmp_path_factory.mktemp("train_flags")
-    export = make_synthetic_export(root / "export", n_exams=12, size="tiny", seed=0)
-    built = root / "built"
-    bicpl("build", "--export", export.xlsx_path, "--dicom-root", export.dicom_root, "--output", built, "--demo-salt",
-          "--roi-shape", 16, 16, 16, "--roi-size-mm", 40, 40, 40, "--max-slice-thickness-mm", 2.0, "--quiet")
     output = root / "run"
-    trained = bicpl("train", "--dataset", built, "--output_dir", output, "--contrastive_epochs", 1,
+    trained = bicpl("train", "--dataset", tiny_build, "--output_dir", output, "--contrastive_epochs", 1,
                     "--num_train_epochs", 1, *TINY, *EVAL_FLAGS)
-    return {"root": root, "built": built, "output": output, "stdout": trained.stdout}
+    return {"root": root, "built": tiny_build, "output": output, "stdout": trained.stdout}
 
 
 def test_evaluation_and_best_model_only_in_the_prototype_stage(run):
@@ -70,6 +64,7 @@ def test_evaluation_and_best_model_only_in_the_prototype_stage(run):
     assert "| local | validation | macro_f1 |" in card and "| local | test | accuracy |" in card
 
 
+@pytest.mark.smoke
 def test_saving_every_checkpoint_is_a_loadable_model_and_processor(run):
     output = run["output"]
     assert run["stdout"].strip().splitlines()[-1] == (f"saved model + processor to {output / 'final'} "
@@ -115,3 +110,48 @@ def test_report_to_an_integration_that_is_not_installed_is_one_error_line(run, t
                    "--report_to", "tensorboard", check=False)
     lines = failed.stderr.strip().splitlines()
     assert failed.returncode == 2 and len(lines) == 1 and "--report_to tensorboard" in lines[0], failed.stderr[-2000:]
+
+
+@pytest.mark.smoke
+def test_lora_checkpoints_load_on_their_own(run, tmp_path):
+    """A LoRA checkpoint holds peft's adapter; the run's lora_base is the model it applies to (recorded in
+    adapter_config.json), so AutoModel and `bicpl diagnose` load it, also from a run folder moved since."""
+    import torch
+    from transformers import AutoModel
+
+    from bicpl_hf.text.lora import load_lora_checkpoint
+
+    output = tmp_path / "lora"
+    bicpl("train", "--dataset", run["built"], "--output_dir", output, "--contrastive_epochs", 1, "--num_train_epochs", 1,
+          "--lora_r", 4, *TINY, "--save_strategy", "epoch", "--report_to", "none")
+    checkpoint = output / "checkpoint-2"
+    files = {p.name for p in checkpoint.iterdir()}
+    assert {"adapter_model.safetensors", "adapter_config.json", "processor_config.json"} <= files
+    assert "config.json" not in files and (output / "lora_base" / "config.json").is_file()
+    # the last checkpoint is the trained model: it embeds as `final` does (whose prototypes and calibration are redone
+    # after training), merged by bicpl or with the adapter as transformers' AutoModel loads it
+    pixel_values = torch.rand(1, 2, 2, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+    input_ids = torch.tensor([[2, 7, 8, 9, 3]])
+
+    def embeddings(model):
+        with torch.no_grad():
+            model.eval()
+            return (model.get_image_features(pixel_values).pooler_output, model.get_text_features(input_ids).pooler_output)
+
+    expected = embeddings(AutoModel.from_pretrained(output / "final"))
+    base = embeddings(AutoModel.from_pretrained(output / "lora_base"))
+    assert not torch.allclose(base[0], expected[0], atol=1e-4)  # training moved it: the test can tell them apart
+    for model in (load_lora_checkpoint(checkpoint), AutoModel.from_pretrained(checkpoint)):
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(embeddings(model), expected))
+
+    moved = tmp_path / "moved"
+    shutil.move(output, moved)
+    exam = tmp_path / "exam.nii.gz"
+    sitk.WriteImage(make_head_phantom(size_xyz=(140, 100, 30), lesion_side="left", seed=0).to_sitk(), str(exam))
+    bicpl("diagnose", exam, "--model", moved / "checkpoint-2", "--output", tmp_path / "diagnosis", "--quiet")
+    assert json.loads((tmp_path / "diagnosis" / "predictions.json").read_text(encoding="utf-8"))[0]["left"]["top_name"]
+    from bicpl_hf.commands.cli import main
+
+    assert main(["embed", str(run["built"]), "--model", str(moved / "checkpoint-2"), "--output",
+                 str(tmp_path / "embeddings"), "--splits", "test"]) == 0
+    assert (tmp_path / "embeddings" / "dataset_dict.json").is_file()

@@ -326,6 +326,7 @@ def test_interrupted_build_resumes_and_never_leaves_a_half_written_dataset(tmp_p
                       progress=False)
 
 
+@pytest.mark.smoke
 def test_store_volumes_keeps_the_whole_ct_as_nifti(tmp_path):
     exams = {"CTX900001": EXAMS["CTX900001"]}
     export, root = write_export(tmp_path / "in", ROWS[:1], exams)

@@ -58,6 +58,7 @@ def ear_data():
 # ----------------------------------------------------------------------------------------------- point metrics
 
 
+@pytest.mark.smoke
 def test_matches_sklearn_on_random_data(metric, ear_data):
     probabilities, references, _ = ear_data
     result = metric.compute(predictions=probabilities, references=references, class_names=NAMES_ZH)

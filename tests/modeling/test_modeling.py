@@ -82,9 +82,10 @@ def test_save_and_auto_load_give_identical_outputs(tiny_model, tmp_path):
     expected = tiny_model(**batch, labels=labels)
     tiny_model.save_pretrained(tmp_path)
     files = sorted(os.listdir(tmp_path))
-    # The whole repository (issue 16): weights, config, prototypes, prompts, card and the remote code.
+    # The whole repository (issue 16): weights, config, prototypes, prompts, card and the remote code (with the
+    # zero-shot pipeline's knowledge base).
     assert [f for f in files if not f.endswith(".py")] == ["README.md", "config.json", "model.safetensors",
-                                                           "prompts.json", "prototypes.safetensors"]
+                                                           "otology_kb.yaml", "prompts.json", "prototypes.safetensors"]
     assert {"modeling_bicpl.py", "configuration_bicpl.py", "ear_classes.py"} <= set(files)
     assert not any(name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")) for name in files)
     loaded = AutoModel.from_pretrained(tmp_path).eval()
@@ -276,6 +277,7 @@ def test_trains_with_the_stock_trainer_and_keeps_frozen_prototypes(tiny_model, t
     assert torch.allclose(reloaded(pixel_values=px).logits, tiny_model(pixel_values=px).logits, atol=1e-5)
 
 
+@pytest.mark.smoke
 @pytest.mark.slow
 def test_swin_backbone_runs():
     vision = {"backbone": "swin", "image_size": [32, 32, 32], "swin_feature_size": 12, "swin_depths": [1, 1, 1, 1],

@@ -39,12 +39,12 @@ def _closure(names) -> dict[str, str]:
     return pinned
 
 
-@pytest.fixture(scope="session")
-def clean_python(tmp_path_factory) -> str:
+def _build_clean_venv(tmp_path_factory) -> tuple[str | None, str]:
+    """`(python, "")`, or `(None, why not)`."""
     try:
         pins = _closure(REMOTE_CODE_REQUIREMENTS)
     except PackageNotFoundError as error:
-        pytest.skip(f"the project environment lacks {error}; cannot pin the card's packages")
+        return None, f"the project environment lacks {error}; cannot pin the card's packages"
     assert "pillow" not in pins and "bicpl-hf" not in pins, pins
     folder = tmp_path_factory.mktemp("clean-venv")
     venv.create(folder, with_pip=True)
@@ -54,23 +54,50 @@ def clean_python(tmp_path_factory) -> str:
                *[f"{name}=={version}" for name, version in sorted(pins.items())]]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
-        pytest.skip(f"cannot install the card's packages into a clean venv (wheels not reachable?): "
-                    f"{result.stderr.strip().splitlines()[-1:] or result.returncode}")
+        return None, (f"cannot install the card's packages into a clean venv (wheels not reachable?): "
+                      f"{result.stderr.strip().splitlines()[-1:] or result.returncode}")
+    return python, ""
+
+
+# Every module that imports `clean_python` registers the fixture anew (pytest keys a fixture by the module that holds
+# it), so the venv, or why it cannot be built, is kept here: one per session.
+_CLEAN_VENV: list[tuple[str | None, str]] = []
+
+
+@pytest.fixture(scope="session")
+def clean_python(tmp_path_factory) -> str:
+    if not _CLEAN_VENV:
+        _CLEAN_VENV.append(_build_clean_venv(tmp_path_factory))
+    python, why_not = _CLEAN_VENV[0]
+    if python is None:
+        pytest.skip(why_not)
     return python
 
 
-def test_card_lists_what_the_remote_code_imports(model):  # noqa: F811 (fixtures from test_hub)
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_card_lists_what_the_remote_code_imports(model, tmp_path):  # noqa: F811 (fixtures from test_hub)
+    from importlib.metadata import packages_distributions
+
     from transformers.dynamic_module_utils import get_imports
 
     from bicpl_hf.modeling import modeling_bicpl
     from bicpl_hf.processing import processing_bicpl
+    from bicpl_hf.publishing.hub import pipeline_remote_sources
 
-    imported = set()
-    for module in (modeling_bicpl, processing_bicpl):
-        for path in Path(module.__file__).parent.glob("*.py"):
-            imported |= set(get_imports(str(path)))
-    listed = {name.lower() for name in REMOTE_CODE_REQUIREMENTS}
-    assert {name.lower() for name in imported if name not in sys.stdlib_module_names} <= listed
+    paths = [path for module in (modeling_bicpl, processing_bicpl) for path in Path(module.__file__).parent.glob("*.py")]
+    for name, source in pipeline_remote_sources().items():  # the zero-shot pipeline's files as a saved model ships them
+        paths.append(tmp_path / name)
+        paths[-1].write_text(source, encoding="utf-8")
+    imported = {name for path in paths for name in get_imports(str(path)) if name not in sys.stdlib_module_names}
+    assert {"torch", "yaml", "SimpleITK"} <= imported
+    # By distribution: the pipeline's knowledge base imports `yaml`, which pip knows as PyYAML.
+    distributions = packages_distributions()
+    listed = {_canonical(name) for name in REMOTE_CODE_REQUIREMENTS}
+    unlisted = {name for name in imported if not {_canonical(d) for d in distributions.get(name, [name])} & listed}
+    assert not unlisted, f"the remote code imports {sorted(unlisted)}, which REMOTE_CODE_REQUIREMENTS does not list"
     assert "nibabel" in listed  # imported inside a function (NIfTI reading), so transformers' import check misses it
     line = next(line for line in make_model_card(model).text.splitlines() if line.startswith("pip install "))
     assert [re.split(r"[<>=!~]", item.strip('"'))[0] for item in line.split()[2:]] == list(REMOTE_CODE_REQUIREMENTS)

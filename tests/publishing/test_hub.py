@@ -30,7 +30,14 @@ from bicpl_hf.modeling import configuration_bicpl, modeling_bicpl
 from bicpl_hf.processing import ear_classes, image_processing_bicpl, processing_bicpl
 from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
 from bicpl_hf.processing.processing_bicpl import BiCPLProcessor
-from bicpl_hf.publishing.hub import find_phi_columns, make_model_card, push_bundle, push_dataset, save_bundle
+from bicpl_hf.publishing.hub import (
+    find_phi_columns,
+    make_model_card,
+    pipeline_remote_sources,
+    push_bundle,
+    push_dataset,
+    save_bundle,
+)
 from bicpl_hf.zero_shot.prototypes import (
     add_class_by_text,
     apply_prototypes,
@@ -42,7 +49,7 @@ from bicpl_hf.zero_shot.prototypes import (
 
 REPORT = "影像所见：左侧鼓室内见软组织密度影，听骨链完整；右侧乳突气化良好。检查结论：左侧慢性化脓性中耳炎。"
 DATA_FILES = {"README.md", "config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
-              "tokenizer_config.json", "prototypes.safetensors", "prompts.json"}
+              "tokenizer_config.json", "prototypes.safetensors", "prompts.json", "otology_kb.yaml"}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 # What the package registers where the classes are defined; save_bundle must leave it unchanged.
 AUTO_CLASS_BEFORE = {cls: cls.__dict__.get("_auto_class") for cls in (BiCPLModel, BiCPLConfig, BiCPLProcessor)}
@@ -167,7 +174,8 @@ def _model_inputs(features) -> dict[str, torch.Tensor]:
 
 def _expected_code_files() -> set[str]:
     entry_modules = (configuration_bicpl, modeling_bicpl, processing_bicpl, image_processing_bicpl)
-    return {Path(f).name for m in entry_modules for f in [m.__file__, *get_relative_import_files(m.__file__)]}
+    auto_classes = {Path(f).name for m in entry_modules for f in [m.__file__, *get_relative_import_files(m.__file__)]}
+    return auto_classes | set(pipeline_remote_sources())  # the zero-shot pipeline's remote code
 
 
 def _assert_same_bundle(a, b) -> None:
