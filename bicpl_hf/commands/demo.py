@@ -28,6 +28,7 @@ from ..processing import BiCPLVolumeProcessor
 from ..processing.ear_classes import CLASS_CODES, CLASS_NAMES_ZH, NORMAL_CODE
 from ..publishing.results_page import ReportSection, write_results_page
 from ..publishing.visualization import asymmetry_overlay_maps, grad_cam, save_ear_overlay
+from ..synthetic.benchmark_preset import BENCHMARK_ROI_WHOLE_BONE
 from ..synthetic.export import make_synthetic_export
 from ..training.benchmark_runner import attach_truth_flag, side_by_side, synthetic_slice_limit_mm
 from ..training.experiments import VARIANTS, ExperimentBudget, results_table, run_experiments
@@ -35,7 +36,7 @@ from ..training.run_setup import pretrain_setting_text_tower, processor_and_conf
 from ..zero_shot import diagnose
 
 # The package's model: trained in both settings, saved, reloaded and used to diagnose an exam.
-DEMO_MODEL = "bicpl_v2"
+DEMO_MODEL = "bicpl_v3"
 
 
 def demo_plan(quick: bool) -> dict:
@@ -85,7 +86,10 @@ def run_demo(output_dir: str = "bicpl_demo_output", seed: int = 0, quick: bool =
 
     _say("2/6 building the de-identified dataset (series choice, ear ROIs, report parsing, patient-level split)")
     t = time.time()
-    volume_processor = BiCPLVolumeProcessor(roi_shape=[plan["roi"]] * 3, roi_size_mm=[plan["roi_mm"]] * 3)
+    # Bi-CPL v3 reads the whole temporal bone from a coarse ROI beside the fine one (the benchmark's offset).
+    volume_processor = BiCPLVolumeProcessor(roi_shape=[plan["roi"]] * 3, roi_size_mm=[plan["roi_mm"]] * 3,
+                                            coarse_roi_size_mm=[2 * plan["roi_mm"]] * 3,
+                                            coarse_roi_offset_mm=list(BENCHMARK_ROI_WHOLE_BONE.coarse_roi_offset_mm))
     # The synthetic "tiny" size has 2 mm slices; the build accepts the slices its own export writes.
     slice_limit = synthetic_slice_limit_mm(plan["size"])
     built = build_dataset(export.xlsx_path, export.dicom_root, out / "built", processor=volume_processor,

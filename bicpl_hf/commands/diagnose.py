@@ -152,14 +152,21 @@ def run_diagnose(args: argparse.Namespace) -> int:
     discovery = discover(args.paths)
     exams = discovery.exams
     model_dir = Path(args.model)
-    if not (model_dir / "config.json").is_file():
+    if not (model_dir / "config.json").is_file() and not (model_dir / "adapter_config.json").is_file():
         raise FileNotFoundError(f"--model {model_dir} is not a saved Bi-CPL model: config.json is missing")
     class_prompts, class_names = read_class_prompts(args.prompts) if args.prompts else (None, None)
     if args.quiet:
         disable_progress_bar()
-    model = AutoModel.from_pretrained(model_dir, dtype=getattr(torch, args.dtype)).to(args.device).eval()
+    if (model_dir / "config.json").is_file():
+        model = AutoModel.from_pretrained(model_dir, dtype=getattr(torch, args.dtype))
+    else:  # a checkpoint of a `bicpl train --lora_r` run: peft's adapter on the run's base model
+        from ..text.lora import load_lora_checkpoint
+
+        model = load_lora_checkpoint(model_dir, dtype=getattr(torch, args.dtype))
+    model = model.to(args.device).eval()
     processor = AutoProcessor.from_pretrained(model_dir)
-    codes, class_names, prototypes = resolve_classes(model, processor.tokenizer, class_prompts, class_names, labels)
+    codes, class_names, prototypes, findings = resolve_classes(model, processor.tokenizer, class_prompts, class_names,
+                                                               labels, with_findings=True)
     output = Path(args.output)
     created = [p for p in (output, *output.parents) if not p.exists()]  # removed again if left empty
     rows: list[dict | None] = [None] * len(exams)
@@ -173,7 +180,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
             return
         pixel_values = torch.as_tensor(np.stack([values for _, values, _ in pending]))
         diagnoses = diagnose_pixel_values(model, pixel_values, codes, class_names, prototypes,
-                                          [meta for _, _, meta in pending])
+                                          [meta for _, _, meta in pending], findings)
         for (index, values, meta), result in zip(pending, diagnoses):
             exam = exams[index]
             maps = ({"asymmetry (A3B)": np.stack([result.left.asymmetry_map, result.right.asymmetry_map])}

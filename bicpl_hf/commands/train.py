@@ -10,7 +10,8 @@ Every `TrainingArguments` flag works on the command line. Single process, severa
 Stage 1 aligns ear ROIs with their side texts (`--contrastive_epochs`; saved in `<output_dir>/contrastive`, no
 evaluation there), stage 2 trains the prototypes (`--num_train_epochs`; evaluation, best-model selection and
 `checkpoint-*` folders in `<output_dir>`). Every checkpoint holds the model and the processor (`bicpl diagnose --model
-<checkpoint>` works). `--resume_from_checkpoint <checkpoint>|true` skips a finished stage 1 and resumes the unfinished
+<checkpoint>` works); with `--lora_r` the model is peft's adapter, applied to the run's base model saved once in
+`<output_dir>/lora_base`. `--resume_from_checkpoint <checkpoint>|true` skips a finished stage 1 and resumes the unfinished
 stage from its checkpoint. `train_results.json`, `eval_results.json`, `test_results.json` and `all_results.json` go to
 `<output_dir>` and to `<output_dir>/final` (model + processor; its model card lists them). Without `--text_model` a
 small BERT is trained from scratch with a character vocabulary built from the training reports (offline demo use),
@@ -29,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, HfArgumentParser, TrainingArguments
+from transformers import AutoTokenizer, HfArgumentParser, PrinterCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from ..data.splits import load_built_dataset, setting_view
@@ -37,11 +38,12 @@ from ..metrics import make_compute_metrics
 from ..modeling import BiCPLConfig, BiCPLModel
 from ..modeling.configuration_bicpl import DEFAULT_CLASS_PROMPTS
 from ..processing import BiCPLProcessor, BiCPLVolumeProcessor
-from ..text.lora import apply_text_lora, merge_text_lora
+from ..text.lora import LORA_BASE_FOLDER, apply_text_lora, merge_text_lora
 from ..text.tokenization import build_char_tokenizer
 from ..training import build_trainer, codes_absent_from
 from ..training.calibration import calibrate_unseen_class_offset
 from ..training.evaluation import predict_dataset, score_predictions
+from ..training.region_findings import region_geometry_of
 
 CONTRASTIVE_FOLDER = "contrastive"  # stage 1's output folder inside --output_dir
 
@@ -57,7 +59,8 @@ class ScriptArguments:
     unseen_false_positive_rate: float | None = field(
         default=0.05, metadata={"help": "calibrated stacking of the classes absent from training (None = off)"})
     projection_dim: int = 256
-    quiet: bool = field(default=False, metadata={"help": "no progress bars (sets --disable_tqdm)"})
+    quiet: bool = field(default=False, metadata={
+        "help": "no progress bars, per-step logs or library warnings (sets --disable_tqdm); the metrics remain"})
 
 
 def build_model(script: ScriptArguments, volume_processor, train_reports, vocab_dir: str | None = None,
@@ -65,10 +68,12 @@ def build_model(script: ScriptArguments, volume_processor, train_reports, vocab_
     """The model and its tokenizer. Without `--text_model` the character vocabulary is written to `vocab_dir`
     (default, and on DDP ranks other than 0: a fresh temporary folder of its own)."""
     vision = {"image_size": list(volume_processor.roi_shape), "in_channels": len(volume_processor.windows)}
+    # A processor with a coarse ROI appends its windows as channels: the model is told, and its encoder reads the fine.
+    extra = {"region_geometry": region_geometry_of(volume_processor)} if volume_processor.coarse_roi_size_mm else {}
     if script.text_model:
         tokenizer = AutoTokenizer.from_pretrained(script.text_model)
         model = BiCPLModel.from_text_pretrained(script.text_model, tokenizer=tokenizer, vision_config=vision,
-                                                projection_dim=script.projection_dim)
+                                                projection_dim=script.projection_dim, **extra)
         return model, tokenizer
     corpus = list(train_reports) + [p for prompts in DEFAULT_CLASS_PROMPTS.values() for p in prompts]
     if vocab_dir is None or (args is not None and args.process_index != 0):
@@ -78,9 +83,21 @@ def build_model(script: ScriptArguments, volume_processor, train_reports, vocab_
     text = {"vocab_size": tokenizer.vocab_size, "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
             "intermediate_size": 256, "max_position_embeddings": 512}
     model = BiCPLModel(BiCPLConfig(text_config=text, vision_config=vision, projection_dim=script.projection_dim,
-                                   text_pooling="mean"))
+                                   text_pooling="mean", **extra))
     model.initialize_prototypes(tokenizer)
     return model, tokenizer
+
+
+def lora_base_model(model: BiCPLModel, folder: str, args: TrainingArguments, resume: bool) -> BiCPLModel:
+    """The model a LoRA run's adapters apply to, saved once in `folder` and loaded from it. Its checkpoints hold only
+    the adapters and the fully trained modules; peft records this folder in their adapter_config.json
+    (`base_model_name_or_path`, from the model's `name_or_path`), so each one loads on its own. A resumed run reuses
+    the saved base: a text tower trained from scratch starts random."""
+    folder = os.path.abspath(folder)  # as recorded: the checkpoints load from any working directory
+    with args.main_process_first(desc="LoRA base model"):  # other processes load what the main one saved
+        if args.should_save and not (resume and os.path.isfile(os.path.join(folder, "config.json"))):
+            model.save_pretrained(folder)
+        return BiCPLModel.from_pretrained(folder)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, TrainingArguments]:
@@ -141,6 +158,8 @@ def contrastive_arguments(args: TrainingArguments, epochs: float) -> TrainingArg
 def _run_contrastive_stage(script, args, trainable, model, processor, tokenizer, train_dataset, resume) -> None:
     stage1 = contrastive_arguments(args, script.contrastive_epochs)
     trainer = build_trainer(trainable, processor, stage1, train_dataset, stage="contrastive")
+    if script.quiet:
+        trainer.remove_callback(PrinterCallback)  # --disable_tqdm swaps the bar for printed logs
     finished = os.path.join(stage1.output_dir, "trainer_state.json")  # written by save_state when the stage ends
     if resume is not None and os.path.isfile(finished):
         trainer._load_from_checkpoint(stage1.output_dir)  # the finished stage's weights (full model or LoRA adapter)
@@ -167,8 +186,11 @@ def train(script: ScriptArguments, args: TrainingArguments) -> dict:
     model, tokenizer = build_model(script, volume_processor, dataset["train"]["report"],
                                    vocab_dir=os.path.join(args.output_dir, "char_vocab"), args=args)
     processor = BiCPLProcessor(volume_processor, tokenizer)
-    trainable = apply_text_lora(model, r=script.lora_r) if script.lora_r else model
     requested = args.resume_from_checkpoint
+    trainable = model
+    if script.lora_r:
+        model = lora_base_model(model, os.path.join(args.output_dir, LORA_BASE_FOLDER), args, requested is not None)
+        trainable = apply_text_lora(model, r=script.lora_r)
     resume = _resume_target(requested, args.output_dir) if requested is not None else None
     if requested is not None and resume is None:  # true/last but stage 2 has no checkpoint yet
         resume = ""  # resume stage 1 if it has a checkpoint, start stage 2 afresh
@@ -178,6 +200,8 @@ def train(script: ScriptArguments, args: TrainingArguments) -> dict:
                                None if requested is None else resume)
     trainer = build_trainer(trainable, processor, args, dataset["train"], dataset["validation"], stage="prototype",
                             balance=script.balance, compute_metrics=make_compute_metrics(model.config.class_codes))
+    if script.quiet:
+        trainer.remove_callback(PrinterCallback)
     train_result = trainer.train(resume_from_checkpoint=resume or None)
     train_metrics = {**train_result.metrics, "train_samples": len(dataset["train"])}
     trainer.log_metrics("train", train_metrics)
@@ -219,9 +243,14 @@ def train(script: ScriptArguments, args: TrainingArguments) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """`bicpl train ...`; `examples/train_bicpl.py` runs the same."""
-    train(*parse_args(argv))
+    script, args = parse_args(argv)
+    if script.quiet:  # as every command's --quiet: no library logging, progress bars or warnings
+        from .devices import quiet_libraries
+
+        quiet_libraries()
+    train(script, args)
     return 0
 
 
-__all__ = ["CONTRASTIVE_FOLDER", "ScriptArguments", "build_model", "contrastive_arguments", "main", "parse_args",
-           "train"]
+__all__ = ["CONTRASTIVE_FOLDER", "ScriptArguments", "build_model", "contrastive_arguments", "lora_base_model", "main",
+           "parse_args", "train"]

@@ -45,6 +45,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..processing.dicom_series import DEFAULT_MAX_SLICE_THICKNESS_MM
 from ..processing.image_processing_bicpl import BiCPLVolumeProcessor, processor_settings
 from ..processing.report_parser import ReportParseError, parse_report
 from .build_report import write_build_report
@@ -60,7 +61,6 @@ __all__ = ["DEFAULT_MAX_SLICE_THICKNESS_MM", "BuildResult", "DatasetBuildError",
 
 logger = logging.getLogger(__name__)
 WORK_FORMAT = 1
-DEFAULT_MAX_SLICE_THICKNESS_MM = 1.25  # temporal-bone CT is read at <= 1 mm; 2-5 mm soft-tissue series hide 1-3 mm findings
 
 
 class DatasetBuildError(RuntimeError):
@@ -114,7 +114,7 @@ def dataset_features(processor: BiCPLVolumeProcessor, *, store_volumes: bool = F
     spec = {name: text for name in ("exam_key", "patient_key", "report", "findings", "impression")}
     spec.update(report_features())
     spec.update(left_code=Value("int64"), right_code=Value("int64"), left_code_source=text, right_code_source=text)
-    spec["pixel_values"] = Array5D(shape=(2, len(processor.windows), *processor.roi_shape), dtype="float16")
+    spec["pixel_values"] = Array5D(shape=(2, len(processor.channel_names), *processor.roi_shape), dtype="float16")
     spec["ear_metadata"] = text
     if store_volumes:
         spec["volume"] = Nifti()

@@ -96,8 +96,8 @@ def _versions() -> dict[str, str]:
 
 def _metadata(config, volume, version: str, license_name: str) -> dict:
     versions = _versions()
-    channels = len(volume.windows)
-    names = [w["name"] for w in volume.windows]
+    names = list(volume.channel_names)  # the windows, then a coarse ROI's windows when the processor makes one
+    channels = len(names)
     classes = list(zip(config.class_codes, config.class_names, config.class_names_en))
     channel_def = {str(i): f"{side} ear {name} window" for i, (side, name) in
                    enumerate((s, n) for s in ("left", "mirrored right") for n in names)}

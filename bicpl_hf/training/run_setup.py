@@ -11,7 +11,8 @@ from ..processing.ear_classes import CLASS_CODES
 
 # The default table of `bicpl benchmark`: the supervised CNN (no zero-shot score), the fair baselines of the zero-shot
 # protocol and Bi-CPL v2.
-BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "attribute_composition", "bicpl_v2-bilateral", "bicpl_v2")
+BENCHMARK_VARIANTS = ("vision_cnn", "single_ear_clip", "attribute_composition", "bicpl_v2-bilateral", "bicpl_v2",
+                      "bicpl_v3")
 
 
 def base_model_config(tokenizer, roi: int, widths: list[int]) -> dict:

@@ -46,7 +46,7 @@ FIRST_TEST_DATA_SEED = 1000  # data seeds from here on are test cohorts; below, 
 TEST_DATA_SEEDS = (1001, 1002, 1003)
 DEVELOPMENT_DATA_SEEDS = (0,)
 # The variant whose differences to every baseline get a paired CI.
-METHOD_VARIANT = "bicpl_v2"
+METHOD_VARIANT = "bicpl_v3"
 
 
 def is_test_cohort(data_seed: int) -> bool:
@@ -170,7 +170,8 @@ def protocol_report(records: Sequence[ScoredEarRecord], held_out: int, *, n_boot
                                                                      seed=seed)
         spread = paraphrase_spread(records, code)
         role = "held-out (never trained on)" if code == held_out else "never trained on"
-        sections.append(f"### Code {code}, {role}: raw cosine to the class prototype, cohorts {cohorts}\n\n"
+        sections.append(f"### Code {code}, {role}: raw zero-shot score (cosine to the class prototype; for Bi-CPL v3 "
+                        f"its finding score), cohorts {cohorts}\n\n"
                         + contrast_table(results, code).rstrip("\n") + "\n\n"
                         + (f"Paired differences ({method} minus baseline, same patient resamples):\n\n"
                            + paired_table(differences, code).rstrip("\n") + "\n\n" if differences else "")

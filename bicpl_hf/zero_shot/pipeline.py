@@ -2,20 +2,26 @@
 
 Classes come from the model's own prototypes, or from any Chinese prompts the user gives (code -> prompts, ensembles
 averaged): a new class is added by text alone. Offered as a plain function, [`diagnose`], and as a transformers
-pipeline registered under the task `"zero-shot-ear-diagnosis"`.
+pipeline registered under the task `"zero-shot-ear-diagnosis"`. A saved model ships this file and the ones it imports
+as remote code (`custom_pipelines` in `config.json`, written by `bicpl_hf.publishing.hub`), so the pipeline also runs
+where bicpl_hf is not installed: `pipeline("zero-shot-ear-diagnosis", model=repo, trust_remote_code=True)`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
 from transformers import AutoModel, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
+from transformers.utils import cached_file
 
+from ..knowledge.knowledge_base import DEFAULT_KNOWLEDGE_BASE, KnowledgeBase, load_knowledge_base
 from .asymmetry_maps import upsampled_asymmetry_map
 from .candidate_labels import candidate_label_prompts
+from .finding_scores import untrained_class_findings
 from .prompt_recipe import encode_prompts_as_trained
 
 TASK = "zero-shot-ear-diagnosis"
@@ -54,27 +60,35 @@ def resolve_classes(
     class_names: dict | None = None,
     candidate_labels: list[str] | str | None = None,
     hypothesis_template: str | None = None,
+    knowledge_base: KnowledgeBase | None = None,
+    with_findings: bool = False,
 ):
-    """`(codes, names, prototypes or None)`: the model's own classes, those defined by `class_prompts` (free text),
-    or the knowledge-base diseases named by `candidate_labels` (see `candidate_label_prompts`). Prompts are encoded
-    the way the model was trained to score them (`prompt_recipe.encode_prompts_as_trained`: composed into findings
-    for a `prompt_style="composed"` model), exactly as the benchmark scores them."""
+    """`(codes, names, prototypes or None)` (and, `with_findings`, the classes' findings for a model that scores
+    classes without a trained prototype from findings, see `finding_scores.untrained_class_findings`): the model's
+    own classes, those defined by `class_prompts` (free text),
+    or the diseases of `knowledge_base` (default: the package's) named by `candidate_labels` (see
+    `candidate_label_prompts`). Prompts are encoded the way the model was trained to score them
+    (`prompt_recipe.encode_prompts_as_trained`: composed into findings for a `prompt_style="composed"` model), exactly
+    as the benchmark scores them."""
     config = model.config
     if candidate_labels is not None:
         if class_prompts is not None:
             raise ValueError("give either candidate_labels (disease names) or class_prompts (free text), not both")
-        class_prompts, kb_names = candidate_label_prompts(candidate_labels, hypothesis_template)
+        class_prompts, kb_names = candidate_label_prompts(candidate_labels, hypothesis_template, knowledge_base)
         class_names = {**kb_names, **(class_names or {})}
     elif hypothesis_template is not None:
         raise ValueError("hypothesis_template fills in the names of candidate_labels; give candidate_labels too")
     if class_prompts is None:
-        return list(config.class_codes), list(config.class_names), None
+        own = list(config.class_codes), list(config.class_names), None
+        return (*own, None) if with_findings else own
     if not class_prompts:
         raise ValueError("class_prompts is empty: give at least one class code -> prompt(s)")
     prompts = {int(code): [p] if isinstance(p, str) else list(p) for code, p in class_prompts.items()}
     known = dict(zip(config.class_codes, config.class_names))
     names = [(class_names or {}).get(code, known.get(code, str(code))) for code in prompts]
     prototypes = encode_prompts_as_trained(model, tokenizer, prompts)
+    if with_findings:
+        return list(prompts), names, prototypes, untrained_class_findings(config, prompts)
     return list(prompts), names, prototypes
 
 
@@ -98,10 +112,11 @@ def _exam_diagnoses(probs, codes, names, maps, metadata) -> list[ExamDiagnosis]:
 
 
 @torch.no_grad()
-def diagnose_pixel_values(model, pixel_values, codes, names, prototypes=None, ear_metadata=None) -> list[ExamDiagnosis]:
+def diagnose_pixel_values(model, pixel_values, codes, names, prototypes=None, ear_metadata=None,
+                          class_findings=None) -> list[ExamDiagnosis]:
     """The diagnoses of processed exams `(batch, 2, C, D, H, W)` for the classes from `resolve_classes`."""
     pixel_values = torch.as_tensor(pixel_values).to(model.device, model.dtype)
-    out = model(pixel_values=pixel_values, class_prototypes=prototypes)
+    out = model(pixel_values=pixel_values, class_prototypes=prototypes, class_findings=class_findings)
     probs = out.logits.float().softmax(-1).cpu().numpy()
     maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
     return _exam_diagnoses(probs, codes, names, None if maps is None else maps.float().cpu(), ear_metadata)
@@ -137,13 +152,13 @@ def diagnose(
     single = not isinstance(volumes, (list, tuple))
     sources = [volumes] if single else list(volumes)
     model.eval()
-    codes, names, prototypes = resolve_classes(model, processor.tokenizer, class_prompts, class_names,
-                                               candidate_labels, hypothesis_template)
+    codes, names, prototypes, findings = resolve_classes(model, processor.tokenizer, class_prompts, class_names,
+                                                         candidate_labels, hypothesis_template, with_findings=True)
     results: list[ExamDiagnosis] = []
     for start in range(0, len(sources), batch_size):
         inputs = processor(volumes=sources[start : start + batch_size], return_tensors="pt")
         results += diagnose_pixel_values(model, inputs["pixel_values"], codes, names, prototypes,
-                                         inputs["ear_metadata"])
+                                         inputs["ear_metadata"], findings)
         if progress is not None:
             progress.update(len(sources[start : start + batch_size]))
     return results[0] if single else results
@@ -161,7 +176,7 @@ class ZeroShotEarDiagnosisPipeline(Pipeline):
 
     ```python
     >>> from transformers import pipeline
-    >>> import bicpl_hf  # registers the task
+    >>> import bicpl_hf  # registers the task; without bicpl_hf, pass trust_remote_code=True (the model's copy)
     >>> diagnoser = pipeline("zero-shot-ear-diagnosis", model="my-bicpl", device="cpu")  # doctest: +SKIP
     >>> diagnoser("exam_dicom_folder/", candidate_labels=["胆脂瘤", "cholesterol granuloma", "正常"])  # doctest: +SKIP
     >>> prompts = {4: ["膨胀性囊性病变，骨壁变薄但完整。"]}
@@ -201,12 +216,36 @@ class ZeroShotEarDiagnosisPipeline(Pipeline):
         features["is_batch"] = isinstance(inputs, tuple)
         return features
 
+    def save_pretrained(self, save_directory, **kwargs):
+        """The model (`kwargs` as in its `save_pretrained`) and the processor. With bicpl_hf installed the model's save
+        also writes this pipeline as remote code (`bicpl_hf.publishing.hub.write_pipeline_code`), imports flattened;
+        transformers' own copy of a pipeline's file would follow the package's `..` imports out of the folder."""
+        self.model.save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory)
+
+    @cached_property
+    def knowledge_base(self) -> KnowledgeBase:
+        """The knowledge base that resolves `candidate_labels`: the package's, or, for the remote-code copy of this
+        pipeline (transformers copies only the `.py` files into its module cache), the one saved with the model."""
+        path = DEFAULT_KNOWLEDGE_BASE
+        if not path.is_file():
+            try:
+                path = cached_file(self.model.name_or_path, path.name)
+            except (OSError, ValueError) as error:
+                raise FileNotFoundError(
+                    f"candidate_labels are resolved through the knowledge base {path.name}, saved with a Bi-CPL "
+                    f"model, but the model's folder or repository {self.model.name_or_path!r} has none: save the model "
+                    "again with bicpl_hf, or give class_prompts={code: [prompt, ...]} instead") from error
+        return load_knowledge_base(path)
+
     def _forward(self, model_inputs, class_prompts=None, class_names=None, candidate_labels=None,
                  hypothesis_template=None):
-        codes, names, prototypes = resolve_classes(self.model, self.processor.tokenizer, class_prompts, class_names,
-                                                   candidate_labels, hypothesis_template)
+        knowledge_base = self.knowledge_base if candidate_labels is not None else None
+        codes, names, prototypes, findings = resolve_classes(
+            self.model, self.processor.tokenizer, class_prompts, class_names, candidate_labels, hypothesis_template,
+            knowledge_base, with_findings=True)
         pixel_values = model_inputs["pixel_values"].to(self.model.device, self.model.dtype)
-        out = self.model(pixel_values=pixel_values, class_prototypes=prototypes)
+        out = self.model(pixel_values=pixel_values, class_prototypes=prototypes, class_findings=findings)
         maps = upsampled_asymmetry_map(out.asymmetry_maps, pixel_values.shape[-3:])
         return {
             "probs": out.logits.float().softmax(-1).cpu(),

@@ -321,7 +321,8 @@ def add_class_by_text(
     The new prototype is the (frozen) text embedding of `prompts` rewritten in the model's `config.prompt_style`
     (`prompt_recipe.prompts_in_model_style`: composed into findings for a v2 model), as the pipeline and the benchmark
     score them; the rewritten prompts are what `config.class_prompts` keeps, so a saved model re-encodes the same
-    prototype. See `BiCPLModel.add_class`.
+    prototype. A model that scores zero-shot classes from findings (`config.zero_shot_scoring="findings"`) also stores
+    the prompts' findings (`config.class_findings`) and scores the new class from them. See `BiCPLModel.add_class`.
 
     Example:
         >>> bundle = add_class_by_text(  # doctest: +SKIP
@@ -335,6 +336,11 @@ def add_class_by_text(
     model.prototype_head.check_new_class(code, prompts)  # a bad call fails before the prompts are parsed
     styled = prompts_in_model_style({int(code): list(prompts)}, model_prompt_style(model))[int(code)]
     model.add_class(code, name, styled, tokenizer, name_en=name_en)
+    if model.config.zero_shot_scoring == "findings":
+        # A v3 model scores a class without a trained prototype from its findings: the prompts' findings, stored.
+        from .finding_scores import class_findings_of
+
+        model.config.class_findings = {**(model.config.class_findings or {}), **class_findings_of({int(code): styled})}
     if bundle_directory is not None:
         save_prototypes(model, bundle_directory)
     return prototype_bundle_from_model(model)

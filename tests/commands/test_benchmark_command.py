@@ -26,17 +26,17 @@ def test_benchmark_scores_test_classes_on_fresh_cohorts_with_every_baseline_and_
     log = tmp_path / "log.jsonl"
     done = _bicpl("benchmark", *TINY, "--data-seeds", "1001", "1002", "--cache-dir", str(tmp_path / "cache"),
                   "--output-dir", str(tmp_path / "out"), "--scoring-log", str(log), "--variants", "vision_cnn",
-                  "single_ear_clip", "attribute_composition", "bicpl_v2", cwd=tmp_path)
+                  "single_ear_clip", "attribute_composition", "bicpl_v3", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     assert "### Code 2, held-out" in table and "### Code 4, never trained on" in table
     assert table.index("vs CSOM (1)") < table.index("vs diseased") < table.index("vs all")
-    assert "| vision_cnn | n/a |" in table and "bicpl_v2 − single_ear_clip" in table
-    assert "bicpl_v2 − attribute_composition" in table
+    assert "| vision_cnn | n/a |" in table and "bicpl_v3 − single_ear_clip" in table
+    assert "bicpl_v3 − attribute_composition" in table
     assert "prompt paraphrases encoded alone" in table
     entry = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
     assert entry["data_seeds"] == [1001, 1002] and entry["held_out"] == 2 and entry["figures"]["2/vision_cnn"] == "n/a"
-    assert set(entry["figures"]["4/bicpl_v2"]) >= {"vs_1", "vs_2", "vs_diseased", "vs_all"}
+    assert set(entry["figures"]["4/bicpl_v3"]) >= {"vs_1", "vs_2", "vs_diseased", "vs_all"}
     # Every run's per-ear scores are on disk, so the table can be recomputed without retraining.
     assert len(list((tmp_path / "out").glob("cohort_*/seed_0/ears_*_B.npz"))) == 8
     (tmp_path / "out" / "results.md").unlink()

@@ -67,16 +67,16 @@ def test_demo_runs_end_to_end_in_a_subprocess(tmp_path):
     assert "Summary" in completed.stdout and "report at" in completed.stdout
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     settings = {(row["variant"], row["setting"]) for row in summary["results"]}
-    assert settings == {("vision_cnn", "A"), ("bicpl_v2", "A"), ("vision_cnn", "B"), ("bicpl_v2", "B")}
+    assert settings == {("vision_cnn", "A"), ("bicpl_v3", "A"), ("vision_cnn", "B"), ("bicpl_v3", "B")}
     assert set(summary["diagnosis"]) == {"left", "right"}
     # The zero-shot metrics of single-ear CLIP and Bi-CPL side by side (the quick plan runs no single-ear CLIP).
     side_by_side = summary["zero_shot_side_by_side"]
-    assert side_by_side[0] == "Setting B, held-out class 2: single_ear_clip vs bicpl_v2"
-    assert any(re.fullmatch(r"AUC \(cosine\): single_ear_clip not run, bicpl_v2 [01]\.\d{3}", line)
+    assert side_by_side[0] == "Setting B, held-out class 2: single_ear_clip vs bicpl_v3"
+    assert any(re.fullmatch(r"AUC \(cosine\): single_ear_clip not run, bicpl_v3 [01]\.\d{3}", line)
                for line in side_by_side)
-    assert "single_ear_clip vs bicpl_v2" in completed.stdout
+    assert "single_ear_clip vs bicpl_v3" in completed.stdout
     # The bar of issue 14, one line per criterion, read off the run; the text tower was pretrained first.
-    assert any(line.startswith("bicpl_v2 Setting B zero-shot AUC, code 2 (probability)") for line in summary["bar"])
+    assert any(line.startswith("bicpl_v3 Setting B zero-shot AUC, code 2 (probability)") for line in summary["bar"])
     assert "text pretraining" in summary["timings"]
     model_files = set(os.listdir(out / "bicpl-model"))
     assert {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json"} <= model_files

@@ -124,3 +124,55 @@ print("summary line")
     done = _run("-c", code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "summary line" and "noise" not in done.stderr, done.stderr
+
+
+@pytest.mark.smoke
+def test_synthetic_generator_bar_by_default_and_not_under_quiet(tmp_path):
+    """The generator's bar follows datasets' library-wide switch, which `--quiet` (quiet_libraries) turns off."""
+    code = """
+import sys
+from bicpl_hf.commands.devices import quiet_libraries
+from bicpl_hf.synthetic.export import make_synthetic_export
+
+root = sys.argv[1]
+cases = (("default", False, True), ("progress=False", False, False), ("--quiet", True, True))
+for index, (name, quiet, progress) in enumerate(cases):
+    if quiet:
+        quiet_libraries()
+    print(f"@{name}", file=sys.stderr, flush=True)
+    make_synthetic_export(f"{root}/{index}", n_exams=2, size="tiny", seed=0, progress=progress)
+"""
+    done = _run("-c", code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    sections = dict(part.split("\n", 1) for part in done.stderr.split("@")[1:])
+    assert "Rendering exams: 100%|" in sections["default"] and "2/2" in sections["default"], done.stderr
+    assert "Rendering exams" not in sections["progress=False"] + sections["--quiet"], done.stderr
+
+
+@pytest.mark.smoke
+def test_train_quiet_leaves_no_warning_bar_or_step_log(tiny_build, tmp_path):
+    # LoRA: peft and the base model's save/load add warnings and bars of their own
+    done = _run("-m", "bicpl_hf.commands.cli", "train", "--dataset", tiny_build, "--output_dir", tmp_path / "run",
+                "--contrastive_epochs", 0, "--num_train_epochs", 1, "--lora_r", 4, "--per_device_train_batch_size", 4,
+                "--projection_dim", 16, "--use_cpu", "--report_to", "none", "--logging_steps", 1, "--quiet",
+                timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == "", done.stderr[-3000:]
+    assert "{'loss'" not in done.stdout and "***** train metrics *****" in done.stdout  # the metrics remain
+    assert done.stdout.strip().splitlines()[-1].startswith("saved model + processor to ")
+
+
+def test_train_builds_a_model_that_reads_a_whole_bone_processors_channels(tmp_path):
+    import torch
+
+    from bicpl_hf.commands.train import ScriptArguments, build_model
+    from bicpl_hf.processing import BiCPLVolumeProcessor
+
+    processor = BiCPLVolumeProcessor(roi_shape=(8, 8, 8), roi_size_mm=(24.0, 24.0, 24.0),
+                                     coarse_roi_size_mm=(48.0, 48.0, 48.0), coarse_roi_offset_mm=(-6.0, 4.0, -6.0))
+    model, _ = build_model(ScriptArguments(dataset=str(tmp_path), projection_dim=16), processor,
+                           ["左侧鼓室内见软组织影。"], vocab_dir=str(tmp_path / "vocab"))
+    assert model.config.vision_config.in_channels == 2 and model.config.region_geometry["coarse_roi_size_mm"]
+    with torch.no_grad():
+        out = model(pixel_values=torch.rand(1, 2, len(processor.channel_names), 8, 8, 8))
+    assert out.logits.shape == (1, 2, len(model.config.class_codes))

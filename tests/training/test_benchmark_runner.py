@@ -159,6 +159,39 @@ def test_generation_and_build_are_cached(tmp_path, monkeypatch):
                      tmp_path, progress=lambda _: None)
 
 
+def test_an_export_is_shared_across_rois_and_checked_against_the_generator(tmp_path, monkeypatch):
+    from bicpl_hf.synthetic import export
+    from bicpl_hf.synthetic.export_check import export_mismatch
+
+    fine = BenchmarkData(n_exams=6, size="tiny", min_ears_per_code={}, roi_shape=(16, 16, 16),
+                         roi_size_mm=(36.0, 36.0, 36.0), num_proc=1)
+    first, _ = cached_build(fine, tmp_path, progress=lambda _: None)
+    assert export_mismatch(first / "export", n_exams=6, size="tiny", seed=0, min_ears_per_code={}) is None
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cached export was generated again")
+
+    monkeypatch.setattr(export, "make_synthetic_export", fail)
+    whole_bone = BenchmarkData(n_exams=6, size="tiny", min_ears_per_code={}, roi_shape=(16, 16, 16),
+                               roi_size_mm=(36.0, 36.0, 36.0), num_proc=1, coarse_roi_size_mm=(72.0, 72.0, 72.0),
+                               coarse_roi_offset_mm=(-6.0, 4.0, -6.0))
+    said = []
+    second, reused = cached_build(whole_bone, tmp_path, progress=said.append)
+    assert not reused and second != first and (second / "export").is_symlink()
+    assert any("sharing the export" in line for line in said)
+    from bicpl_hf.data.splits import load_built_dataset
+
+    built = load_built_dataset(second / "built")
+    assert np.asarray(built["train"][0]["pixel_values"]).shape == (2, 4, 16, 16, 16)  # fine + coarse windows
+
+    # An export the generator would not write again (here: one report edited) is never shared.
+    truth_path = first / "export" / "ground_truth.json"
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    truth["exams"][0]["report"]["findings"] += "。"
+    truth_path.write_text(json.dumps(truth, ensure_ascii=False), encoding="utf-8")
+    assert "report of exam" in export_mismatch(first / "export", n_exams=6, size="tiny", seed=0, min_ears_per_code={})
+
+
 def test_side_by_side_shows_single_ear_clip_and_bicpl():
     from bicpl_hf.training.benchmark_runner import side_by_side
     from bicpl_hf.training.experiments import RunResult

@@ -79,16 +79,16 @@ def test_report_reads_n_a_for_a_variant_without_zero_shot_and_logs_a_test_scorin
     for cohort in ("1001", "1002"):
         p = _predictions(rng)
         patients = [f"p{i}" for i in range(40)]
-        for variant, zero_shot in (("vision_cnn", False), ("single_ear_clip", True), ("bicpl_v2", True)):
+        for variant, zero_shot in (("vision_cnn", False), ("single_ear_clip", True), ("bicpl_v3", True)):
             records.append(scored_ears(p, patients, cohort=cohort, variant=variant, seed=0, zero_shot=zero_shot))
     markdown, document = protocol_report(records, 2, n_boot=50)
-    assert "| vision_cnn | n/a" in markdown and "Paired differences" in markdown
+    assert "| vision_cnn | n/a" in markdown and "Paired differences (bicpl_v3 minus baseline" in markdown
     assert document["2"]["contrasts"]["vision_cnn"] is None
     assert "4" in document  # code 4 is scored beside the held-out class
     log = tmp_path / "log.jsonl"
     for _ in range(2):
-        append_scoring_log(log, held_out=2, data_seeds=[1001, 1002], seeds=[0], variants=["bicpl_v2"],
+        append_scoring_log(log, held_out=2, data_seeds=[1001, 1002], seeds=[0], variants=["bicpl_v3"],
                            recipe={"epochs": 1}, document=document)
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 2 and lines[0]["data_seeds"] == [1001, 1002] and lines[0]["commit"]
-    assert lines[0]["figures"]["2/vision_cnn"] == "n/a" and "vs_1" in lines[0]["figures"]["2/bicpl_v2"]
+    assert lines[0]["figures"]["2/vision_cnn"] == "n/a" and "vs_1" in lines[0]["figures"]["2/bicpl_v3"]

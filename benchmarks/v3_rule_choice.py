@@ -1,0 +1,94 @@
+"""Choose Bi-CPL v3's finding score rule on the DEVELOPMENT class: every rule of `FINDING_SCORE_RULES` applied to the
+finding logits a `bicpl benchmark --held-out 3` run of `bicpl_v3` saved (`finding_logits.npz`), scored with the
+protocol's look-alike contrasts of code 3, plus the per-finding AUC of the region head on the same ears.
+
+Refuses anything but the development class on development cohorts (data seeds < 1000): a test class is scored once,
+by the frozen recipe, through `bicpl benchmark`.
+
+Usage:
+    python benchmarks/v3_rule_choice.py RUN_DIR [RUN_DIR ...] --out benchmarks/results/v3_dev_choices.md
+(RUN_DIR = a benchmark output folder holding cohort_<seed>/seed_<s>/<variant>_B/finding_logits.npz)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    import torch
+
+    from bicpl_hf.knowledge.finding_vocabulary import finding_labels, finding_phrase
+    from bicpl_hf.metrics.lookalike_contrasts import ScoredEars, contrast_aucs
+    from bicpl_hf.metrics.zero_shot_metrics import binary_auc
+    from bicpl_hf.modeling.configuration_bicpl import FINDING_SCORE_RULES
+    from bicpl_hf.modeling.modeling_bicpl_regions import finding_class_scores, finding_masks
+    from bicpl_hf.training.zero_shot_protocol import DEVELOPMENT_CLASS, FIRST_TEST_DATA_SEED
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--variant", default="bicpl_v3")
+    parser.add_argument("--build", default=None, help="the cached build (for the per-finding AUC)")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+
+    runs = {rule: [] for rule in FINDING_SCORE_RULES}
+    finding_rows = []
+    for root in map(Path, args.runs):
+        for folder in sorted(root.glob(f"cohort_*/seed_*/{args.variant}_B")):
+            cohort = int(folder.parent.parent.name.split("_")[1])
+            if cohort >= FIRST_TEST_DATA_SEED:
+                raise SystemExit(f"error: {folder} is a test cohort; rules are chosen on development cohorts only")
+            info = json.loads((folder / "finding_scores.json").read_text(encoding="utf-8"))
+            seed = int(folder.parent.name.split("_")[1])
+            ears = np.load(folder.parent / f"ears_{args.variant}_B.npz")
+            stored = np.load(folder / "finding_logits.npz")
+            logits, findings = stored["logits"], [tuple(f) for f in stored["findings"].tolist()]
+            codes = ears["class_codes"].tolist()
+            if DEVELOPMENT_CLASS not in codes:
+                raise SystemExit(f"error: {folder}: no column for the development class {DEVELOPMENT_CLASS}")
+            # The development class scored as the model scores it (`finding_masks`: the evidence against it from the
+            # training vocabulary), from the region head's recorded logits.
+            stated = info["class_findings"][str(DEVELOPMENT_CLASS)]
+            universe, present, absent = finding_masks([stated], info["region_findings"],
+                                                      lambda f: tuple(f) in set(findings))
+            chosen = torch.from_numpy(logits[..., [findings.index(tuple(f)) for f in universe]]).double()
+            for rule in FINDING_SCORE_RULES:
+                scores = finding_class_scores(chosen, present, rule, absent=absent)[..., 0].reshape(-1).numpy()
+                runs[rule].append(ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], scores))
+            if args.build:
+                from bicpl_hf.data.splits import load_built_dataset, setting_view
+                from bicpl_hf.training.benchmark_runner import enrich_test_split
+
+                dataset = enrich_test_split(load_built_dataset(Path(args.build) / "built"), DEVELOPMENT_CLASS,
+                                            seed=cohort)
+                test = setting_view(dataset, "B", held_out=DEVELOPMENT_CLASS)["test"]
+                labels = np.stack([finding_labels(t, findings) for t in test["findings_triples"]])
+                for j, finding in enumerate(findings):
+                    y, p = labels[..., j].reshape(-1), logits[..., j].reshape(-1)
+                    finding_rows.append((cohort, finding_phrase(finding), int(y.sum()), binary_auc(y > 0.5, p)))
+    lines = [f"# Bi-CPL v3 finding score rule, development class {DEVELOPMENT_CLASS} (held out), development cohorts",
+             "", "| rule | " + " | ".join(["vs CSOM", "vs normal", "vs diseased", "vs all"]) + " |", "|---|---|---|---|---|"]
+    for rule, scored in runs.items():
+        result = contrast_aucs(scored, DEVELOPMENT_CLASS, n_boot=500)
+        cells = []
+        for key in list(result)[:4]:
+            r = result[key]
+            cells.append(f"{r['auc']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
+        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    if finding_rows:
+        lines += ["", "Per-finding AUC of the region head (development cohort test ears, development class held out):",
+                  "", "| cohort | finding | positive ears | AUC |", "|---|---|---|---|"]
+        lines += [f"| {c} | {f} | {n} | {'n/a' if a is None else f'{a:.3f}'} |" for c, f, n, a in finding_rows]
+    text = "\n".join(line for line in lines if line is not None) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
