@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..data.splits import HELD_OUT_CODE
 from ..processing.ear_classes import CLASS_CODES
-from ..synthetic.benchmark_preset import BENCHMARK_ROI
+from ..synthetic.benchmark_preset import BENCHMARK_ROI, BENCHMARK_ROI_WHOLE_BONE
 from ..training.benchmark_runner import (
     BENCHMARK_SALT,
     BenchmarkData,
@@ -80,7 +80,9 @@ def benchmark_data(args, data_seed: int) -> BenchmarkData:
     """The cohort of `data_seed` as `bicpl benchmark`'s options describe it (what the data cache is keyed by)."""
     return BenchmarkData(n_exams=args.n_exams, size=args.size, data_seed=data_seed,
                          min_ears_per_code={args.held_out: args.min_held_out_ears, 4: args.min_code4_ears},
-                         roi_shape=tuple(args.roi_shape), roi_size_mm=tuple(args.roi_size_mm), num_proc=args.num_proc)
+                         roi_shape=tuple(args.roi_shape), roi_size_mm=tuple(args.roi_size_mm), num_proc=args.num_proc,
+                         coarse_roi_size_mm=BENCHMARK_ROI_WHOLE_BONE.coarse_roi_size_mm if args.whole_bone else None,
+                         coarse_roi_offset_mm=BENCHMARK_ROI_WHOLE_BONE.coarse_roi_offset_mm if args.whole_bone else None)
 
 
 CEILING_VARIANT = "ceiling: perfect finding detector + KB"
@@ -269,6 +271,10 @@ def add_benchmark_parser(commands) -> None:
                         help="ear ROI in voxels (default: the benchmark preset, 0.75 mm voxels)")
     parser.add_argument("--roi-size-mm", type=float, nargs=3, default=list(BENCHMARK_ROI.roi_size_mm),
                         metavar=("D", "H", "W"), help="ear ROI in millimetres")
+    parser.add_argument("--whole-bone", action="store_true",
+                        help="add the processor's coarse ROI over the whole temporal bone (1.5 mm voxels: petrous apex, "
+                             "jugular foramen, mastoid tip); its channels are read by Bi-CPL v3's region head, every "
+                             "other variant reads the fine ROI")
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--num-proc", type=int, default=2)
     parser.add_argument("--contrastive-epochs", type=float, default=6.0)

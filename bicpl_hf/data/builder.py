@@ -114,7 +114,7 @@ def dataset_features(processor: BiCPLVolumeProcessor, *, store_volumes: bool = F
     spec = {name: text for name in ("exam_key", "patient_key", "report", "findings", "impression")}
     spec.update(report_features())
     spec.update(left_code=Value("int64"), right_code=Value("int64"), left_code_source=text, right_code_source=text)
-    spec["pixel_values"] = Array5D(shape=(2, len(processor.windows), *processor.roi_shape), dtype="float16")
+    spec["pixel_values"] = Array5D(shape=(2, len(processor.channel_names), *processor.roi_shape), dtype="float16")
     spec["ear_metadata"] = text
     if store_volumes:
         spec["volume"] = Nifti()

@@ -10,8 +10,6 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from .ear_classes import CLASS_CODES, CLASS_NAMES_EN, CLASS_NAMES_ZH, DEFAULT_FROZEN_CODES, NORMAL_CODE
-from .modeling_bicpl_backbones import look_up_backbone
-from .modeling_bicpl_vision import look_up_a3b_block
 
 # Ear-level label codes of the hospital export, from the one class table (`processing/ear_classes.py`).
 DEFAULT_CLASS_CODES = list(CLASS_CODES)
@@ -49,6 +47,8 @@ DEFAULT_CLASS_PROMPTS = {
 # written, "findings" rewritten as the prompt's findings, "composed" one prompt per distinct finding. The rewrite
 # lives in `bicpl_hf.zero_shot.prompt_recipe` (this folder is remote code and stores the style only).
 PROMPT_STYLES = ("report", "findings", "composed")
+ZERO_SHOT_SCORINGS = ("prototypes", "findings")
+FINDING_SCORE_RULES = ("present", "present_minus_absent", "dap")  # see modeling_bicpl_regions.finding_class_scores
 
 
 @strict
@@ -140,6 +140,10 @@ class BiCPLVisionConfig(PreTrainedConfig):
     dropout: float = 0.0
 
     def __post_init__(self, **kwargs):
+        # The backbones need torch and MONAI: loaded when a config is built, not when `AutoConfig` registers this module.
+        from .modeling_bicpl_backbones import look_up_backbone
+        from .modeling_bicpl_vision import look_up_a3b_block
+
         # JSON stores lists: normalise tuples so that `to_dict` round-trips exactly.
         for name in ("image_size", "hidden_sizes", "depths", "stage_strides", "swin_depths", "swin_num_heads"):
             setattr(self, name, [int(v) for v in getattr(self, name)])
@@ -173,6 +177,8 @@ class BiCPLVisionConfig(PreTrainedConfig):
     @property
     def stage_channels(self) -> list[int]:
         """Output channels of each stage of the backbone."""
+        from .modeling_bicpl_backbones import look_up_backbone
+
         return look_up_backbone(self.backbone).stage_channels(self)
 
     @property
@@ -256,6 +262,26 @@ class BiCPLConfig(PreTrainedConfig):
             Weight of the finding-level alignment (proposal §4.2.2): each ear is scored against the phrases of a
             finding vocabulary (`finding_input_ids`) by a scaled cosine plus bias and trained with binary
             cross-entropy against its side's findings (`finding_labels`). > 0 adds the finding head. 0 = off.
+        region_finding_loss_weight (`float`, *optional*, defaults to 0.0):
+            Weight of the region-aware finding detection of Bi-CPL v3 (`BiCPLRegionFindingHead`): each finding of
+            `region_findings` is detected from the HU content of its anatomical regions, compared with the partner
+            ear's, by a detector shared by every finding of its attribute; trained against `finding_labels` (in the
+            order of `region_findings`). > 0 adds the head (needs `region_geometry` and `region_findings`).
+        region_geometry (`dict`, *optional*):
+            The processor's ROI settings the region head reads (`roi_shape`, `roi_size_mm`, `windows`, and
+            `coarse_roi_size_mm` / `coarse_roi_offset_mm` when the processor appends a coarse ROI's channels).
+        region_findings (`list[list[str]]`, *optional*):
+            The (entity key, attribute key) findings the region head is trained on; their attributes get detectors.
+        zero_shot_scoring (`str`, *optional*, defaults to `"prototypes"`):
+            How a class the model never trained on is scored: `"prototypes"` (cosine to its text prototype) or
+            `"findings"` (its prompts' findings scored by the region head and combined, `bicpl_hf.zero_shot.
+            finding_scores`; needs the region head).
+        finding_score_rule (`str`, *optional*, defaults to `"present_minus_absent"`):
+            How a class's findings combine into its score (`modeling_bicpl_regions.FINDING_SCORE_RULES`).
+        class_findings (`dict[str, list[list[str]]]`, *optional*):
+            Per class code, the (entity, attribute) findings its prompts state (read by the report parser when the
+            prompts are set); with `zero_shot_scoring="findings"` the classes without a trained prototype
+            (`frozen_prototype_codes`) are scored from them.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the linear-layer initialiser.
 
@@ -310,6 +336,12 @@ class BiCPLConfig(PreTrainedConfig):
     hard_negative_weight: float = 1.0
     soft_label_alpha: float = 0.0
     finding_loss_weight: float = 0.0
+    region_finding_loss_weight: float = 0.0
+    region_geometry: dict | None = None
+    region_findings: list | None = None
+    zero_shot_scoring: str = "prototypes"
+    finding_score_rule: str = "present_minus_absent"
+    class_findings: dict | None = None
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -354,6 +386,25 @@ class BiCPLConfig(PreTrainedConfig):
             )
         if self.finding_loss_weight < 0:
             raise ValueError(f"finding_loss_weight must be >= 0, got {self.finding_loss_weight}")
+        if self.region_findings is not None:
+            self.region_findings = [[str(entity), str(attribute)] for entity, attribute in self.region_findings]
+        if self.region_finding_loss_weight < 0 or (
+            self.region_finding_loss_weight > 0 and not (self.region_geometry and self.region_findings)
+        ):
+            raise ValueError("region_finding_loss_weight must be >= 0, and > 0 needs region_geometry (the processor's "
+                             "ROI settings) and region_findings (the findings to detect)")
+        if self.zero_shot_scoring not in ZERO_SHOT_SCORINGS:
+            raise ValueError(f"BiCPLConfig.zero_shot_scoring must be one of {ZERO_SHOT_SCORINGS}, got "
+                             f"{self.zero_shot_scoring!r}")
+        if self.class_findings is not None:
+            self.class_findings = {str(code): [[str(e), str(a)] for e, a in findings]
+                                   for code, findings in self.class_findings.items()}
+        if self.finding_score_rule not in FINDING_SCORE_RULES:
+            raise ValueError(f"BiCPLConfig.finding_score_rule must be one of {FINDING_SCORE_RULES}, got "
+                             f"{self.finding_score_rule!r}")
+        if self.zero_shot_scoring == "findings" and not self.region_finding_loss_weight:
+            raise ValueError("zero_shot_scoring='findings' scores findings with the region head: set "
+                             "region_finding_loss_weight > 0")
         if not 0.0 <= self.soft_label_alpha <= 1.0:
             raise ValueError(f"soft_label_alpha must be in [0, 1], got {self.soft_label_alpha}")
         if self.text_pooling not in ("cls", "mean"):
@@ -381,6 +432,23 @@ class BiCPLConfig(PreTrainedConfig):
     @property
     def num_classes(self) -> int:
         return len(self.class_codes)
+
+    @property
+    def custom_pipelines(self) -> dict:
+        """The pipelines a saved model ships as remote code (`config.json`), less the tasks this process already has
+        a pipeline for: transformers' `pipeline()` insists on `trust_remote_code=True` for any task a config lists, so
+        without this the installed bicpl_hf (which registers "zero-shot-ear-diagnosis") could not run its own
+        pipeline on a saved folder. Saved unchanged."""
+        shipped = self.__dict__.get("custom_pipelines") or {}
+        if not shipped:
+            return {}
+        from transformers.pipelines import PIPELINE_REGISTRY
+
+        return {task: spec for task, spec in shipped.items() if task not in PIPELINE_REGISTRY.get_supported_tasks()}
+
+    @custom_pipelines.setter
+    def custom_pipelines(self, value: dict) -> None:
+        self.__dict__["custom_pipelines"] = value
 
     def code_to_index(self) -> dict[int, int]:
         """Map each ear label code to its prototype row."""

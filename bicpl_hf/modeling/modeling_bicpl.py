@@ -16,8 +16,9 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
-from .losses_bicpl import IGNORE_INDEX, bicpl_loss, text_hash_ids
+from .losses_bicpl import IGNORE_INDEX, bicpl_loss, finding_alignment_loss, text_hash_ids
 from .modeling_bicpl_heads import BiCPLContrastiveHead, BiCPLFindingHead, BiCPLKnowledgeBank, BiCPLPrototypeHead
+from .modeling_bicpl_regions import BiCPLRegionFindingHead, scored_from_findings
 from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder, BilateralCrossAttention
 
 # The dimensions of each text input of `forward`: an int must match exactly, "batch" is the batch size.
@@ -67,6 +68,8 @@ class BiCPLOutput(ModelOutput):
     finding_logits (`torch.FloatTensor` of shape `(batch_size, 2, num_findings)`, *optional*):
         Ear-finding logits (sigmoid = probability that the ear shows the finding), when finding phrases are given to
         a model with a finding head.
+    region_finding_logits (`torch.FloatTensor` of shape `(batch_size, 2, len(config.region_findings))`, *optional*):
+        The region head's logits of `config.region_findings` (Bi-CPL v3), when the model has one.
     loss_components (`dict[str, torch.FloatTensor]`, *optional*):
         The unweighted terms of the loss, for logging.
     """
@@ -81,6 +84,7 @@ class BiCPLOutput(ModelOutput):
     asymmetry_maps: tuple[torch.FloatTensor, ...] | None = None
     finding_logits: torch.FloatTensor | None = None
     loss_components: dict[str, torch.FloatTensor] | None = None
+    region_finding_logits: torch.FloatTensor | None = None
 
 
 class BiCPLPreTrainedModel(PreTrainedModel):
@@ -177,6 +181,11 @@ class BiCPLModel(BiCPLPreTrainedModel):
         self.prototype_head = BiCPLPrototypeHead(config)
         self.knowledge_bank = BiCPLKnowledgeBank(config) if config.knowledge_bank_size else None
         self.finding_head = BiCPLFindingHead(config) if config.finding_loss_weight else None
+        self.region_finding_head = None
+        if config.region_finding_loss_weight:
+            attributes = sorted({attribute for _, attribute in config.region_findings})
+            self.region_finding_head = BiCPLRegionFindingHead(config.region_geometry, attributes, config.projection_dim,
+                                                              bilateral=config.bilateral)
         self.post_init()
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, is_main_process: bool = True, **kwargs):
@@ -245,7 +254,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         torch.Size([1, 2, 32])
         ```"""
         self._check_pixel_values(pixel_values)
-        pooled, last_hidden_state, maps = self.vision_model(pixel_values)
+        # A coarse ROI's channels (after the fine ones) are read by the region head only.
+        pooled, last_hidden_state, maps = self.vision_model(pixel_values[:, :, : self.config.vision_config.in_channels])
         if self.config.bilateral:
             # Late fusion: each ear sees its own features and its difference from the other side (sign tells which
             # side). `_init_weights` zeroes the difference columns, so the partner enters only as training adds it.
@@ -443,6 +453,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
         finding_attention_mask: torch.Tensor | None = None,
         finding_token_type_ids: torch.Tensor | None = None,
         finding_labels: torch.Tensor | None = None,
+        class_findings: list | None = None,
         ear_metadata: list | None = None,
         side_texts: list | None = None,
     ) -> BiCPLOutput | tuple:
@@ -482,6 +493,9 @@ class BiCPLModel(BiCPLPreTrainedModel):
             finding_labels (`torch.FloatTensor` of shape `(batch_size, 2, num_findings)`, *optional*):
                 1 where the ear's side of the report states the finding, 0 where it negates or omits it; adds the
                 finding-level alignment loss weighted by `config.finding_loss_weight`.
+            class_findings (`list`, *optional*):
+                With `class_prototypes` and `config.zero_shot_scoring="findings"`: per class, its (entity, attribute)
+                findings (scored by the region head instead of its prototype) or None (scored by its prototype).
             ear_metadata, side_texts (`list`, *optional*):
                 Non-tensor outputs of [`BiCPLProcessor`], accepted so that `model(**processor(...))` works; unused.
 
@@ -499,10 +513,16 @@ class BiCPLModel(BiCPLPreTrainedModel):
         side_text_embeds = self._embed_texts(side_input_ids, side_attention_mask, side_token_type_ids)
 
         logits = self.prototype_head(image_embeds, class_prototypes)
+        if self.config.zero_shot_scoring == "findings":
+            logits = scored_from_findings(self.region_finding_head, self.config, pixel_values, image_embeds, logits,
+                                          own_classes=class_prototypes is None, class_findings=class_findings)
         finding_logits = None
         if self.finding_head is not None and finding_input_ids is not None:
             finding_embeds = self._embed_texts(finding_input_ids, finding_attention_mask, finding_token_type_ids)
             finding_logits = self.finding_head(image_embeds, finding_embeds)
+        region_finding_logits = None
+        if self.region_finding_head is not None:
+            region_finding_logits = self.region_finding_head(pixel_values, image_embeds, self.config.region_findings)
         logits_per_image = logits_per_text = None
         if side_text_embeds is not None:
             logits_per_text = self.contrastive_head(image_embeds.flatten(0, 1), side_text_embeds.flatten(0, 1))
@@ -521,6 +541,15 @@ class BiCPLModel(BiCPLPreTrainedModel):
                 side_attribute_vectors=side_attribute_vectors, hard_negatives=hard_negatives,
                 finding_logits=finding_logits, finding_labels=finding_labels,
             )
+            if region_finding_logits is not None and finding_labels is not None:
+                # `finding_labels` follow the collator's vocabulary, which the runner stores as `region_findings`.
+                # A finding whose regions are out of view has NaN logits: it is left out, never guessed.
+                scorable = ~torch.isnan(region_finding_logits)
+                region_loss = finding_alignment_loss(
+                    region_finding_logits.nan_to_num(0.0).flatten(0, 1),
+                    torch.where(scorable, finding_labels, IGNORE_INDEX).flatten(0, 1))
+                loss = loss + self.config.region_finding_loss_weight * region_loss
+                loss_components["region_finding"] = region_loss.detach()
 
         output = BiCPLOutput(
             loss=loss,
@@ -533,16 +562,19 @@ class BiCPLModel(BiCPLPreTrainedModel):
             asymmetry_maps=image_features.asymmetry_maps if output_asymmetry_maps else None,
             finding_logits=finding_logits,
             loss_components=loss_components,
+            region_finding_logits=region_finding_logits,
         )
         return output if return_dict else output.to_tuple()
 
     # ---------------------------------------------------------------- forward, step by step
     def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
-        vision = self.config.vision_config
-        if pixel_values.ndim != 6 or pixel_values.shape[1] != 2 or pixel_values.shape[2] != vision.in_channels:
+        channels = self.config.vision_config.in_channels
+        if (self.config.region_geometry or {}).get("coarse_roi_size_mm"):
+            channels *= 2  # the processor appends the coarse ROI's windows
+        if pixel_values.ndim != 6 or pixel_values.shape[1] != 2 or pixel_values.shape[2] != channels:
             raise ValueError(
                 "pixel_values must have shape (batch, 2, channels, D, H, W) with ear 0 = left, 1 = mirrored right "
-                f"and channels = {vision.in_channels}; got {tuple(pixel_values.shape)}"
+                f"and channels = {channels}; got {tuple(pixel_values.shape)}"
             )
 
     def _check_inputs(self, pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes,

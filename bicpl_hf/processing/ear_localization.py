@@ -267,27 +267,36 @@ def ear_roi_grid(
     yaw_deg: float = 0.0,
     mirror: bool = False,
     orientation: str = "LPS",
+    offset_mm: Sequence[float] = (0.0, 0.0, 0.0),
 ) -> RoiGrid:
-    """Grid of `roi_shape` (D, H, W) voxels covering `roi_size_mm` (D, H, W) around `centre_lps`.
+    """Grid of `roi_shape` (D, H, W) voxels covering `roi_size_mm` (D, H, W) around `centre_lps` + `offset_mm`.
 
     Axes follow `orientation` rotated by `yaw_deg` about S; `mirror` reflects the left-right
     axis (for the right ear), which equals reflecting across the yaw-rotated mid-sagittal plane.
+    `offset_mm` moves the grid centre (superior, posterior, lateral) in that ear's frame, whatever
+    `orientation` says, so one offset reaches the same anatomy in both ears.
 
     Example:
         >>> grid = ear_roi_grid((50, 0, 0), roi_shape=(4, 4, 4), roi_size_mm=(8, 8, 8))
         >>> grid.spacing_xyz, grid.origin_lps
         ((2.0, 2.0, 2.0), (47.0, -3.0, -3.0))
+        >>> ear_roi_grid((-50, 0, 0), roi_shape=(4, 4, 4), roi_size_mm=(8, 8, 8), mirror=True,
+        ...              offset_mm=(0, 0, 10)).origin_lps  # 10 mm lateral of a right ear: toward -x
+        (-57.0, -3.0, -3.0)
     """
-    if len(roi_shape) != 3 or len(roi_size_mm) != 3:
-        raise ValueError(f"roi_shape {roi_shape} and roi_size_mm {roi_size_mm} must each have 3 values (D, H, W)")
+    if len(roi_shape) != 3 or len(roi_size_mm) != 3 or len(offset_mm) != 3:
+        raise ValueError(f"roi_shape {roi_shape}, roi_size_mm {roi_size_mm} and offset_mm {offset_mm} must each "
+                         "have 3 values (D, H, W)")
     size_xyz = tuple(int(v) for v in reversed(roi_shape))
     spacing_xyz = tuple(float(mm) / n for mm, n in zip(reversed(roi_size_mm), size_xyz))
     theta = math.radians(yaw_deg)
     rotation = np.array([[math.cos(theta), -math.sin(theta), 0], [math.sin(theta), math.cos(theta), 0], [0, 0, 1]])
     reflection = np.diag([-1.0 if mirror else 1.0, 1.0, 1.0])
-    direction = rotation @ reflection @ orientation_matrix(orientation)
+    ear_frame = rotation @ reflection  # columns: lateral, posterior, superior of this ear, in LPS
+    direction = ear_frame @ orientation_matrix(orientation)
     half_extent = (np.array(size_xyz) - 1) / 2 * np.array(spacing_xyz)
-    origin = np.asarray(centre_lps, dtype=float) - direction @ half_extent
+    centre = np.asarray(centre_lps, dtype=float) + ear_frame @ np.asarray(offset_mm, dtype=float)[::-1]
+    origin = centre - direction @ half_extent
     return RoiGrid(size_xyz, spacing_xyz, tuple(origin.tolist()), tuple(direction.ravel().tolist()))
 
 
@@ -414,13 +423,18 @@ def register_mirrored_right(
 
 @dataclass(frozen=True)
 class EarRoiPair:
-    """The two ROIs in HU: `left` and `right` (mirrored, optionally registered onto `left`)."""
+    """The two ROIs in HU: `left` and `right` (mirrored, optionally registered onto `left`).
+
+    `coarse` is the pair of coarse ROIs when one was asked for: the same mirroring and registration
+    (`registration` is shared), another grid.
+    """
 
     left: sitk.Image
     right: sitk.Image
     left_grid: RoiGrid
     right_grid: RoiGrid
     registration: RegistrationResult | None
+    coarse: EarRoiPair | None = None
 
     def index_to_lps_affines(self) -> tuple[np.ndarray, np.ndarray]:
         """For each ear, 4x4 map from array index `(d, h, w, 1)` to the LPS point actually sampled."""
@@ -436,19 +450,25 @@ def extract_ear_pair(
     roi_size_mm: Sequence[float],
     orientation: str = "LPS",
     register: bool = False,
+    coarse_roi_size_mm: Sequence[float] | None = None,
+    coarse_roi_offset_mm: Sequence[float] = (0.0, 0.0, 0.0),
 ) -> EarRoiPair:
     """Resample the left ROI and the mirrored right ROI (and register it when `register`).
+
+    With `coarse_roi_size_mm`, a second pair of `roi_shape` voxels covering that many mm is cut around
+    each ROI centre moved by `coarse_roi_offset_mm` (superior, posterior, lateral in the ear's frame),
+    mirrored and registered with the fine pair's transform, so both pairs see the same anatomy.
 
     Example:
         >>> pair = extract_ear_pair(image, loc, roi_shape=(64,) * 3, roi_size_mm=(48.0,) * 3)  # doctest: +SKIP
         >>> sitk.GetArrayFromImage(pair.right).shape  # doctest: +SKIP
         (64, 64, 64)
     """
-    kwargs = dict(roi_shape=roi_shape, roi_size_mm=roi_size_mm, yaw_deg=localization.yaw_deg, orientation=orientation)
-    left_grid = ear_roi_grid(localization.left_centre_lps, mirror=False, **kwargs)
-    right_grid = ear_roi_grid(localization.right_centre_lps, mirror=True, **kwargs)
+    kwargs = dict(roi_shape=roi_shape, yaw_deg=localization.yaw_deg, orientation=orientation)
+    left_grid = ear_roi_grid(localization.left_centre_lps, roi_size_mm=roi_size_mm, mirror=False, **kwargs)
+    right_grid = ear_roi_grid(localization.right_centre_lps, roi_size_mm=roi_size_mm, mirror=True, **kwargs)
     left, right = extract_roi(image, left_grid), extract_roi(image, right_grid)
-    registration = None
+    registration, transform = None, None
     if register:
         registration = register_mirrored_right(left, right, right_grid)
         if registration.status == "registered":
@@ -456,7 +476,16 @@ def extract_ear_pair(
             transform.SetMatrix(registration.world_transform[:3, :3].ravel().tolist())
             transform.SetTranslation(registration.world_transform[:3, 3].tolist())
             right = extract_roi(image, right_grid, transform=transform)
-    return EarRoiPair(left, right, left_grid, right_grid, registration)
+    coarse = None
+    if coarse_roi_size_mm is not None:
+        coarse_kwargs = dict(roi_size_mm=coarse_roi_size_mm, offset_mm=coarse_roi_offset_mm, **kwargs)
+        coarse_left_grid = ear_roi_grid(localization.left_centre_lps, mirror=False, **coarse_kwargs)
+        coarse_right_grid = ear_roi_grid(localization.right_centre_lps, mirror=True, **coarse_kwargs)
+        coarse = EarRoiPair(
+            extract_roi(image, coarse_left_grid), extract_roi(image, coarse_right_grid, transform=transform),
+            coarse_left_grid, coarse_right_grid, registration,
+        )
+    return EarRoiPair(left, right, left_grid, right_grid, registration, coarse)
 
 
 def roi_to_image(

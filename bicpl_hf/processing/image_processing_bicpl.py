@@ -7,7 +7,8 @@ setting below is written to `preprocessor_config.json` by `save_pretrained` and 
 Pipeline per exam: [`volume_io.read_volume`] -> [`ear_localization.localize_temporal_bones`]
 -> [`ear_localization.extract_ear_pair`] (left ROI, right ROI mirrored onto the left's
 orientation, optional rigid registration) -> one channel per HU window, each
-`clip((HU - (level - width / 2)) / width, 0, 1)`.
+`clip((HU - (level - width / 2)) / width, 0, 1)`. With `coarse_roi_size_mm` a second, coarser ROI of the same
+voxel shape per ear (e.g. the whole temporal bone around the fine middle-ear ROI) adds its windows as channels.
 
 Example:
     >>> processor = BiCPLVolumeProcessor(roi_shape=(64, 64, 64), roi_size_mm=(48.0, 48.0, 48.0))
@@ -55,6 +56,8 @@ class BiCPLVolumeProcessorKwargs(TypedDict, total=False):
     orientation: str
     align_yaw: bool
     localization_spacing_mm: float
+    coarse_roi_size_mm: list[float] | None
+    coarse_roi_offset_mm: list[float]
 
 
 def apply_windows(hu: np.ndarray, windows: Sequence[dict]) -> np.ndarray:
@@ -88,10 +91,14 @@ def _validated_windows(windows: Sequence[dict] | None) -> list[dict]:
     return checked
 
 
-def _triple(value: Sequence, name: str, cast) -> list:
-    values = [cast(v) for v in value]
-    if len(values) != 3 or not all(v > 0 for v in values):
-        raise ValueError(f"{name} must be 3 positive values (D, H, W), got {value!r}")
+def _triple(value: Sequence, name: str, cast, *, positive: bool = True) -> list:
+    try:
+        values = [cast(v) for v in value]
+    except (TypeError, ValueError):
+        values = []
+    kind = "positive" if positive else "finite"
+    if len(values) != 3 or not all(math.isfinite(v) and (v > 0 or not positive) for v in values):
+        raise ValueError(f"{name} must be 3 {kind} values (D, H, W), got {value!r}")
     return values
 
 
@@ -99,7 +106,8 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
     r"""Turns head CT volumes into `pixel_values` of shape `(batch, 2, channels, D, H, W)`.
 
     Ear index 0 is the patient's LEFT ear; index 1 the RIGHT ear mirrored across the mid-sagittal
-    plane so it looks like a left ear. Channels follow `windows`. Values are float32 in [0, 1].
+    plane so it looks like a left ear. Channels follow `windows` (then, with a coarse ROI, the same windows
+    of the coarse ROI): see `channel_names`. Values are float32 in [0, 1].
 
     Args:
         roi_shape: ROI size in voxels (D, H, W).
@@ -112,6 +120,11 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
             `"LPS"`: W toward the patient's left (lateral for the left ear), H posterior, D superior.
         align_yaw: rotate the ROIs about S by the head yaw estimated from the two capsules.
         localization_spacing_mm: grid spacing used to find the ears (block averaging).
+        coarse_roi_size_mm: size (D, H, W) in mm of a second, coarse ROI per ear with the same `roi_shape`
+            (spacing `coarse_roi_size_mm / roi_shape`); its windows follow the fine ones as extra channels
+            named `"coarse_" + name`. `None` (default): no coarse ROI.
+        coarse_roi_offset_mm: the coarse ROI centre relative to the fine one, (superior, posterior, lateral)
+            mm in the ear's frame (after mirroring; the array's (D, H, W) axes under `orientation="LPS"`).
 
     Example:
         >>> processor = BiCPLVolumeProcessor(roi_shape=(32, 32, 32), roi_size_mm=(40.0, 40.0, 40.0))
@@ -134,6 +147,8 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
         orientation: str = "LPS",
         align_yaw: bool = True,
         localization_spacing_mm: float = 2.0,
+        coarse_roi_size_mm: Sequence[float] | None = None,
+        coarse_roi_offset_mm: Sequence[float] = (0.0, 0.0, 0.0),
         **kwargs: Any,
     ) -> None:
         unknown = sorted(set(kwargs) - BOOKKEEPING_KEYS)
@@ -153,10 +168,25 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
         if not localization_spacing_mm > 0:
             raise ValueError(f"localization_spacing_mm must be positive, got {localization_spacing_mm}")
         self.localization_spacing_mm = float(localization_spacing_mm)
+        self.coarse_roi_size_mm = None if coarse_roi_size_mm is None else _triple(
+            coarse_roi_size_mm, "coarse_roi_size_mm", float)
+        self.coarse_roi_offset_mm = _triple(coarse_roi_offset_mm, "coarse_roi_offset_mm", float, positive=False)
+        if self.coarse_roi_size_mm is None and any(self.coarse_roi_offset_mm):
+            raise ValueError(f"coarse_roi_offset_mm={coarse_roi_offset_mm!r} needs coarse_roi_size_mm (D, H, W mm) "
+                             "to place a coarse ROI; set it, or drop the offset")
 
     @property
     def channel_names(self) -> list[str]:
-        return [w["name"] for w in self.windows]
+        names = [w["name"] for w in self.windows]
+        return names + [f"coarse_{name}" for name in names] if self.coarse_roi_size_mm is not None else names
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        # Without a coarse ROI the saved settings stay those of earlier versions (build caches compare them).
+        if self.coarse_roi_size_mm is None:
+            output.pop("coarse_roi_size_mm", None)
+            output.pop("coarse_roi_offset_mm", None)
+        return output
 
     def preprocess_image(
         self, image: sitk.Image | LoadedVolume, *, source: str | None = None, series_uid: str | None = None
@@ -168,9 +198,10 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
             source, series_uid: provenance written into the metadata (taken from a LoadedVolume).
 
         Returns:
-            `(pixel_values, ear_metadata)`: float32 array `(2, channels, D, H, W)` and two
-            JSON-friendly dicts (left, right) with the ROI centre, the `index_to_lps_affine` that
-            maps array indices `(d, h, w)` to patient LPS mm (registration included), etc.
+            `(pixel_values, ear_metadata)`: float32 array `(2, channels, D, H, W)` (channels:
+            `channel_names`) and two JSON-friendly dicts (left, right) with the ROI centre, the
+            `index_to_lps_affine` that maps array indices `(d, h, w)` to patient LPS mm (registration
+            included), etc.; with a coarse ROI also `coarse_index_to_lps_affine` and `coarse_spacing_mm`.
 
         Example:
             >>> values, meta = processor.preprocess_image(read_volume("ct.nii.gz"))  # doctest: +SKIP
@@ -196,9 +227,14 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
             roi_size_mm=self.roi_size_mm,
             orientation=self.orientation,
             register=self.register,
+            coarse_roi_size_mm=self.coarse_roi_size_mm,
+            coarse_roi_offset_mm=self.coarse_roi_offset_mm,
         )
-        hu = np.stack([sitk.GetArrayViewFromImage(pair.left), sitk.GetArrayViewFromImage(pair.right)])
-        pixel_values = np.stack([apply_windows(hu[0], self.windows), apply_windows(hu[1], self.windows)])
+        rois = [(pair.left, pair.right)] + ([(pair.coarse.left, pair.coarse.right)] if pair.coarse is not None else [])
+        pixel_values = np.stack([
+            np.concatenate([apply_windows(sitk.GetArrayViewFromImage(roi[ear]), self.windows) for roi in rois])
+            for ear in (0, 1)
+        ])
         affines = pair.index_to_lps_affines()
         registration = self._registration_record(pair.registration)
         warnings = list(loaded.warnings) + list(localization.warnings)
@@ -222,6 +258,11 @@ class BiCPLVolumeProcessor(BaseImageProcessor):  # an ImageProcessingMixin that 
                 "series_uid": series_uid,
                 "warnings": list(warnings),
             })
+        if pair.coarse is not None:
+            for ear, grid, affine in zip(metadata, (pair.coarse.left_grid, pair.coarse.right_grid),
+                                         pair.coarse.index_to_lps_affines()):
+                ear["coarse_spacing_mm"] = list(reversed(grid.spacing_xyz))
+                ear["coarse_index_to_lps_affine"] = affine.tolist()
         return pixel_values, metadata
 
     @staticmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import multiprocessing
 import time
@@ -345,6 +346,7 @@ def make_synthetic_export(
     num_proc: int = 1,
     min_ears_per_code: dict[int, int] | None = None,
     anomalies: bool = True,
+    progress: bool = True,
 ) -> SyntheticExport:
     """Sample a cohort, render it and write the hospital-format export into `out_dir`.
 
@@ -358,12 +360,16 @@ def make_synthetic_export(
         anomalies: inject realistic export problems (duplicate row, exam under two dates, row without
             images, images without row, row with empty labels) at ~1% of exams per kind; each is
             recorded in `ground_truth.json`.
+        progress: a progress bar over the exams rendered (on stderr). Also off wherever datasets' progress bars are:
+            `datasets.disable_progress_bars()` (which a command's `--quiet` calls) or `HF_DATASETS_DISABLE_PROGRESS_BARS=1`.
 
     Example:
         >>> export = make_synthetic_export("/tmp/ear_ct", n_exams=12, size="tiny", seed=0)  # doctest: +SKIP
         >>> export.xlsx_path.name  # doctest: +SKIP
         'export.xlsx'
     """
+    from datasets.utils import tqdm  # off wherever datasets' own bars are (`--quiet`: quiet_libraries)
+
     from .reports import pick_report_style, write_synthetic_report
 
     if size not in SIZES:
@@ -408,13 +414,14 @@ def make_synthetic_export(
                         "in_sheet": kind != "images_without_row", "anomaly": kind})
 
     dicom_root.mkdir(parents=True, exist_ok=True)
+    bar = {"total": len(jobs), "desc": "Rendering exams", "unit": "exam", "disable": not progress}
     if num_proc == 1 or len(jobs) <= 1:
-        results = [_exam_job(*job) for job in jobs]
+        results = list(tqdm(itertools.starmap(_exam_job, jobs), **bar))
     else:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)  # workers need no torch
         with ProcessPoolExecutor(max_workers=int(num_proc), mp_context=context) as pool:
-            results = list(pool.map(_exam_job, *zip(*jobs)))
+            results = list(tqdm(pool.map(_exam_job, *zip(*jobs)), **bar))
     by_id = {job[0].exam_id: result for job, result in zip(jobs, results)}
     for record in records:
         record.update(by_id.get(record["exam_id"], {"series": []}))

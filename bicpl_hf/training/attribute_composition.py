@@ -59,7 +59,8 @@ class AttributeClassifier(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        pooled, _, _ = self.vision_model(pixel_values)
+        # A processor's coarse-ROI channels come after the fine ones; this encoder reads the fine ROI.
+        pooled, _, _ = self.vision_model(pixel_values[:, :, : self.vision_model.config.in_channels])
         return self.finding_head(self.dropout(pooled))
 
 

@@ -70,6 +70,17 @@ class BenchmarkData:
     roi_shape: tuple = BENCHMARK_ROI.roi_shape
     roi_size_mm: tuple = BENCHMARK_ROI.roi_size_mm
     num_proc: int = 2
+    # The processor's coarse ROI over the whole temporal bone (`BENCHMARK_ROI_WHOLE_BONE`); None = fine ROI only.
+    coarse_roi_size_mm: tuple | None = None
+    coarse_roi_offset_mm: tuple | None = None
+
+    def processor_kwargs(self) -> dict:
+        """Keyword arguments of the `BiCPLVolumeProcessor` that builds this cohort."""
+        kwargs = {"roi_shape": list(self.roi_shape), "roi_size_mm": list(self.roi_size_mm)}
+        if self.coarse_roi_size_mm is not None:
+            kwargs["coarse_roi_size_mm"] = list(self.coarse_roi_size_mm)
+            kwargs["coarse_roi_offset_mm"] = list(self.coarse_roi_offset_mm or (0.0, 0.0, 0.0))
+        return kwargs
 
 
 def generator_fingerprint() -> str:
@@ -78,7 +89,10 @@ def generator_fingerprint() -> str:
 
     root = Path(bicpl_hf.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted([*(root / "synthetic").glob("*.py"), root / "data" / "builder.py"]):
+    # The ROI preset enters the key through `BenchmarkData`'s fields; the docs module and the re-exports render nothing.
+    sources = [p for p in (root / "synthetic").glob("*.py")
+               if p.name not in ("benchmark_preset.py", "benchmark_docs.py", "__init__.py")]
+    for path in sorted([*sources, root / "data" / "builder.py"]):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -93,7 +107,7 @@ def synthetic_slice_limit_mm(size: str) -> float:
 
 
 def data_cache_key(data: BenchmarkData) -> str:
-    spec = {k: v for k, v in asdict(data).items() if k != "num_proc"}
+    spec = {k: v for k, v in asdict(data).items() if k != "num_proc" and not (k.startswith("coarse_") and v is None)}
     spec["min_ears_per_code"] = {str(k): int(v) for k, v in sorted(spec["min_ears_per_code"].items())}
     spec["generator"] = generator_fingerprint()
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -105,7 +119,6 @@ def cached_build(data: BenchmarkData, cache_dir: str | Path, progress=print) -> 
     The folder holds `export/`, `built/` and `complete.json` (written last, so an interrupted run is redone)."""
     from ..data.builder import build_dataset
     from ..processing import BiCPLVolumeProcessor
-    from ..synthetic.export import make_synthetic_export
 
     folder = Path(cache_dir) / f"data-{data_cache_key(data)}"
     marker = folder / "complete.json"
@@ -117,19 +130,60 @@ def cached_build(data: BenchmarkData, cache_dir: str | Path, progress=print) -> 
 
         shutil.rmtree(folder)  # an interrupted earlier attempt
     started = time.time()
-    progress(f"generating {data.n_exams} synthetic exams ({data.size}, data seed {data.data_seed}) into {folder}")
-    export = make_synthetic_export(folder / "export", n_exams=data.n_exams, size=data.size, seed=data.data_seed,
-                                   num_proc=data.num_proc, min_ears_per_code=dict(data.min_ears_per_code))
+    progress(f"preparing {data.n_exams} synthetic exams ({data.size}, data seed {data.data_seed}) in {folder}")
+    xlsx_path, dicom_root = _cached_export(data, folder, cache_dir, progress)
     generated = time.time() - started
     progress("building the de-identified dataset")
-    processor = BiCPLVolumeProcessor(roi_shape=list(data.roi_shape), roi_size_mm=list(data.roi_size_mm))
-    build_dataset(export.xlsx_path, export.dicom_root, folder / "built", processor=processor, salt=BENCHMARK_SALT,
+    processor = BiCPLVolumeProcessor(**data.processor_kwargs())
+    build_dataset(xlsx_path, dicom_root, folder / "built", processor=processor, salt=BENCHMARK_SALT,
                   seed=data.data_seed, num_proc=data.num_proc, progress=False,
                   max_slice_thickness_mm=synthetic_slice_limit_mm(data.size))
     marker.write_text(json.dumps({"data": asdict(data), "key": data_cache_key(data), "export_seconds": generated,
                                   "build_seconds": time.time() - started - generated}, indent=2, default=str),
                       encoding="utf-8")
     return folder, False
+
+
+def _cached_export(data: BenchmarkData, folder: Path, cache_dir: str | Path, progress) -> tuple[Path, Path]:
+    """`(xlsx_path, dicom_root)` of the cohort's export in `folder / "export"`: generated, or shared (a symlink) with a
+    complete cached folder of the same cohort that differs by its ROI (an export does not depend on the processor) or
+    by a generator edit that leaves the output unchanged (`export_mismatch`: every report and a few exams' DICOM
+    bytes re-made and compared)."""
+    from ..synthetic.export import make_synthetic_export
+    from ..synthetic.export_check import export_mismatch
+
+    cohort = _cohort_spec(data)
+    for candidate in sorted(Path(cache_dir).glob("data-*/complete.json")):
+        if candidate.parent == folder or (candidate.parent / "export").is_symlink():
+            continue
+        try:
+            stored = json.loads(candidate.read_text(encoding="utf-8"))["data"]
+        except (ValueError, KeyError):
+            continue
+        if _cohort_spec(stored) != cohort:
+            continue
+        export = (candidate.parent / "export").resolve()
+        mismatch = export_mismatch(export, n_exams=data.n_exams, size=data.size, seed=data.data_seed,
+                                   min_ears_per_code=dict(data.min_ears_per_code))
+        if mismatch is not None:
+            progress(f"not sharing the export of {candidate.parent}: {mismatch}")
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "export").symlink_to(export, target_is_directory=True)
+        progress(f"sharing the export of {candidate.parent} (the same cohort; the current generator re-makes its "
+                 "reports and sampled exams byte for byte)")
+        return folder / "export" / "export.xlsx", folder / "export" / "dicom"
+    export = make_synthetic_export(folder / "export", n_exams=data.n_exams, size=data.size, seed=data.data_seed,
+                                   num_proc=data.num_proc, min_ears_per_code=dict(data.min_ears_per_code))
+    return export.xlsx_path, export.dicom_root
+
+
+def _cohort_spec(data: BenchmarkData | dict) -> dict:
+    """What an export depends on: the cohort's size, seed and guaranteed ears (not the ROI, not the processes)."""
+    values = asdict(data) if isinstance(data, BenchmarkData) else dict(data)
+    return {"n_exams": int(values["n_exams"]), "size": str(values["size"]), "data_seed": int(values["data_seed"]),
+            "min_ears_per_code": {str(k): int(v) for k, v in sorted(values["min_ears_per_code"].items(),
+                                                                     key=lambda kv: str(kv[0]))}}
 
 
 def attach_truth_flag(dataset_dict, truth_path: str | Path, salt: str, column: str):

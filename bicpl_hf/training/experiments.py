@@ -84,6 +84,10 @@ class Variant:
     # "bicpl": a `BiCPLModel` trained by `train_variant`; "attribute_composition": finding classifiers combined by the
     # knowledge base's findings (`bicpl_hf.training.attribute_composition`), no text tower.
     family: str = "bicpl"
+    # Bi-CPL v3 (issue 22): the region head trained on the training vocabulary's findings, and the zero-shot classes
+    # scored from their prompts' findings by `finding_score_rule` (`bicpl_hf.zero_shot.finding_scores`).
+    region_findings: bool = False
+    finding_score_rule: str = "present_minus_absent"
 
     @property
     def zero_shot(self) -> bool:
@@ -151,6 +155,16 @@ _V2_VARIANTS = (
             **{**_V2, "bilateral": False, "a3b": False}, config_overrides=_V2_CONFIG),
 )
 VARIANTS.update({v.name: v for v in _V2_VARIANTS})
+# Bi-CPL v3 (issue 22): v2 plus region-aware finding detection (HU content per anatomical region, bilateral per region,
+# one detector per attribute shared by all regions) and the zero-shot classes scored from their findings.
+_V3_CONFIG = (*_V2_CONFIG, ("region_finding_loss_weight", 1.0), ("zero_shot_scoring", "findings"))
+_V3_VARIANTS = (
+    Variant("bicpl_v3", "Bi-CPL v3: v2 + region-aware finding detection, zero-shot scored from findings", **_V2,
+            config_overrides=_V3_CONFIG, region_findings=True),
+    Variant("bicpl_v3-bilateral", "Bi-CPL v3 on one ear at a time (no A3B, no bilateral fusion or region comparison)",
+            **{**_V2, "bilateral": False, "a3b": False}, config_overrides=_V3_CONFIG, region_findings=True),
+)
+VARIANTS.update({v.name: v for v in _V3_VARIANTS})
 BASELINE_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl", "bicpl_no_a3b_random_proto")
 V2_ABLATION_VARIANTS = tuple(v.name for v in _V2_VARIANTS)
 KNOWLEDGE_VARIANTS = ("bicpl", "bicpl+kb_prompts", "bicpl+summaries", "bicpl+knowledge_bank", "bicpl+hard_negatives",
@@ -225,6 +239,10 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
         kwargs["prompt_style"] = variant.prompt_style
     elif variant.prompt_style != "report":
         raise ValueError(f"variant {variant.name}: prompt_style must be 'report', 'findings' or 'composed'")
+    if kwargs.get("zero_shot_scoring") == "findings":
+        from ..zero_shot.finding_scores import class_findings_of
+
+        kwargs["class_findings"] = class_findings_of(kwargs["class_prompts"])
     bank_texts = None
     if variant.knowledge_bank:
         from ..knowledge import attribute_texts
@@ -331,6 +349,29 @@ def _paraphrase_cosine(model, processor, predictions, paraphrases: dict | None, 
     return cosines, kinds
 
 
+def _finding_record(variant: Variant, model, processor, test, codes, paraphrases, budget, output_dir: Path):
+    """Bi-CPL v3: the region head's logits of every scorable finding on the test ears (`finding_logits.npz`, what the
+    development class's score rule is chosen from) and each paraphrase of the zero-shot classes `codes` read into
+    findings and scored as the model scores a class's findings."""
+    from .region_findings import dataset_finding_logits, prompt_set_scores, scorable_findings
+
+    findings = scorable_findings(model)
+    logits = dataset_finding_logits(model, processor, test, findings, budget.batch_size)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(output_dir / "finding_logits.npz", logits=logits, findings=np.asarray(findings, dtype=str))
+    record = {"rule": model.config.finding_score_rule, "class_findings": model.config.class_findings,
+              "frozen_prototype_codes": model.config.frozen_prototype_codes, "region_findings": model.config.region_findings}
+    (output_dir / "finding_scores.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    scores, kinds = {}, {}
+    for code in codes:
+        entries = (paraphrases or {}).get(int(code)) or []
+        if entries:
+            scores[int(code)] = prompt_set_scores(logits, findings, {i: [e["text"]] for i, e in enumerate(entries)},
+                                                  model.config.finding_score_rule)
+            kinds[int(code)] = [e["kind"] for e in entries]
+    return scores, kinds
+
+
 def run_one(variant: Variant, setting: str, views: dict, processor, base_config: dict, budget: ExperimentBudget,
             output_dir: Path, seed: int, held_out: int = HELD_OUT_CODE,
             normal_variant_column: str | None = "normal_variant", cohort: str = "",
@@ -372,6 +413,18 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
                         predictions.image_embeds, vocabulary, {i: [e["text"]] for i, e in enumerate(entries)})
                     paraphrase_kinds[int(code)] = [e["kind"] for e in entries]
     else:
+        from .region_findings import region_geometry_of
+
+        geometry = region_geometry_of(processor)
+        if variant.region_findings:
+            from ..knowledge.finding_vocabulary import finding_vocabulary
+
+            base_config = {**base_config, "region_geometry": geometry,
+                           "region_findings": [list(f) for f in finding_vocabulary(view["train"]["findings_triples"])],
+                           "finding_score_rule": variant.finding_score_rule}
+        elif "coarse_roi_size_mm" in geometry:
+            # The processor appends a coarse ROI's channels: the model knows it and reads the fine ones only.
+            base_config = {**base_config, "region_geometry": geometry}
         model = make_variant_model(variant, base_config, processor.tokenizer, seed,
                                    text_model_path=budget.text_model_path)
         channels_last = budget.channels_last
@@ -395,7 +448,11 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
         predictions = predict_dataset(model, processor, view["test"], batch_size=budget.batch_size,
                                       with_text=variant.name != "vision_cnn", text_mode=text_mode)
         class_names, normal_code = model.config.class_names, model.config.normal_code
-        if variant.zero_shot:
+        if variant.region_findings:
+            paraphrase_cosine, paraphrase_kinds = _finding_record(
+                variant, model, processor, view["test"], scored_codes, paraphrases, budget,
+                output_dir / f"{variant.name}_{setting}")
+        elif variant.zero_shot:
             paraphrase_cosine, paraphrase_kinds = _paraphrase_cosine(model, processor, predictions, paraphrases,
                                                                      scored_codes)
     metrics = score_predictions(predictions, class_names, tail_codes=TAIL_CODES, zero_shot_codes=zero_shot,

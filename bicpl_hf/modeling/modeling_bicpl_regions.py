@@ -1,0 +1,266 @@
+# Copyright 2026 The bicpl-hf authors. Licensed under the Apache License, Version 2.0.
+"""Region-aware finding detection of Bi-CPL v3: anatomical regions in the ear's frame, the Hounsfield units read in
+each of them, and one detector per finding *attribute* shared by every region.
+
+A finding is an (entity, attribute) pair of the report parser ("scutum" + "bone_erosion"). The entity says WHERE to
+look (its anatomical regions, `ENTITY_REGIONS`), the attribute WHAT to look for. Each region is described by what its
+voxels are made of (air, fat / partial volume, fluid / soft tissue, thin bone, bone, dense bone: fractions of HU
+bands), the HU of its soft contents, and how the contents lie (posterior minus anterior, i.e. along gravity in a
+supine patient: an air-fluid level); the same description of the partner ear's same region, subtracted, is the
+bilateral comparison per region. A finding's logit is its attribute's linear detector applied to its regions'
+description (plus the ear embedding), so
+
+- a rare finding borrows the positives of its attribute in every other region (erosion of the scutum, of the ossicles,
+  of the jugular foramen all train the "bone_erosion" detector), and
+- a finding never seen in training ("petrous_apex" + "soft_tissue") is scored by a detector that was: the zero-shot
+  route through findings.
+
+Regions are boxes in millimetres from the fine ROI centre (the processor puts it `lateral_offset_mm` lateral of the
+otic capsule), axes (superior, posterior, lateral) of the mirrored ear frame, i.e. the ROI's (D, H, W). Their centres
+follow the temporal bone's anatomy relative to the otic capsule (the vestibule-origin template of the synthetic
+phantom, DESIGN.md section 6). Regions beyond the fine ROI (petrous apex, jugular foramen) are read from the coarse ROI
+when the processor makes one (`coarse_roi_size_mm`); without it they are out of view and their findings cannot be
+scored (reported, never guessed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .configuration_bicpl import FINDING_SCORE_RULES
+
+# name -> (centre mm, half size mm), (superior, posterior, lateral) from the fine ROI centre.
+EAR_REGIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "attic_scutum": ((2.8, 1.5, 3.0), (2.0, 3.0, 2.0)),
+    "ossicular_chain": ((1.5, 0.8, 1.0), (2.5, 2.0, 1.5)),
+    "aditus_antrum": ((3.2, 8.0, 2.0), (2.0, 4.0, 2.5)),
+    "tympanic_cavity": ((-0.5, 2.5, 1.0), (2.5, 4.0, 2.0)),
+    "hypotympanum": ((-2.5, 0.0, -0.5), (2.0, 2.5, 2.0)),
+    "mastoid_cells": ((-1.0, 14.0, 4.0), (6.0, 4.0, 6.0)),
+    "facial_canal": ((-0.4, 1.8, -0.9), (2.5, 4.5, 2.0)),
+    "external_canal": ((0.0, 2.0, 9.0), (3.0, 3.0, 4.0)),
+    "petrous_apex": ((-1.0, -12.6, -19.0), (4.0, 4.0, 4.0)),
+    "jugular_foramen": ((-16.0, 5.7, -4.5), (4.0, 3.0, 3.0)),
+}
+# The report parser's entity keys -> the regions a finding about that entity is read from.
+ENTITY_REGIONS: dict[str, tuple[str, ...]] = {
+    "epitympanum": ("attic_scutum",),
+    "scutum": ("attic_scutum",),
+    "tegmen": ("attic_scutum",),
+    "ossicles": ("ossicular_chain", "attic_scutum"),
+    "aditus": ("aditus_antrum",),
+    "antrum": ("aditus_antrum",),
+    "mastoid": ("mastoid_cells",),
+    "tympanic_cavity": ("tympanic_cavity", "hypotympanum"),
+    "middle_ear": ("tympanic_cavity", "attic_scutum"),
+    "tympanic_membrane": ("external_canal",),
+    "external_canal": ("external_canal",),
+    "facial_canal": ("facial_canal",),
+    "petrous_apex": ("petrous_apex",),
+    "jugular_foramen": ("jugular_foramen",),
+}
+# HU band edges: air | fat / partial volume | fluid and soft tissue | thin bone | bone | dense (otic capsule) bone.
+HU_BAND_EDGES = (-500.0, -100.0, 150.0, 700.0, 1600.0)
+SOFT_CONTENT_HU = (-100.0, 150.0)
+NUM_DENSITY_FEATURES = len(HU_BAND_EDGES) + 1 + 3  # band fractions, content mean, content sd, gravity
+
+
+def _window_to_hu(values: torch.Tensor, window: Mapping) -> torch.Tensor:
+    """Undo the processor's `apply_windows` (linear map of [level - width/2, level + width/2] onto [0, 1])."""
+    width, level = float(window["width"]), float(window["level"])
+    return values * width + (level - width / 2.0)
+
+
+class RegionDensityFeatures(nn.Module):
+    r"""
+    What each anatomical region of each ear is made of, read from the processor's HU windows: `(batch, 2, R, F)` with
+    `F = NUM_DENSITY_FEATURES`, no parameters and no gradient (a fixed measurement, like the processor's).
+
+    Args:
+        geometry (`Mapping`):
+            The processor's ROI settings the model was trained with (`BiCPLConfig.region_geometry`): `roi_shape`,
+            `roi_size_mm`, `windows` (the first two windows must be a bone window and a soft-tissue window), and
+            optionally `coarse_roi_size_mm` / `coarse_roi_offset_mm` (coarse channels appended after the fine ones).
+        regions (`Sequence[str]`):
+            Names of `EAR_REGIONS` to read; a region outside every ROI the processor makes is left out (`in_view`).
+    """
+
+    def __init__(self, geometry: Mapping, regions: Sequence[str]):
+        super().__init__()
+        shape = [int(n) for n in geometry["roi_shape"]]
+        windows = list(geometry["windows"])
+        names = [str(w.get("name", "")) for w in windows]
+        if len(windows) < 2 or "bone" not in names[0] or "soft" not in names[1]:
+            raise ValueError(f"region features read a bone window then a soft-tissue window; the processor has {names}")
+        self.bone_window, self.soft_window, self.num_windows = dict(windows[0]), dict(windows[1]), len(windows)
+        scales = {"fine": ([float(m) for m in geometry["roi_size_mm"]], [0.0, 0.0, 0.0])}
+        if geometry.get("coarse_roi_size_mm"):
+            scales["coarse"] = ([float(m) for m in geometry["coarse_roi_size_mm"]],
+                                [float(m) for m in geometry.get("coarse_roi_offset_mm") or (0.0, 0.0, 0.0)])
+        self.boxes: list[tuple[int, tuple[slice, ...]]] = []  # (channel offset, (D, H, W) slices) per region in view
+        self.in_view: list[str] = []
+        for name in regions:
+            if name not in EAR_REGIONS:
+                raise ValueError(f"unknown region {name!r}; expected one of {sorted(EAR_REGIONS)}")
+            centre, half = EAR_REGIONS[name]
+            for index, (scale, (size_mm, offset_mm)) in enumerate(scales.items()):
+                box = _box_slices(centre, half, offset_mm, size_mm, shape)
+                if box is not None:
+                    self.boxes.append((index * self.num_windows, box))
+                    self.in_view.append(name)
+                    break
+
+    @torch.no_grad()
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        batch = pixel_values.shape[0]
+        features = []
+        for channel, box in self.boxes:
+            region = pixel_values[(slice(None), slice(None), slice(channel, channel + 2), *box)].float()
+            hu = _window_to_hu(region[:, :, 0], self.bone_window).reshape(batch, 2, -1)
+            soft = _window_to_hu(region[:, :, 1], self.soft_window).reshape(batch, 2, -1)
+            edges = [-float("inf"), *HU_BAND_EDGES, float("inf")]
+            bands = [((hu >= lo) & (hu < hi)).float().mean(-1) for lo, hi in zip(edges[:-1], edges[1:])]
+            content = ((hu >= SOFT_CONTENT_HU[0]) & (hu < SOFT_CONTENT_HU[1])).float()
+            count = content.sum(-1).clamp(min=1.0)
+            mean = (soft * content).sum(-1) / count
+            sd = ((soft - mean[..., None]).square() * content).sum(-1).div(count).sqrt()
+            # Gravity points posterior (+H) in a supine patient: fluid collects in the posterior half of a space.
+            grid = content.view(batch, 2, *region.shape[-3:])
+            half = grid.shape[-2] // 2
+            gravity = grid[..., half:, :].mean((-3, -2, -1)) - grid[..., :half, :].mean((-3, -2, -1))
+            features.append(torch.stack([*bands, mean / 100.0, sd / 100.0, gravity], dim=-1))
+        if not features:
+            return pixel_values.new_zeros(batch, 2, 0, NUM_DENSITY_FEATURES)
+        return torch.stack(features, dim=2)
+
+
+def _box_slices(centre, half, offset_mm, size_mm, shape) -> tuple[slice, ...] | None:
+    """The voxel slices of a box in an ROI of `size_mm` / `shape` centred at `offset_mm` from the fine ROI centre, or
+    None when the box's centre lies outside that ROI (the box is clipped to it otherwise)."""
+    slices = []
+    for c, h, o, mm, n in zip(centre, half, offset_mm, size_mm, shape):
+        spacing, middle = mm / n, (n - 1) / 2.0
+        if abs(c - o) > mm / 2.0:
+            return None
+        lo = max(0, int(middle + (c - h - o) / spacing + 0.5))
+        hi = min(n, int(middle + (c + h - o) / spacing + 0.5) + 1)
+        slices.append(slice(lo, max(hi, lo + 1)))
+    return tuple(slices)
+
+
+class BiCPLRegionFindingHead(nn.Module):
+    r"""
+    Finding logits from regions (Bi-CPL v3): for a finding (entity, attribute), the mean standardised density of the
+    entity's regions, the same minus the partner ear's (bilateral per region) and the ear embedding go through the
+    attribute's linear detector. `(batch, 2, num_findings)`.
+
+    Args:
+        geometry (`Mapping`): see [`RegionDensityFeatures`].
+        attributes (`Sequence[str]`): the attribute keys that have a detector (the training vocabulary's).
+        embed_dim (`int`): size of the ear embedding given to `forward`.
+        bilateral (`bool`): compare each region with the partner ear's; `False` reads one ear at a time.
+    """
+
+    def __init__(self, geometry: Mapping, attributes: Sequence[str], embed_dim: int, bilateral: bool = True):
+        super().__init__()
+        self.bilateral = bilateral
+        regions = sorted({r for names in ENTITY_REGIONS.values() for r in names}, key=list(EAR_REGIONS).index)
+        self.density = RegionDensityFeatures(geometry, regions)
+        self.regions = list(self.density.in_view)
+        self.attributes = list(attributes)
+        width = len(self.regions) * NUM_DENSITY_FEATURES
+        # Standardised by the training ears' running statistics: "more soft tissue than this region usually has".
+        self.normalize = nn.BatchNorm1d(max(width, 1), affine=False)
+        self.detectors = nn.Linear(2 * NUM_DENSITY_FEATURES + embed_dim, max(len(self.attributes), 1))
+
+    def scorable(self, finding: Sequence[str]) -> bool:
+        """Whether `finding` = (entity, attribute) has a detector and at least one region in view."""
+        entity, attribute = finding
+        return attribute in self.attributes and any(r in self.regions for r in ENTITY_REGIONS.get(entity, ()))
+
+    def forward(self, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
+                findings: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Logits `(batch, 2, len(findings))`; an unscorable finding's logit is NaN (see `scorable`)."""
+        density = self.density(pixel_values)  # (B, 2, R, F)
+        batch = density.shape[0]
+        flat = density.flatten(2).reshape(batch * 2, -1)
+        if self.training and batch * 2 < 2:
+            raise ValueError("region features need at least one exam (two ears) per training batch")
+        z = self.normalize(flat).view_as(density) if flat.shape[-1] else density
+        diff = z - z.flip(1) if self.bilateral else torch.zeros_like(z)  # one ear at a time: no partner
+        ear = ear_embeds.to(z.dtype)
+        logits = []
+        for entity, attribute in findings:
+            index = [self.regions.index(r) for r in ENTITY_REGIONS.get(entity, ()) if r in self.regions]
+            if attribute not in self.attributes or not index:
+                logits.append(torch.full((batch, 2), float("nan"), device=z.device, dtype=z.dtype))
+                continue
+            inputs = torch.cat([z[:, :, index].mean(2), diff[:, :, index].mean(2), ear], dim=-1)
+            a = self.attributes.index(attribute)
+            logits.append(inputs @ self.detectors.weight[a].to(z.dtype) + self.detectors.bias[a].to(z.dtype))
+        return torch.stack(logits, dim=-1)
+
+
+    def class_scores(self, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
+                     class_findings: Sequence[Sequence[Sequence[str]] | None], background: Sequence[Sequence[str]],
+                     rule: str) -> torch.Tensor:
+        """Scores `(batch, 2, K)` of K classes, each given by its findings (None = not scored from findings: NaN),
+        combined by `rule` (`finding_class_scores`) over the scorable findings of every class and of `background`
+        (the training vocabulary): the findings a class does not state are the evidence against it."""
+        stated = [None if fs is None else {tuple(f) for f in fs if self.scorable(f)} for fs in class_findings]
+        universe = sorted({tuple(f) for f in background if self.scorable(f)} | set().union(*[s for s in stated if s]))
+        logits = self(pixel_values, ear_embeds, universe)
+        matrix = logits.new_tensor([[1.0 if f in (s or ()) else 0.0 for f in universe] for s in stated])
+        scores = finding_class_scores(logits, matrix.view(len(stated), len(universe)), rule)
+        unscored = torch.tensor([not s for s in stated], device=scores.device)
+        return scores.masked_fill(unscored, float("nan"))
+
+
+def scored_from_findings(head: BiCPLRegionFindingHead, config, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
+                         logits: torch.Tensor, *, own_classes: bool, class_findings: Sequence | None) -> torch.Tensor:
+    """`logits` `(batch, 2, K)` with the classes that have no trained prototype scored from their findings (Bi-CPL v3,
+    `config.zero_shot_scoring="findings"`): the model's own frozen classes (`config.frozen_prototype_codes`, findings
+    from `config.class_findings`, plus their logit offsets) or, for classes given as prototypes, those that come with
+    findings (`class_findings`, one entry or None per class). A class none of whose findings can be scored keeps its
+    prototype logit."""
+    if own_classes:
+        own, frozen = config.class_findings or {}, set(config.frozen_prototype_codes)
+        class_findings = [own.get(str(code)) if code in frozen else None for code in config.class_codes]
+        offsets = config.class_logit_offsets or [0.0] * len(class_findings)
+    elif class_findings is None:
+        return logits
+    else:
+        offsets = [0.0] * len(class_findings)
+    if len(class_findings) != logits.shape[-1]:
+        raise ValueError(f"class_findings needs one entry (findings or None) per class: {logits.shape[-1]}, got "
+                         f"{len(class_findings)}")
+    if not any(class_findings):
+        return logits
+    scores = head.class_scores(pixel_values, ear_embeds, class_findings, config.region_findings or [],
+                               config.finding_score_rule)
+    scores = scores + scores.new_tensor(offsets)
+    return torch.where(torch.isnan(scores), logits, scores.to(logits.dtype))
+
+
+def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str) -> torch.Tensor:
+    """Class scores `(..., K)` from finding logits `(..., V)` and a `(K, V)` 0/1 class-finding matrix: `"present"` =
+    the mean log-odds of the class's findings; `"present_minus_absent"` = that minus the mean log-odds of the other
+    findings (the evidence against it); `"dap"` = direct attribute prediction, sum log p + sum log(1 - p)."""
+    if rule not in FINDING_SCORE_RULES:
+        raise ValueError(f"unknown finding score rule {rule!r}; expected one of {FINDING_SCORE_RULES}")
+    matrix = matrix.to(logits.dtype)
+    present = matrix / matrix.sum(1, keepdim=True).clamp(min=1.0)
+    if rule == "present":
+        return logits @ present.t()
+    absent = (1.0 - matrix) / (1.0 - matrix).sum(1, keepdim=True).clamp(min=1.0)
+    if rule == "present_minus_absent":
+        return logits @ present.t() - logits @ absent.t()
+    return F.logsigmoid(logits) @ matrix.t() + F.logsigmoid(-logits) @ (1.0 - matrix).t()
+
+
+__all__ = ["EAR_REGIONS", "ENTITY_REGIONS", "BiCPLRegionFindingHead", "RegionDensityFeatures", "finding_class_scores",
+           "scored_from_findings"]

@@ -1,0 +1,76 @@
+"""Bi-CPL v3 in the runner: the region head's set-up from the processor and the training vocabulary, and the record
+of its finding logits on the test ears (the development class's score rule is chosen from it,
+`benchmarks/v3_rule_choice.py`).
+
+Example:
+    >>> geometry = region_geometry_of(processor)  # doctest: +SKIP
+    >>> sorted(geometry)  # doctest: +SKIP
+    ['roi_shape', 'roi_size_mm', 'windows']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..data.collator import BiCPLDataCollator
+from ..modeling.modeling_bicpl_regions import finding_class_scores
+from ..zero_shot.finding_scores import prompt_findings
+
+GEOMETRY_FIELDS = ("roi_shape", "roi_size_mm", "windows", "coarse_roi_size_mm", "coarse_roi_offset_mm")
+
+
+def region_geometry_of(processor) -> dict:
+    """The ROI settings of a `BiCPLProcessor` (or its volume processor) that the region head reads."""
+    volume = getattr(processor, "image_processor", processor)
+    geometry = {}
+    for name in GEOMETRY_FIELDS:
+        value = getattr(volume, name, None)
+        if value is not None:
+            geometry[name] = [dict(v) for v in value] if name == "windows" else [float(v) for v in value]
+    geometry["roi_shape"] = [int(v) for v in geometry["roi_shape"]]
+    return geometry
+
+
+def scorable_findings(model) -> list[tuple[str, str]]:
+    """Every finding the model's region head can score among its vocabulary and its classes' findings."""
+    head = model.region_finding_head
+    candidates = {tuple(f) for f in model.config.region_findings or []}
+    candidates |= {tuple(f) for fs in (model.config.class_findings or {}).values() for f in fs}
+    return sorted(f for f in candidates if head.scorable(f))
+
+
+@torch.no_grad()
+def dataset_finding_logits(model, processor, dataset, findings: Sequence[tuple[str, str]], batch_size: int = 8
+                           ) -> np.ndarray:
+    """`(N, 2, V)` region-head logits of `findings` for every exam of `dataset`, in eval mode."""
+    model.eval()
+    collator = BiCPLDataCollator(processor, include_labels=False, include_text=False)
+    out = []
+    for start in range(0, len(dataset), batch_size):
+        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        pixel_values = collator(rows)["pixel_values"].to(model.device)
+        embeds = torch.nn.functional.normalize(model.get_image_features(pixel_values).pooler_output, dim=-1)
+        out.append(model.region_finding_head(pixel_values, embeds, findings).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def prompt_set_scores(logits: np.ndarray, findings: Sequence[tuple[str, str]], prompt_sets: Mapping[int, Sequence[str]],
+                      rule: str) -> np.ndarray:
+    """`(N, 2, P)` scores of P prompt sets (e.g. one paraphrase each) from finding logits `(N, 2, V)` of `findings`,
+    combined as the model combines a class's findings. A set that states no scorable finding (a disease name alone,
+    English) scores 0 on every ear: findings cannot read names, and a constant says so (AUC 0.5)."""
+    column = {tuple(f): i for i, f in enumerate(findings)}
+    matrix = np.zeros((len(prompt_sets), len(findings)), dtype=np.float32)
+    for row, prompts in enumerate(prompt_sets.values()):
+        for finding in prompt_findings(prompts):
+            if finding in column:
+                matrix[row, column[finding]] = 1.0
+    scores = finding_class_scores(torch.from_numpy(logits).double(), torch.from_numpy(matrix).double(), rule).numpy()
+    scores[..., ~matrix.any(1)] = 0.0
+    return scores
+
+
+__all__ = ["dataset_finding_logits", "prompt_set_scores", "region_geometry_of", "scorable_findings"]
