@@ -46,7 +46,7 @@ FIRST_TEST_DATA_SEED = 1000  # data seeds from here on are test cohorts; below, 
 TEST_DATA_SEEDS = (1001, 1002, 1003)
 DEVELOPMENT_DATA_SEEDS = (0,)
 # The variant whose differences to every baseline get a paired CI.
-METHOD_VARIANT = "bicpl_v2"
+METHOD_VARIANT = "bicpl_v3"
 
 
 def is_test_cohort(data_seed: int) -> bool:
