@@ -209,15 +209,26 @@ class BiCPLRegionFindingHead(nn.Module):
                      class_findings: Sequence[Sequence[Sequence[str]] | None], background: Sequence[Sequence[str]],
                      rule: str) -> torch.Tensor:
         """Scores `(batch, 2, K)` of K classes, each given by its findings (None = not scored from findings: NaN),
-        combined by `rule` (`finding_class_scores`) over the scorable findings of every class and of `background`
-        (the training vocabulary): the findings a class does not state are the evidence against it."""
-        stated = [None if fs is None else {tuple(f) for f in fs if self.scorable(f)} for fs in class_findings]
-        universe = sorted({tuple(f) for f in background if self.scorable(f)} | set().union(*[s for s in stated if s]))
+        combined by `rule` (`finding_class_scores`); the evidence against a class is read from the scorable findings
+        of `background` (the training vocabulary) that it does not state, so a class's score does not depend on which
+        other classes are scored with it."""
+        universe, present, absent = finding_masks(class_findings, background, self.scorable)
         logits = self(pixel_values, ear_embeds, universe)
-        matrix = logits.new_tensor([[1.0 if f in (s or ()) else 0.0 for f in universe] for s in stated])
-        scores = finding_class_scores(logits, matrix.view(len(stated), len(universe)), rule)
-        unscored = torch.tensor([not s for s in stated], device=scores.device)
+        scores = finding_class_scores(logits, present.to(logits), rule, absent=absent.to(logits))
+        unscored = torch.tensor([not row.any() for row in present], device=scores.device)
         return scores.masked_fill(unscored, float("nan"))
+
+
+def finding_masks(class_findings: Sequence, background: Sequence, scorable) -> tuple[list, torch.Tensor, torch.Tensor]:
+    """`(universe, present, absent)`: the findings to detect (the scorable ones of `background` and of every class)
+    and, per class, `(K, V)` 0/1 masks of what it states and of the background findings it does not state."""
+    stated = [set() if fs is None else {tuple(f) for f in fs if scorable(f)} for fs in class_findings]
+    vocabulary = {tuple(f) for f in background if scorable(f)}
+    universe = sorted(vocabulary | set().union(*stated))
+    present = torch.tensor([[f in s for f in universe] for s in stated], dtype=torch.float64).view(len(stated), -1)
+    absent = torch.tensor([[f in vocabulary and f not in s for f in universe] for s in stated],
+                          dtype=torch.float64).view(len(stated), -1)
+    return universe, present, absent
 
 
 def scored_from_findings(head: BiCPLRegionFindingHead, config, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
@@ -246,21 +257,23 @@ def scored_from_findings(head: BiCPLRegionFindingHead, config, pixel_values: tor
     return torch.where(torch.isnan(scores), logits, scores.to(logits.dtype))
 
 
-def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str) -> torch.Tensor:
+def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str,
+                         absent: torch.Tensor | None = None) -> torch.Tensor:
     """Class scores `(..., K)` from finding logits `(..., V)` and a `(K, V)` 0/1 class-finding matrix: `"present"` =
-    the mean log-odds of the class's findings; `"present_minus_absent"` = that minus the mean log-odds of the other
-    findings (the evidence against it); `"dap"` = direct attribute prediction, sum log p + sum log(1 - p)."""
+    the mean log-odds of the class's findings; `"present_minus_absent"` = that minus the mean log-odds of the findings
+    in `absent` (default: every finding it does not state), the evidence against it; `"dap"` = direct attribute
+    prediction, sum log p over its findings + sum log(1 - p) over `absent`."""
     if rule not in FINDING_SCORE_RULES:
         raise ValueError(f"unknown finding score rule {rule!r}; expected one of {FINDING_SCORE_RULES}")
     matrix = matrix.to(logits.dtype)
+    absent = (1.0 - matrix) if absent is None else absent.to(logits.dtype)
     present = matrix / matrix.sum(1, keepdim=True).clamp(min=1.0)
     if rule == "present":
         return logits @ present.t()
-    absent = (1.0 - matrix) / (1.0 - matrix).sum(1, keepdim=True).clamp(min=1.0)
     if rule == "present_minus_absent":
-        return logits @ present.t() - logits @ absent.t()
-    return F.logsigmoid(logits) @ matrix.t() + F.logsigmoid(-logits) @ (1.0 - matrix).t()
+        return logits @ present.t() - logits @ (absent / absent.sum(1, keepdim=True).clamp(min=1.0)).t()
+    return F.logsigmoid(logits) @ matrix.t() + F.logsigmoid(-logits) @ absent.t()
 
 
 __all__ = ["EAR_REGIONS", "ENTITY_REGIONS", "BiCPLRegionFindingHead", "RegionDensityFeatures", "finding_class_scores",
-           "scored_from_findings"]
+           "finding_masks", "scored_from_findings"]

@@ -61,13 +61,23 @@ def predict_dataset(model, processor, dataset, batch_size: int = 8, with_text: b
         if out.side_text_embeds is not None:
             texts.append(out.side_text_embeds.float().cpu().numpy())
     codes = list(model.config.class_codes) if class_prototypes is None else list(range(class_prototypes.shape[0]))
+    logits = np.concatenate(logits)
+    cosine = np.concatenate(images) @ prototypes.T  # image embeddings are L2-normalised by the model
+    if class_prototypes is None and getattr(model.config, "zero_shot_scoring", "prototypes") == "findings":
+        # A Bi-CPL v3 model scores its classes without a trained prototype from their findings: that score (its
+        # logit less the class's offset) is the raw zero-shot score of those classes, not a prototype cosine.
+        offsets = np.asarray(model.config.class_logit_offsets or [0.0] * len(codes))
+        findings = model.config.class_findings or {}
+        for column, code in enumerate(codes):
+            if code in model.config.frozen_prototype_codes and findings.get(str(code)):
+                cosine[..., column] = logits[..., column] - offsets[column]
     return DatasetPredictions(
-        logits=np.concatenate(logits),
+        logits=logits,
         labels=np.concatenate(labels),
         image_embeds=np.concatenate(images),
         side_text_embeds=np.concatenate(texts) if texts else None,
         class_codes=codes,
-        cosine=np.concatenate(images) @ prototypes.T,  # image embeddings are L2-normalised by the model
+        cosine=cosine,
     )
 
 

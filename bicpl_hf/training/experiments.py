@@ -349,10 +349,13 @@ def _paraphrase_cosine(model, processor, predictions, paraphrases: dict | None, 
     return cosines, kinds
 
 
-def _finding_record(variant: Variant, model, processor, test, codes, paraphrases, budget, output_dir: Path):
+def _finding_record(variant: Variant, model, processor, predictions, test, codes, paraphrases, budget,
+                    output_dir: Path):
     """Bi-CPL v3: the region head's logits of every scorable finding on the test ears (`finding_logits.npz`, what the
-    development class's score rule is chosen from) and each paraphrase of the zero-shot classes `codes` read into
-    findings and scored as the model scores a class's findings."""
+    development class's score rule is chosen from), and each paraphrase of the zero-shot classes `codes` scored as the
+    model scores a user's prompt for a new class: from the findings it states, or, stating none (a name, English),
+    by the cosine to its text prototype."""
+    from .evaluation import prompt_cosines
     from .region_findings import dataset_finding_logits, prompt_set_scores, scorable_findings
 
     findings = scorable_findings(model)
@@ -366,10 +369,21 @@ def _finding_record(variant: Variant, model, processor, test, codes, paraphrases
     for code in codes:
         entries = (paraphrases or {}).get(int(code)) or []
         if entries:
-            scores[int(code)] = prompt_set_scores(logits, findings, {i: [e["text"]] for i, e in enumerate(entries)},
-                                                  model.config.finding_score_rule)
+            sets = {i: [e["text"]] for i, e in enumerate(entries)}
+            by_findings = prompt_set_scores(logits, findings, sets, model.config.finding_score_rule,
+                                            model.config.region_findings, model.region_finding_head.scorable)
+            stated = np.array([bool(untrained_findings(model, prompts)) for prompts in sets.values()])
+            by_prototype = prompt_cosines(model, processor.tokenizer, predictions, sets)
+            scores[int(code)] = np.where(stated, by_findings, by_prototype)
             kinds[int(code)] = [e["kind"] for e in entries]
     return scores, kinds
+
+
+def untrained_findings(model, prompts) -> list:
+    """The scorable findings `prompts` state for a new class of `model` (empty: it is scored by its prototype)."""
+    from ..zero_shot.finding_scores import prompt_findings
+
+    return [f for f in prompt_findings(prompts) if model.region_finding_head.scorable(f)]
 
 
 def run_one(variant: Variant, setting: str, views: dict, processor, base_config: dict, budget: ExperimentBudget,
@@ -450,7 +464,7 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
         class_names, normal_code = model.config.class_names, model.config.normal_code
         if variant.region_findings:
             paraphrase_cosine, paraphrase_kinds = _finding_record(
-                variant, model, processor, view["test"], scored_codes, paraphrases, budget,
+                variant, model, processor, predictions, view["test"], scored_codes, paraphrases, budget,
                 output_dir / f"{variant.name}_{setting}")
         elif variant.zero_shot:
             paraphrase_cosine, paraphrase_kinds = _paraphrase_cosine(model, processor, predictions, paraphrases,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..data.collator import BiCPLDataCollator
-from ..modeling.modeling_bicpl_regions import finding_class_scores
+from ..modeling.modeling_bicpl_regions import finding_class_scores, finding_masks
 from ..zero_shot.finding_scores import prompt_findings
 
 GEOMETRY_FIELDS = ("roi_shape", "roi_size_mm", "windows", "coarse_roi_size_mm", "coarse_roi_offset_mm")
@@ -58,18 +58,20 @@ def dataset_finding_logits(model, processor, dataset, findings: Sequence[tuple[s
 
 
 def prompt_set_scores(logits: np.ndarray, findings: Sequence[tuple[str, str]], prompt_sets: Mapping[int, Sequence[str]],
-                      rule: str) -> np.ndarray:
+                      rule: str, vocabulary: Sequence[Sequence[str]], scorable) -> np.ndarray:
     """`(N, 2, P)` scores of P prompt sets (e.g. one paraphrase each) from finding logits `(N, 2, V)` of `findings`,
-    combined as the model combines a class's findings. A set that states no scorable finding (a disease name alone,
-    English) scores 0 on every ear: findings cannot read names, and a constant says so (AUC 0.5)."""
+    each set scored as the model scores a class given by findings (`modeling_bicpl_regions.finding_masks`, the
+    evidence against it from `vocabulary`). A set that states no scorable finding (a disease name alone, English)
+    scores 0 on every ear: findings cannot read names, and a constant says so (AUC 0.5)."""
+    stated = [sorted(prompt_findings(prompts)) for prompts in prompt_sets.values()]
+    universe, present, absent = finding_masks(stated, vocabulary, scorable)
     column = {tuple(f): i for i, f in enumerate(findings)}
-    matrix = np.zeros((len(prompt_sets), len(findings)), dtype=np.float32)
-    for row, prompts in enumerate(prompt_sets.values()):
-        for finding in prompt_findings(prompts):
-            if finding in column:
-                matrix[row, column[finding]] = 1.0
-    scores = finding_class_scores(torch.from_numpy(logits).double(), torch.from_numpy(matrix).double(), rule).numpy()
-    scores[..., ~matrix.any(1)] = 0.0
+    missing = [f for f in universe if f not in column]
+    if missing:
+        raise ValueError(f"the recorded finding logits lack {missing[:3]}: record every scorable finding")
+    chosen = torch.from_numpy(logits[..., [column[f] for f in universe]]).double()
+    scores = finding_class_scores(chosen, present, rule, absent=absent).numpy()
+    scores[..., ~present.numpy().any(1)] = 0.0
     return scores
 
 
