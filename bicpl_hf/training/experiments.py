@@ -358,7 +358,9 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
     from .evaluation import prompt_cosines
     from .region_findings import dataset_finding_logits, prompt_set_scores, scorable_findings
 
-    findings = scorable_findings(model)
+    entries = {int(code): (paraphrases or {}).get(int(code)) or [] for code in codes}
+    stated = {f for items in entries.values() for e in items for f in untrained_findings(model, [e["text"]])}
+    findings = sorted(set(scorable_findings(model)) | stated)  # every finding a class or a paraphrase is scored by
     logits = dataset_finding_logits(model, processor, test, findings, budget.batch_size)
     output_dir.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(output_dir / "finding_logits.npz", logits=logits, findings=np.asarray(findings, dtype=str))
@@ -366,16 +368,15 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
               "frozen_prototype_codes": model.config.frozen_prototype_codes, "region_findings": model.config.region_findings}
     (output_dir / "finding_scores.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     scores, kinds = {}, {}
-    for code in codes:
-        entries = (paraphrases or {}).get(int(code)) or []
-        if entries:
-            sets = {i: [e["text"]] for i, e in enumerate(entries)}
+    for code, items in entries.items():
+        if items:
+            sets = {i: [e["text"]] for i, e in enumerate(items)}
             by_findings = prompt_set_scores(logits, findings, sets, model.config.finding_score_rule,
                                             model.config.region_findings, model.region_finding_head.scorable)
-            stated = np.array([bool(untrained_findings(model, prompts)) for prompts in sets.values()])
             by_prototype = prompt_cosines(model, processor.tokenizer, predictions, sets)
-            scores[int(code)] = np.where(stated, by_findings, by_prototype)
-            kinds[int(code)] = [e["kind"] for e in entries]
+            states = np.array([bool(untrained_findings(model, prompts)) for prompts in sets.values()])
+            scores[code] = np.where(states, by_findings, by_prototype)
+            kinds[code] = [e["kind"] for e in items]
     return scores, kinds
 
 
