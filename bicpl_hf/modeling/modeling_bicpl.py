@@ -18,16 +18,10 @@ from transformers.utils import ModelOutput
 from .configuration_bicpl import BiCPLConfig, BiCPLVisionConfig
 from .losses_bicpl import IGNORE_INDEX, bicpl_loss, finding_alignment_loss, text_hash_ids
 from .modeling_bicpl_heads import BiCPLContrastiveHead, BiCPLFindingHead, BiCPLKnowledgeBank, BiCPLPrototypeHead
+from .modeling_bicpl_inputs import check_inputs, check_pixel_values
 from .modeling_bicpl_regions import BiCPLRegionFindingHead, scored_from_findings
 from .modeling_bicpl_vision import AsymmetryAwareAttention, BiCPLSiameseEncoder, BilateralCrossAttention
 
-# The dimensions of each text input of `forward`: an int must match exactly, "batch" is the batch size.
-_TEXT_LAYOUTS = {
-    "input_ids": ("batch", "seq_len"),
-    "side_input_ids": ("batch", 2, "seq_len"),
-    "hard_negative_input_ids": ("batch", 2, "num_negatives", "seq_len"),
-    "finding_input_ids": ("num_findings", "seq_len"),
-}
 
 @dataclass
 class BiCPLImageFeaturesOutput(ModelOutput):
@@ -253,7 +247,7 @@ class BiCPLModel(BiCPLPreTrainedModel):
         >>> features.pooler_output.shape
         torch.Size([1, 2, 32])
         ```"""
-        self._check_pixel_values(pixel_values)
+        check_pixel_values(self.config, pixel_values)
         # A coarse ROI's channels (after the fine ones) are read by the region head only.
         pooled, last_hidden_state, maps = self.vision_model(pixel_values[:, :, : self.config.vision_config.in_channels])
         if self.config.bilateral:
@@ -504,8 +498,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         batch keys that `forward` does not name.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        self._check_inputs(pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes,
-                           finding_input_ids, finding_labels)
+        check_inputs(self.config, pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels,
+                     class_prototypes, finding_input_ids, finding_labels)
 
         image_features = self.get_image_features(pixel_values)
         image_embeds = F.normalize(image_features.pooler_output, dim=-1)
@@ -567,49 +561,6 @@ class BiCPLModel(BiCPLPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
     # ---------------------------------------------------------------- forward, step by step
-    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
-        channels = self.config.vision_config.in_channels
-        if (self.config.region_geometry or {}).get("coarse_roi_size_mm"):
-            channels *= 2  # the processor appends the coarse ROI's windows
-        if pixel_values.ndim != 6 or pixel_values.shape[1] != 2 or pixel_values.shape[2] != channels:
-            raise ValueError(
-                "pixel_values must have shape (batch, 2, channels, D, H, W) with ear 0 = left, 1 = mirrored right "
-                f"and channels = {channels}; got {tuple(pixel_values.shape)}"
-            )
-
-    def _check_inputs(self, pixel_values, input_ids, side_input_ids, hard_negative_input_ids, labels, class_prototypes,
-                      finding_input_ids=None, finding_labels=None):
-        """Raise a `ValueError` naming the input and the expected shape before any encoder runs."""
-        if pixel_values is None:
-            raise ValueError("BiCPLModel.forward needs pixel_values of shape (batch, 2, channels, D, H, W)")
-        self._check_pixel_values(pixel_values)
-        batch_size = pixel_values.shape[0]
-        if labels is not None and tuple(labels.shape) != (batch_size, 2):
-            raise ValueError(
-                f"labels must have shape (batch, 2) = ({batch_size}, 2) with one code per ear ({IGNORE_INDEX} = "
-                f"unknown); got {tuple(labels.shape)}"
-            )
-        if class_prototypes is not None and labels is not None:
-            raise ValueError("labels refer to config.class_codes and cannot be combined with class_prototypes")
-        texts = {"input_ids": input_ids, "side_input_ids": side_input_ids,
-                 "hard_negative_input_ids": hard_negative_input_ids, "finding_input_ids": finding_input_ids}
-        for name, ids in texts.items():
-            layout = _TEXT_LAYOUTS[name]
-            expected = [batch_size if dim == "batch" else dim for dim in layout]
-            if ids is not None and (
-                ids.ndim != len(layout) or any(isinstance(e, int) and e != got for e, got in zip(expected, ids.shape))
-            ):
-                raise ValueError(
-                    f"{name} must be ({', '.join(map(str, layout))}) with batch={batch_size}; got {tuple(ids.shape)}"
-                )
-        if finding_labels is not None:
-            num_findings = None if finding_input_ids is None else finding_input_ids.shape[0]
-            if finding_input_ids is None or tuple(finding_labels.shape) != (batch_size, 2, num_findings):
-                raise ValueError(
-                    f"finding_labels must have shape (batch, 2, num_findings) = ({batch_size}, 2, {num_findings}) "
-                    f"and come with finding_input_ids; got {tuple(finding_labels.shape)}"
-                )
-
     def _embed_texts(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor | None:
         """L2-normalised embeddings `(*lead, projection_dim)` of texts `(*lead, seq_len)`: reports, side texts and hard
         negatives alike are flattened into one text-tower batch and given their leading shape back."""
