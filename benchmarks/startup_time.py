@@ -45,21 +45,10 @@ def bicpl_command() -> list[str]:
 def write_inputs(folder: Path) -> tuple[Path, Path]:
     """A tiny saved model + processor and one NIfTI exam, built as `tests/commands` build them."""
     import SimpleITK as sitk
-    import torch
     from _phantoms import make_head_phantom
-    from conftest import tiny_config_kwargs, write_char_vocab
-    from transformers import BertTokenizerFast
+    from conftest import save_tiny_model
 
-    from bicpl_hf.modeling import BiCPLConfig, BiCPLModel
-    from bicpl_hf.processing import BiCPLProcessor, BiCPLVolumeProcessor
-
-    tokenizer = BertTokenizerFast(vocab=write_char_vocab(folder))
-    torch.manual_seed(0)
-    model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs()))
-    model.initialize_prototypes(tokenizer)
-    model.save_pretrained(folder / "model")
-    BiCPLProcessor(BiCPLVolumeProcessor(roi_shape=(16, 16, 16), roi_size_mm=(40.0, 40.0, 40.0)),
-                   tokenizer).save_pretrained(folder / "model")
+    save_tiny_model(folder)
     exam = folder / "exam.nii.gz"
     sitk.WriteImage(make_head_phantom(size_xyz=(140, 100, 30), lesion_side="left", seed=0).to_sitk(), str(exam))
     return folder / "model", exam

@@ -51,6 +51,25 @@ def write_char_vocab(directory) -> str:
     return path
 
 
+def save_tiny_model(folder) -> os.PathLike:
+    """A tiny saved model + processor (16^3 ROI, character tokenizer) in `folder / "model"`; returns that folder."""
+    from pathlib import Path
+
+    from transformers import BertTokenizerFast
+
+    from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
+
+    folder = Path(folder)
+    tokenizer = BertTokenizerFast(vocab=write_char_vocab(folder))
+    torch.manual_seed(0)
+    model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs()))
+    model.initialize_prototypes(tokenizer)
+    model.save_pretrained(folder / "model")
+    BiCPLProcessor(BiCPLVolumeProcessor(roi_shape=(16, 16, 16), roi_size_mm=(40.0, 40.0, 40.0)),
+                   tokenizer).save_pretrained(folder / "model")
+    return folder / "model"
+
+
 @pytest.fixture
 def tiny_config():
     from bicpl_hf import BiCPLConfig

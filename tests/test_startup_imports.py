@@ -11,8 +11,7 @@ import sys
 import textwrap
 
 import pytest
-import torch
-from conftest import tiny_config_kwargs, write_char_vocab
+from conftest import save_tiny_model
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 # Modules a command line that only parses must not load (each costs seconds); transformers is ~0.7 s itself.
@@ -61,18 +60,8 @@ def test_import_bicpl_hf_imports_nothing_transformers_does_not():
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A tiny model + processor folder, as `save_pretrained` writes it (remote code and `auto_map` included)."""
-    from transformers import BertTokenizerFast
-
-    from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
-
     folder = tmp_path_factory.mktemp("startup_model")
-    tokenizer = BertTokenizerFast(vocab=write_char_vocab(folder))
-    torch.manual_seed(0)
-    model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs()))
-    model.initialize_prototypes(tokenizer)
-    model.save_pretrained(folder / "model")
-    BiCPLProcessor(BiCPLVolumeProcessor(roi_shape=(16, 16, 16), roi_size_mm=(40.0, 40.0, 40.0)),
-                   tokenizer).save_pretrained(folder / "model")
+    save_tiny_model(folder)
     return folder / "model"
 
 

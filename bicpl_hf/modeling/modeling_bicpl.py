@@ -507,16 +507,19 @@ class BiCPLModel(BiCPLPreTrainedModel):
         side_text_embeds = self._embed_texts(side_input_ids, side_attention_mask, side_token_type_ids)
 
         logits = self.prototype_head(image_embeds, class_prototypes)
+        regions = None if self.region_finding_head is None else self.region_finding_head.encode(pixel_values)
         if self.config.zero_shot_scoring == "findings":
             logits = scored_from_findings(self.region_finding_head, self.config, pixel_values, image_embeds, logits,
-                                          own_classes=class_prototypes is None, class_findings=class_findings)
+                                          own_classes=class_prototypes is None, class_findings=class_findings,
+                                          encoded=regions)
         finding_logits = None
         if self.finding_head is not None and finding_input_ids is not None:
             finding_embeds = self._embed_texts(finding_input_ids, finding_attention_mask, finding_token_type_ids)
             finding_logits = self.finding_head(image_embeds, finding_embeds)
         region_finding_logits = None
         if self.region_finding_head is not None:
-            region_finding_logits = self.region_finding_head(pixel_values, image_embeds, self.config.region_findings)
+            region_finding_logits = self.region_finding_head(pixel_values, image_embeds, self.config.region_findings,
+                                                             regions)
         logits_per_image = logits_per_text = None
         if side_text_embeds is not None:
             logits_per_text = self.contrastive_head(image_embeds.flatten(0, 1), side_text_embeds.flatten(0, 1))

@@ -182,16 +182,23 @@ class BiCPLRegionFindingHead(nn.Module):
         entity, attribute = finding
         return attribute in self.attributes and any(r in self.regions for r in ENTITY_REGIONS.get(entity, ()))
 
-    def forward(self, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
-                findings: Sequence[Sequence[str]]) -> torch.Tensor:
-        """Logits `(batch, 2, len(findings))`; an unscorable finding's logit is NaN (see `scorable`)."""
+    def encode(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(z, diff)` `(batch, 2, R, F)`: each region's standardised density and its difference from the partner's
+        same region (zeros one ear at a time). Computed once per forward: the running statistics update once."""
         density = self.density(pixel_values)  # (B, 2, R, F)
         batch = density.shape[0]
         flat = density.flatten(2).reshape(batch * 2, -1)
-        if self.training and batch * 2 < 2:
-            raise ValueError("region features need at least one exam (two ears) per training batch")
         z = self.normalize(flat).view_as(density) if flat.shape[-1] else density
         diff = z - z.flip(1) if self.bilateral else torch.zeros_like(z)  # one ear at a time: no partner
+        return z, diff
+
+    def forward(self, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
+                findings: Sequence[Sequence[str]], encoded: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        """Logits `(batch, 2, len(findings))`; an unscorable finding's logit is NaN (see `scorable`). `encoded`: this
+        batch's `encode(pixel_values)`, when the caller already has it."""
+        z, diff = self.encode(pixel_values) if encoded is None else encoded
+        batch = z.shape[0]
         ear = ear_embeds.to(z.dtype)
         logits = []
         for entity, attribute in findings:
@@ -204,16 +211,15 @@ class BiCPLRegionFindingHead(nn.Module):
             logits.append(inputs @ self.detectors.weight[a].to(z.dtype) + self.detectors.bias[a].to(z.dtype))
         return torch.stack(logits, dim=-1)
 
-
     def class_scores(self, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
                      class_findings: Sequence[Sequence[Sequence[str]] | None], background: Sequence[Sequence[str]],
-                     rule: str) -> torch.Tensor:
+                     rule: str, encoded: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Scores `(batch, 2, K)` of K classes, each given by its findings (None = not scored from findings: NaN),
         combined by `rule` (`finding_class_scores`); the evidence against a class is read from the scorable findings
         of `background` (the training vocabulary) that it does not state, so a class's score does not depend on which
         other classes are scored with it."""
         universe, present, absent = finding_masks(class_findings, background, self.scorable)
-        logits = self(pixel_values, ear_embeds, universe)
+        logits = self(pixel_values, ear_embeds, universe, encoded)
         scores = finding_class_scores(logits, present.to(logits), rule, absent=absent.to(logits))
         unscored = torch.tensor([not row.any() for row in present], device=scores.device)
         return scores.masked_fill(unscored, float("nan"))
@@ -231,16 +237,22 @@ def finding_masks(class_findings: Sequence, background: Sequence, scorable) -> t
     return universe, present, absent
 
 
+def finding_scored_classes(config) -> list:
+    """Per class of `config.class_codes`: the findings it is scored from (a class without a trained prototype, i.e.
+    frozen, whose prompts state findings: `config.class_findings`), or None (scored by its prototype)."""
+    own, frozen = config.class_findings or {}, set(config.frozen_prototype_codes)
+    return [own.get(str(code)) if code in frozen else None for code in config.class_codes]
+
+
 def scored_from_findings(head: BiCPLRegionFindingHead, config, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
-                         logits: torch.Tensor, *, own_classes: bool, class_findings: Sequence | None) -> torch.Tensor:
+                         logits: torch.Tensor, *, own_classes: bool, class_findings: Sequence | None,
+                         encoded: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """`logits` `(batch, 2, K)` with the classes that have no trained prototype scored from their findings (Bi-CPL v3,
-    `config.zero_shot_scoring="findings"`): the model's own frozen classes (`config.frozen_prototype_codes`, findings
-    from `config.class_findings`, plus their logit offsets) or, for classes given as prototypes, those that come with
-    findings (`class_findings`, one entry or None per class). A class none of whose findings can be scored keeps its
-    prototype logit."""
+    `config.zero_shot_scoring="findings"`): the model's own (`finding_scored_classes`, plus their logit offsets) or,
+    for classes given as prototypes, those that come with findings (`class_findings`, one entry or None per class).
+    A class none of whose findings can be scored keeps its prototype logit."""
     if own_classes:
-        own, frozen = config.class_findings or {}, set(config.frozen_prototype_codes)
-        class_findings = [own.get(str(code)) if code in frozen else None for code in config.class_codes]
+        class_findings = finding_scored_classes(config)
         offsets = config.class_logit_offsets or [0.0] * len(class_findings)
     elif class_findings is None:
         return logits
@@ -252,7 +264,7 @@ def scored_from_findings(head: BiCPLRegionFindingHead, config, pixel_values: tor
     if not any(class_findings):
         return logits
     scores = head.class_scores(pixel_values, ear_embeds, class_findings, config.region_findings or [],
-                               config.finding_score_rule)
+                               config.finding_score_rule, encoded)
     scores = scores + scores.new_tensor(offsets)
     return torch.where(torch.isnan(scores), logits, scores.to(logits.dtype))
 
@@ -276,4 +288,4 @@ def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str,
 
 
 __all__ = ["EAR_REGIONS", "ENTITY_REGIONS", "BiCPLRegionFindingHead", "RegionDensityFeatures", "finding_class_scores",
-           "finding_masks", "scored_from_findings"]
+           "finding_masks", "finding_scored_classes", "scored_from_findings"]

@@ -32,7 +32,7 @@ from ..data.splits import (
     resplit_by_patient,
 )
 from ..processing.ear_classes import CLASS_NAMES_ZH
-from ..synthetic.benchmark_preset import BENCHMARK_ROI
+from ..synthetic.benchmark_preset import BENCHMARK_ROI, BenchmarkROI
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +76,8 @@ class BenchmarkData:
 
     def processor_kwargs(self) -> dict:
         """Keyword arguments of the `BiCPLVolumeProcessor` that builds this cohort."""
-        kwargs = {"roi_shape": list(self.roi_shape), "roi_size_mm": list(self.roi_size_mm)}
-        if self.coarse_roi_size_mm is not None:
-            kwargs["coarse_roi_size_mm"] = list(self.coarse_roi_size_mm)
-            kwargs["coarse_roi_offset_mm"] = list(self.coarse_roi_offset_mm or (0.0, 0.0, 0.0))
-        return kwargs
+        return BenchmarkROI(self.size, tuple(self.roi_shape), tuple(self.roi_size_mm), self.coarse_roi_size_mm,
+                            self.coarse_roi_offset_mm).processor_kwargs()
 
 
 def generator_fingerprint() -> str:

@@ -66,10 +66,11 @@ def predict_dataset(model, processor, dataset, batch_size: int = 8, with_text: b
     if class_prototypes is None and getattr(model.config, "zero_shot_scoring", "prototypes") == "findings":
         # A Bi-CPL v3 model scores its classes without a trained prototype from their findings: that score (its
         # logit less the class's offset) is the raw zero-shot score of those classes, not a prototype cosine.
+        from ..modeling.modeling_bicpl_regions import finding_scored_classes
+
         offsets = np.asarray(model.config.class_logit_offsets or [0.0] * len(codes))
-        findings = model.config.class_findings or {}
-        for column, code in enumerate(codes):
-            if code in model.config.frozen_prototype_codes and findings.get(str(code)):
+        for column, findings in enumerate(finding_scored_classes(model.config)):
+            if findings:
                 cosine[..., column] = logits[..., column] - offsets[column]
     return DatasetPredictions(
         logits=logits,

@@ -359,7 +359,8 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
     from .region_findings import dataset_finding_logits, prompt_set_scores, scorable_findings
 
     entries = {int(code): (paraphrases or {}).get(int(code)) or [] for code in codes}
-    stated = {f for items in entries.values() for e in items for f in untrained_findings(model, [e["text"]])}
+    states = {e["text"]: untrained_findings(model, [e["text"]]) for items in entries.values() for e in items}
+    stated = {f for found in states.values() for f in found}
     findings = sorted(set(scorable_findings(model)) | stated)  # every finding a class or a paraphrase is scored by
     logits = dataset_finding_logits(model, processor, test, findings, budget.batch_size)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -374,8 +375,7 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
             by_findings = prompt_set_scores(logits, findings, sets, model.config.finding_score_rule,
                                             model.config.region_findings, model.region_finding_head.scorable)
             by_prototype = prompt_cosines(model, processor.tokenizer, predictions, sets)
-            states = np.array([bool(untrained_findings(model, prompts)) for prompts in sets.values()])
-            scores[code] = np.where(states, by_findings, by_prototype)
+            scores[code] = np.where(np.array([bool(states[e["text"]]) for e in items]), by_findings, by_prototype)
             kinds[code] = [e["kind"] for e in items]
     return scores, kinds
 

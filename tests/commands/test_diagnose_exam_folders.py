@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 from _phantoms import make_head_phantom
-from conftest import tiny_config_kwargs, write_char_vocab
+from conftest import save_tiny_model
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
        "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "default"}
@@ -51,19 +50,10 @@ def _rewrite_series(source: Path, target: Path, uid: str, *, localizer: bool = F
 
 @pytest.fixture(scope="module")
 def hospital(tmp_path_factory):
-    from transformers import BertTokenizerFast
-
-    from bicpl_hf import BiCPLConfig, BiCPLModel, BiCPLProcessor, BiCPLVolumeProcessor
     from bicpl_hf.synthetic.export import make_synthetic_export
 
     root = tmp_path_factory.mktemp("hospital")
-    tokenizer = BertTokenizerFast(vocab=write_char_vocab(root))
-    torch.manual_seed(0)
-    model = BiCPLModel(BiCPLConfig(**tiny_config_kwargs()))
-    model.initialize_prototypes(tokenizer)
-    model.save_pretrained(root / "model")
-    BiCPLProcessor(BiCPLVolumeProcessor(roi_shape=(16, 16, 16), roi_size_mm=(40.0, 40.0, 40.0)),
-                   tokenizer).save_pretrained(root / "model")
+    save_tiny_model(root)
 
     export = make_synthetic_export(root / "export", n_exams=3, size="tiny", seed=0, anomalies=False)
     dicom = export.dicom_root

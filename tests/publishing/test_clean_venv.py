@@ -23,26 +23,26 @@ from bicpl_hf.publishing.hub import REMOTE_CODE_REQUIREMENTS, make_model_card
 pytestmark = pytest.mark.slow
 
 
-def _closure(names) -> dict[str, str]:
-    """Every distribution `pip install names...` brings in, with the version installed in THIS environment."""
-    pinned, todo = {}, list(names)
+def distribution_closure(names) -> dict[str, object]:
+    """Every distribution `pip install names...` brings in (as installed in THIS environment), by normalised name."""
+    found, todo = {}, list(names)
     while todo:
         dist = distribution(todo.pop())
         name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
-        if name in pinned:
+        if name in found:
             continue
-        pinned[name] = dist.version
+        found[name] = dist
         for text in dist.requires or []:
             requirement = Requirement(text)
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
                 todo.append(requirement.name)
-    return pinned
+    return found
 
 
 def _build_clean_venv(tmp_path_factory) -> tuple[str | None, str]:
     """`(python, "")`, or `(None, why not)`."""
     try:
-        pins = _closure(REMOTE_CODE_REQUIREMENTS)
+        pins = {name: dist.version for name, dist in distribution_closure(REMOTE_CODE_REQUIREMENTS).items()}
     except PackageNotFoundError as error:
         return None, f"the project environment lacks {error}; cannot pin the card's packages"
     assert "pillow" not in pins and "bicpl-hf" not in pins, pins

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import venv
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import PackageNotFoundError
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,9 @@ import pytest
 import SimpleITK as sitk
 import torch
 from _phantoms import make_head_phantom, write_dicom_series
-from packaging.requirements import Requirement
 
-# The tiny model and processor of the hub tests (module fixtures).
+# The tiny model and processor of the hub tests (module fixtures), and the installed dependency closure.
+from test_clean_venv import distribution_closure
 from test_hub import char_tokenizer, model, processor  # noqa: F401
 
 from bicpl_hf.publishing.monai_bundle import BUNDLE_REQUIREMENTS, export_monai_bundle
@@ -32,26 +31,10 @@ from bicpl_hf.publishing.monai_bundle import BUNDLE_REQUIREMENTS, export_monai_b
 pytestmark = pytest.mark.slow
 
 
-def _closure(names) -> dict[str, object]:
-    """Every distribution `pip install names...` brings in (as installed here), by normalised name."""
-    found, todo = {}, list(names)
-    while todo:
-        dist = distribution(todo.pop())
-        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
-        if name in found:
-            continue
-        found[name] = dist
-        for text in dist.requires or []:
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(requirement.name)
-    return found
-
-
 def _linked_venv(folder: Path, names) -> str:
     """A venv whose site-packages links exactly the top-level files of `names`' distribution closure."""
     try:
-        dists = _closure(names)
+        dists = distribution_closure(names)
     except PackageNotFoundError as error:
         pytest.skip(f"the project environment lacks {error}; cannot build the bundle's environment")
     assert "bicpl-hf" not in dists and "pillow" not in dists, sorted(dists)

@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_char_vocab
 from huggingface_hub import HfApi, ModelCard
-from test_hub import LocalHub, _trained_looking_model
-from transformers import BertTokenizer
+
+# The tiny model and processor of the hub tests (module fixtures; the test arguments below name them).
+# ruff: noqa: F811
+from test_hub import LocalHub, char_tokenizer, model, processor  # noqa: F401
 from transformers.utils.hub import PushToHubMixin
 
 from bicpl_hf.modeling import BiCPLModel, modeling_bicpl
 from bicpl_hf.processing import processing_bicpl
-from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
 from bicpl_hf.processing.processing_bicpl import BiCPLProcessor
 from bicpl_hf.publishing.hub import push_bundle
 from bicpl_hf.publishing.model_card import GENERATED_END, GENERATED_START, make_model_card, merge_model_card
@@ -29,22 +29,6 @@ tags:
 
 Trained at our hospital; contact the ENT imaging group before use.
 """
-
-
-@pytest.fixture(scope="module")
-def char_tokenizer(tmp_path_factory) -> BertTokenizer:
-    return BertTokenizer(vocab=write_char_vocab(tmp_path_factory.mktemp("vocab")))
-
-
-@pytest.fixture(scope="module")
-def model(char_tokenizer) -> BiCPLModel:
-    return _trained_looking_model(char_tokenizer)
-
-
-@pytest.fixture(scope="module")
-def processor(char_tokenizer) -> BiCPLProcessor:
-    volume = BiCPLVolumeProcessor(roi_shape=(16, 16, 16), roi_size_mm=(40.0, 40.0, 40.0))
-    return BiCPLProcessor(volume, char_tokenizer, max_length=64, side_max_length=32)
 
 
 @pytest.fixture
