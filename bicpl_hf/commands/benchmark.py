@@ -188,6 +188,8 @@ def run_benchmark(args) -> dict:
                for path in sorted((out / f"cohort_{seed}").glob(pattern))]
     report, protocol = protocol_report(records, args.held_out, n_boot=args.n_boot)
     variants = list(dict.fromkeys(v for seed in data_seeds for v in documents[seed]["variants"]))
+    # With --report-only, a variant whose records were added to the folder since its run is scored too: name it.
+    variants += sorted({record.variant for record in records} - set(variants) - {CEILING_VARIANT})
 
     def counts(per_code: dict) -> dict:  # JSON keys are strings: one form whether run now or read back
         return {int(code): n for code, n in per_code.items()}

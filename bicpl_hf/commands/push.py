@@ -46,7 +46,7 @@ def _read_eval_results(path: str | None) -> dict | None:
 
 def run_push(args: argparse.Namespace) -> int:
     """Handler of `bicpl push`; prints every file and its size. Returns the exit status."""
-    from ..publishing.hub import push_bundle
+    from ..publishing.hub import push_bundle, saved_training_results
 
     model_dir = Path(args.model_dir)
     try:
@@ -60,7 +60,8 @@ def run_push(args: argparse.Namespace) -> int:
             private=args.private,
             revision=args.revision,
             create_pr=args.create_pr,
-            eval_results=_read_eval_results(args.eval_results),
+            eval_results=(_read_eval_results(args.eval_results) if args.eval_results is not None
+                          else saved_training_results(model_dir)),
             datasets=args.dataset,
             base_model=args.base_model,
             eval_dataset=args.eval_dataset,
@@ -99,7 +100,8 @@ def add_push_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     push.add_argument("--dataset", action="append", help="Hub id of a training/evaluation dataset (repeatable)")
     push.add_argument("--base-model", help="Hub id of the text tower's pretrained checkpoint")
-    push.add_argument("--eval-results", help="JSON file of metric name -> number (from bicpl_hf.metrics)")
+    push.add_argument("--eval-results", help="JSON file of metric name -> number (from bicpl_hf.metrics); default: "
+                      "the eval_results.json / test_results.json that `bicpl train` saved beside the model")
     push.add_argument("--eval-dataset", help="Hub id of the dataset the metrics were computed on")
     push.add_argument("--tag", action="append", help="extra Hub tag of the model card (repeatable)")
     push.add_argument("--license", default="apache-2.0", help="license of the model card (default apache-2.0)")

@@ -46,6 +46,22 @@ def test_benchmark_scores_test_classes_on_fresh_cohorts_with_every_baseline_and_
     assert (tmp_path / "out" / "results.md").read_text(encoding="utf-8") == table
     assert len(log.read_text(encoding="utf-8").splitlines()) == 2  # a scoring again: logged again
 
+    # A variant run since into the same folder (an ablation) is scored with the others and named in table and log.
+    import dataclasses
+
+    from bicpl_hf.training.scored_ears import ScoredEarRecord
+
+    for path in (tmp_path / "out").glob("cohort_*/seed_0/ears_single_ear_clip_B.npz"):
+        record = ScoredEarRecord.load(path)
+        dataclasses.replace(record, variant="single_ear_clip-copy").save(path.with_name("ears_copy_B.npz"))
+    added = _bicpl("benchmark", *TINY, "--data-seeds", "1001", "1002", "--output-dir", str(tmp_path / "out"),
+                   "--scoring-log", str(log), "--report-only", cwd=tmp_path)
+    assert added.returncode == 0, added.stderr[-3000:]
+    table = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
+    assert "'bicpl_v3', 'single_ear_clip-copy']" in table.splitlines()[0] and "| single_ear_clip-copy |" in table
+    entry = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["variants"][-1] == "single_ear_clip-copy" and "2/single_ear_clip-copy" in entry["figures"]
+
 
 def test_benchmark_refuses_a_test_class_on_a_development_cohort(tmp_path):
     done = _bicpl("benchmark", "--held-out", "2", "--data-seeds", "0", "--output-dir", str(tmp_path), cwd=tmp_path)
