@@ -49,6 +49,8 @@ DEFAULT_CLASS_PROMPTS = {
 PROMPT_STYLES = ("report", "findings", "composed")
 ZERO_SHOT_SCORINGS = ("prototypes", "findings")
 FINDING_SCORE_RULES = ("present", "present_minus_absent", "dap")  # see modeling_bicpl_regions.finding_class_scores
+# What a region head's detector reads besides the finding's own regions (see modeling_bicpl_regions).
+REGION_DETECTOR_CONTEXTS = ("embedding", "ear_regions")
 
 
 @strict
@@ -272,6 +274,10 @@ class BiCPLConfig(PreTrainedConfig):
             `coarse_roi_size_mm` / `coarse_roi_offset_mm` when the processor appends a coarse ROI's channels).
         region_findings (`list[list[str]]`, *optional*):
             The (entity key, attribute key) findings the region head is trained on; their attributes get detectors.
+        region_detector_context (`list[str]`, *optional*, defaults to `["embedding"]`):
+            What each attribute's detector reads besides the finding's own regions: `"embedding"` (the ear
+            embedding) and/or `"ear_regions"` (the density of every region of the ear, and its difference from the
+            partner ear's: fluid fills the tympanic cavity, the antrum and the mastoid together).
         zero_shot_scoring (`str`, *optional*, defaults to `"prototypes"`):
             How a class the model never trained on is scored: `"prototypes"` (cosine to its text prototype) or
             `"findings"` (its prompts' findings scored by the region head and combined, `bicpl_hf.zero_shot.
@@ -339,6 +345,7 @@ class BiCPLConfig(PreTrainedConfig):
     region_finding_loss_weight: float = 0.0
     region_geometry: dict | None = None
     region_findings: list | None = None
+    region_detector_context: list | None = None
     zero_shot_scoring: str = "prototypes"
     finding_score_rule: str = "present_minus_absent"
     class_findings: dict | None = None
@@ -393,6 +400,13 @@ class BiCPLConfig(PreTrainedConfig):
         ):
             raise ValueError("region_finding_loss_weight must be >= 0, and > 0 needs region_geometry (the processor's "
                              "ROI settings) and region_findings (the findings to detect)")
+        if self.region_detector_context is None:
+            self.region_detector_context = ["embedding"]
+        self.region_detector_context = [str(c) for c in self.region_detector_context]
+        unknown = sorted(set(self.region_detector_context) - set(REGION_DETECTOR_CONTEXTS))
+        if unknown or len(set(self.region_detector_context)) != len(self.region_detector_context):
+            raise ValueError(f"BiCPLConfig.region_detector_context takes distinct entries of {REGION_DETECTOR_CONTEXTS}, "
+                             f"got {self.region_detector_context!r}")
         if self.zero_shot_scoring not in ZERO_SHOT_SCORINGS:
             raise ValueError(f"BiCPLConfig.zero_shot_scoring must be one of {ZERO_SHOT_SCORINGS}, got "
                              f"{self.zero_shot_scoring!r}")

@@ -179,7 +179,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
         if config.region_finding_loss_weight:
             attributes = sorted({attribute for _, attribute in config.region_findings})
             self.region_finding_head = BiCPLRegionFindingHead(config.region_geometry, attributes, config.projection_dim,
-                                                              bilateral=config.bilateral)
+                                                              bilateral=config.bilateral,
+                                                              context=config.region_detector_context)
         self.post_init()
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, is_main_process: bool = True, **kwargs):

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configuration_bicpl import FINDING_SCORE_RULES
+from .configuration_bicpl import FINDING_SCORE_RULES, REGION_DETECTOR_CONTEXTS
 
 # name -> (centre mm, half size mm), (superior, posterior, lateral) from the fine ROI centre.
 EAR_REGIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
@@ -155,19 +155,28 @@ def _box_slices(centre, half, offset_mm, size_mm, shape) -> tuple[slice, ...] | 
 class BiCPLRegionFindingHead(nn.Module):
     r"""
     Finding logits from regions (Bi-CPL v3): for a finding (entity, attribute), the mean standardised density of the
-    entity's regions, the same minus the partner ear's (bilateral per region) and the ear embedding go through the
-    attribute's linear detector. `(batch, 2, num_findings)`.
+    entity's regions and the same minus the partner ear's (bilateral per region) go through the attribute's linear
+    detector, with its context: the ear embedding and/or every region of the ear (`context`). `(batch, 2,
+    num_findings)`.
 
     Args:
         geometry (`Mapping`): see [`RegionDensityFeatures`].
         attributes (`Sequence[str]`): the attribute keys that have a detector (the training vocabulary's).
         embed_dim (`int`): size of the ear embedding given to `forward`.
         bilateral (`bool`): compare each region with the partner ear's; `False` reads one ear at a time.
+        context (`Sequence[str]`): what a detector reads besides the finding's regions (`REGION_DETECTOR_CONTEXTS`):
+            `"embedding"`, the ear embedding; `"ear_regions"`, every region's density and difference from the partner
+            (per attribute, shared by all its findings: an effusion fills the tympanic cavity, antrum and mastoid
+            together, whichever of them a report names).
     """
 
-    def __init__(self, geometry: Mapping, attributes: Sequence[str], embed_dim: int, bilateral: bool = True):
+    def __init__(self, geometry: Mapping, attributes: Sequence[str], embed_dim: int, bilateral: bool = True,
+                 context: Sequence[str] = ("embedding",)):
         super().__init__()
-        self.bilateral = bilateral
+        unknown = sorted(set(context) - set(REGION_DETECTOR_CONTEXTS))
+        if unknown:
+            raise ValueError(f"unknown region detector context {unknown}; expected {REGION_DETECTOR_CONTEXTS}")
+        self.bilateral, self.use_embedding = bilateral, "embedding" in context
         regions = sorted({r for names in ENTITY_REGIONS.values() for r in names}, key=list(EAR_REGIONS).index)
         self.density = RegionDensityFeatures(geometry, regions)
         self.regions = list(self.density.in_view)
@@ -175,7 +184,10 @@ class BiCPLRegionFindingHead(nn.Module):
         width = len(self.regions) * NUM_DENSITY_FEATURES
         # Standardised by the training ears' running statistics: "more soft tissue than this region usually has".
         self.normalize = nn.BatchNorm1d(max(width, 1), affine=False)
-        self.detectors = nn.Linear(2 * NUM_DENSITY_FEATURES + embed_dim, max(len(self.attributes), 1))
+        self.detectors = nn.Linear(2 * NUM_DENSITY_FEATURES + (embed_dim if self.use_embedding else 0),
+                                   max(len(self.attributes), 1))
+        self.ear_context = (nn.Linear(2 * width, max(len(self.attributes), 1), bias=False)
+                            if "ear_regions" in context and width else None)
 
     def scorable(self, finding: Sequence[str]) -> bool:
         """Whether `finding` = (entity, attribute) has a detector and at least one region in view."""
@@ -199,16 +211,19 @@ class BiCPLRegionFindingHead(nn.Module):
         batch's `encode(pixel_values)`, when the caller already has it."""
         z, diff = self.encode(pixel_values) if encoded is None else encoded
         batch = z.shape[0]
-        ear = ear_embeds.to(z.dtype)
+        ear = [ear_embeds.to(z.dtype)] if self.use_embedding else []
+        context = None if self.ear_context is None else F.linear(torch.cat([z.flatten(2), diff.flatten(2)], -1),
+                                                                 self.ear_context.weight.to(z.dtype))
         logits = []
         for entity, attribute in findings:
             index = [self.regions.index(r) for r in ENTITY_REGIONS.get(entity, ()) if r in self.regions]
             if attribute not in self.attributes or not index:
                 logits.append(torch.full((batch, 2), float("nan"), device=z.device, dtype=z.dtype))
                 continue
-            inputs = torch.cat([z[:, :, index].mean(2), diff[:, :, index].mean(2), ear], dim=-1)
+            inputs = torch.cat([z[:, :, index].mean(2), diff[:, :, index].mean(2), *ear], dim=-1)
             a = self.attributes.index(attribute)
-            logits.append(inputs @ self.detectors.weight[a].to(z.dtype) + self.detectors.bias[a].to(z.dtype))
+            logit = inputs @ self.detectors.weight[a].to(z.dtype) + self.detectors.bias[a].to(z.dtype)
+            logits.append(logit if context is None else logit + context[..., a])
         return torch.stack(logits, dim=-1)
 
     def class_scores(self, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,

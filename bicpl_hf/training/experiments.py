@@ -163,6 +163,12 @@ _V3_VARIANTS = (
             config_overrides=_V3_CONFIG, region_findings=True),
     Variant("bicpl_v3-bilateral", "Bi-CPL v3 on one ear at a time (no A3B, no bilateral fusion or region comparison)",
             **{**_V2, "bilateral": False, "a3b": False}, config_overrides=_V3_CONFIG, region_findings=True),
+    Variant("bicpl_v3+ear_context", "Bi-CPL v3, each finding detector also reading every region of the ear",
+            **_V2, config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding", "ear_regions"])),
+            region_findings=True),
+    Variant("bicpl_v3+ear_context-embedding", "Bi-CPL v3, finding detectors reading the ear's regions, not the "
+            "ear embedding", **_V2, config_overrides=(*_V3_CONFIG, ("region_detector_context", ["ear_regions"])),
+            region_findings=True),
 )
 VARIANTS.update({v.name: v for v in _V3_VARIANTS})
 BASELINE_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl", "bicpl_no_a3b_random_proto")

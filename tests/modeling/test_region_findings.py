@@ -12,6 +12,7 @@ from conftest import tiny_config_kwargs
 from bicpl_hf import BiCPLConfig, BiCPLModel
 from bicpl_hf.modeling.modeling_bicpl_regions import (
     EAR_REGIONS,
+    NUM_DENSITY_FEATURES,
     RegionDensityFeatures,
     _box_slices,
     finding_class_scores,
@@ -224,3 +225,33 @@ def test_a_paraphrase_is_scored_from_its_findings_or_else_left_at_chance():
     assert (scores[..., 1] == 0).all()  # a name states no finding: the same score for every ear
     with pytest.raises(ValueError, match="lack"):
         prompt_set_scores(logits[..., :2], findings[:2], {0: ["上鼓室骨质破坏"]}, "present", FINDINGS, head.scorable)
+
+
+def test_ear_context_detectors_read_every_region_and_can_leave_the_embedding_out(tmp_path):
+    """`region_detector_context=["ear_regions"]`: a detector reads every region of the ear (fluid in the mastoid moves
+    the tympanic effusion logit) and not the ear embedding (the image encoder's weights do not move it)."""
+    torch.manual_seed(0)
+    config = BiCPLConfig(**tiny_config_kwargs(region_finding_loss_weight=1.0, region_geometry=GEOMETRY,
+                                              region_findings=FINDINGS, region_detector_context=["ear_regions"]))
+    model = BiCPLModel(config).eval()
+    head = model.region_finding_head
+    assert head.detectors.in_features == 2 * NUM_DENSITY_FEATURES and head.ear_context is not None
+    hu = np.full((16, 24, 20), -1000.0, dtype=np.float32)
+    pixel_values = _ears(hu, hu)
+    filled = hu.copy()
+    filled[_region_box("mastoid_cells")] = 20.0  # fluid in the mastoid only
+    with torch.no_grad():
+        empty = model(pixel_values=pixel_values).region_finding_logits
+        mastoid = model(pixel_values=_ears(filled, hu)).region_finding_logits
+        for parameter in model.vision_model.parameters():
+            parameter.add_(0.5)
+        moved_encoder = model(pixel_values=pixel_values).region_finding_logits
+    effusion = FINDINGS.index(["tympanic_cavity", "effusion"])
+    assert not torch.allclose(mastoid[0, 0, effusion], empty[0, 0, effusion])
+    torch.testing.assert_close(moved_encoder, empty)
+    model.save_pretrained(tmp_path)
+    with torch.no_grad():
+        torch.testing.assert_close(BiCPLModel.from_pretrained(tmp_path).eval()(pixel_values=pixel_values)
+                                   .region_finding_logits, moved_encoder)
+    with pytest.raises(ValueError, match="region_detector_context"):
+        BiCPLConfig(**tiny_config_kwargs(region_detector_context=["whole_head"]))
