@@ -32,6 +32,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..data.splits import HELD_OUT_CODE
+from ..knowledge.knowledge_base import class_prompts, load_knowledge_base
 from ..modeling import BiCPLConfig, BiCPLModel
 from ..processing.ear_classes import CLASS_CODES, CLASS_NAMES_ZH, NORMAL_CODE
 from .calibration import calibrate_unseen_class_offset
@@ -230,8 +231,6 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
         kwargs.update(itc_ear_weight=0.0, itc_exam_weight=0.0)
     kwargs.update(dict(variant.config_overrides))
     if variant.knowledge_prompts:
-        from ..knowledge import class_prompts, load_knowledge_base
-
         codes = kwargs.get("class_codes") or list(CLASS_CODES)
         kwargs["class_prompts"] = class_prompts(load_knowledge_base(), codes)
     if variant.prompt_style in ("findings", "composed"):
@@ -248,7 +247,7 @@ def make_variant_model(variant: Variant, base_config: dict, tokenizer, seed: int
     if kwargs.get("zero_shot_scoring") == "findings":
         from ..zero_shot.finding_scores import class_findings_of
 
-        kwargs["class_findings"] = class_findings_of(kwargs["class_prompts"])
+        kwargs["class_findings"] = class_findings_of(kwargs["class_prompts"], load_knowledge_base())
     bank_texts = None
     if variant.knowledge_bank:
         from ..knowledge import attribute_texts
@@ -331,8 +330,6 @@ def _class_prompts_of(variant: Variant, base_config: dict) -> dict[int, list[str
 
     codes = base_config.get("class_codes") or list(CLASS_CODES)
     if variant.knowledge_prompts:
-        from ..knowledge import class_prompts, load_knowledge_base
-
         return {int(c): list(p) for c, p in class_prompts(load_knowledge_base(), codes).items()}
     prompts = base_config.get("class_prompts") or DEFAULT_CLASS_PROMPTS
     return {int(c): list(prompts[c] if c in prompts else prompts[str(c)]) for c in codes}
@@ -379,7 +376,8 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
         if items:
             sets = {i: [e["text"]] for i, e in enumerate(items)}
             by_findings = prompt_set_scores(logits, findings, sets, model.config.finding_score_rule,
-                                            model.config.region_findings, model.region_finding_head.scorable)
+                                            model.config.region_findings, model.region_finding_head.scorable,
+                                            load_knowledge_base())
             by_prototype = prompt_cosines(model, processor.tokenizer, predictions, sets)
             scores[code] = np.where(np.array([bool(states[e["text"]]) for e in items]), by_findings, by_prototype)
             kinds[code] = [e["kind"] for e in items]
@@ -390,7 +388,7 @@ def untrained_findings(model, prompts) -> list:
     """The scorable findings `prompts` state for a new class of `model` (empty: it is scored by its prototype)."""
     from ..zero_shot.finding_scores import prompt_findings
 
-    return [f for f in prompt_findings(prompts) if model.region_finding_head.scorable(f)]
+    return [f for f in prompt_findings(prompts, load_knowledge_base()) if model.region_finding_head.scorable(f)]
 
 
 def run_one(variant: Variant, setting: str, views: dict, processor, base_config: dict, budget: ExperimentBudget,

@@ -58,12 +58,13 @@ def dataset_finding_logits(model, processor, dataset, findings: Sequence[tuple[s
 
 
 def prompt_set_scores(logits: np.ndarray, findings: Sequence[tuple[str, str]], prompt_sets: Mapping[int, Sequence[str]],
-                      rule: str, vocabulary: Sequence[Sequence[str]], scorable) -> np.ndarray:
+                      rule: str, vocabulary: Sequence[Sequence[str]], scorable, knowledge_base=None) -> np.ndarray:
     """`(N, 2, P)` scores of P prompt sets (e.g. one paraphrase each) from finding logits `(N, 2, V)` of `findings`,
     each set scored as the model scores a class given by findings (`modeling_bicpl_regions.finding_masks`, the
-    evidence against it from `vocabulary`). A set that states no scorable finding (a disease name alone, English)
-    scores 0 on every ear: findings cannot read names, and a constant says so (AUC 0.5)."""
-    stated = [sorted(prompt_findings(prompts)) for prompts in prompt_sets.values()]
+    evidence against it from `vocabulary`; a prompt naming a disease of `knowledge_base` reads its findings there,
+    see `finding_scores.prompt_findings`). A set that states no scorable finding (English prose, or a name without a
+    knowledge base) scores 0 on every ear: a constant says so (AUC 0.5)."""
+    stated = [sorted(prompt_findings(prompts, knowledge_base)) for prompts in prompt_sets.values()]
     universe, present, absent = finding_masks(stated, vocabulary, scorable)
     column = {tuple(f): i for i, f in enumerate(findings)}
     missing = [f for f in universe if f not in column]

@@ -88,7 +88,7 @@ def resolve_classes(
     names = [(class_names or {}).get(code, known.get(code, str(code))) for code in prompts]
     prototypes = encode_prompts_as_trained(model, tokenizer, prompts)
     if with_findings:
-        return list(prompts), names, prototypes, untrained_class_findings(config, prompts)
+        return list(prompts), names, prototypes, untrained_class_findings(config, prompts, knowledge_base)
     return list(prompts), names, prototypes
 
 
@@ -240,7 +240,9 @@ class ZeroShotEarDiagnosisPipeline(Pipeline):
 
     def _forward(self, model_inputs, class_prompts=None, class_names=None, candidate_labels=None,
                  hypothesis_template=None):
-        knowledge_base = self.knowledge_base if candidate_labels is not None else None
+        # The knowledge base resolves candidate labels, and the diseases a prompt names for a findings-scored model.
+        findings_scored = getattr(self.model.config, "zero_shot_scoring", None) == "findings"
+        knowledge_base = self.knowledge_base if candidate_labels is not None or findings_scored else None
         codes, names, prototypes, findings = resolve_classes(
             self.model, self.processor.tokenizer, class_prompts, class_names, candidate_labels, hypothesis_template,
             knowledge_base, with_findings=True)

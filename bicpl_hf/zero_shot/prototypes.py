@@ -338,9 +338,11 @@ def add_class_by_text(
     model.add_class(code, name, styled, tokenizer, name_en=name_en)
     if model.config.zero_shot_scoring == "findings":
         # A v3 model scores a class without a trained prototype from its findings: the prompts' findings, stored.
+        from ..knowledge.knowledge_base import load_knowledge_base
         from .finding_scores import class_findings_of
 
-        model.config.class_findings = {**(model.config.class_findings or {}), **class_findings_of({int(code): styled})}
+        model.config.class_findings = {**(model.config.class_findings or {}),
+                                       **class_findings_of({int(code): styled}, load_knowledge_base())}
     if bundle_directory is not None:
         save_prototypes(model, bundle_directory)
     return prototype_bundle_from_model(model)

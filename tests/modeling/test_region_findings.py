@@ -255,3 +255,24 @@ def test_ear_context_detectors_read_every_region_and_can_leave_the_embedding_out
                                    .region_finding_logits, moved_encoder)
     with pytest.raises(ValueError, match="region_detector_context"):
         BiCPLConfig(**tiny_config_kwargs(region_detector_context=["whole_head"]))
+
+
+def test_a_prompt_naming_one_known_disease_reads_the_knowledge_bases_findings():
+    """A name states no finding; with a knowledge base it is read as the knowledge base describes that disease (the
+    prompts a candidate label gets), in any wording that names exactly one disease."""
+    from bicpl_hf.knowledge.knowledge_base import class_prompts, load_knowledge_base
+
+    kb = load_knowledge_base()
+    cholesteatoma = prompt_findings(class_prompts(kb, [2])["2"])
+    assert ("scutum", "bone_erosion") in cholesteatoma
+    for prompt in ("胆脂瘤", "中耳胆脂瘤。", "考虑胆脂瘤可能", "胆脂瘤尚不能除外，请结合耳镜检查", "cholesteatoma", "Cholesteatoma"):
+        assert prompt_findings([prompt], kb) == cholesteatoma, prompt
+    schwannoma = prompt_findings(class_prompts(kb, ["面神经鞘瘤"])["面神经鞘瘤"])
+    assert prompt_findings(["面神经鞘瘤"], kb) == schwannoma != prompt_findings(["肿瘤性病变"], kb)  # the entry named
+    assert prompt_findings(["胆脂瘤"]) == set()  # no knowledge base: a name states nothing
+    for prompt in ("未见胆脂瘤", "胆脂瘤或胆固醇肉芽肿", "middle ear cholesteatoma with scutum erosion"):
+        assert prompt_findings([prompt], kb) == set(), prompt  # negated, a differential, English prose
+    # A prompt that states findings keeps its own, whatever disease it names.
+    assert prompt_findings(["上鼓室软组织影。检查结论：中耳胆脂瘤"], kb) == {("epitympanum", "soft_tissue")}
+    assert class_findings_of({4: ["胆固醇肉芽肿"], 9: ["a new disease"]}, kb) == {
+        "4": [list(f) for f in sorted(prompt_findings(class_prompts(kb, [4])["4"]))]}
