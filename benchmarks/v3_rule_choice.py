@@ -1,6 +1,8 @@
 """Choose Bi-CPL v3's finding score rule on the DEVELOPMENT class: every rule of `FINDING_SCORE_RULES` applied to the
 finding logits a `bicpl benchmark --held-out 3` run of `bicpl_v3` saved (`finding_logits.npz`), scored with the
-protocol's look-alike contrasts of code 3, plus the per-finding AUC of the region head on the same ears.
+protocol's look-alike contrasts of code 3, plus the per-finding AUC of the region head on the same ears, and the
+development class's paraphrases scored as the run recorded them and with the names read in the knowledge base
+(`finding_scores.named_disease_findings`), from the same logits.
 
 Refuses anything but the development class on development cohorts (data seeds < 1000): a test class is scored once,
 by the frozen recipe, through `bicpl benchmark`.
@@ -36,8 +38,16 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
+    from bicpl_hf.knowledge import load_knowledge_base
+    from bicpl_hf.knowledge.paraphrases import load_prompt_paraphrases
+    from bicpl_hf.training.region_findings import prompt_set_scores
+    from bicpl_hf.zero_shot.finding_scores import prompt_findings
+
     runs = {rule: [] for rule in FINDING_SCORE_RULES}
     finding_rows = []
+    paraphrases = load_prompt_paraphrases()[DEVELOPMENT_CLASS]
+    by_paraphrase = {"as recorded": [[] for _ in paraphrases], "names read in the knowledge base": [[] for _ in
+                                                                                                   paraphrases]}
     for root in map(Path, args.runs):
         for folder in sorted(root.glob(f"cohort_*/seed_*/{args.variant}_B")):
             cohort = int(folder.parent.parent.name.split("_")[1])
@@ -60,6 +70,19 @@ def main() -> None:
             for rule in FINDING_SCORE_RULES:
                 scores = finding_class_scores(chosen, present, rule, absent=absent)[..., 0].reshape(-1).numpy()
                 runs[rule].append(ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], scores))
+            # Paraphrases: as the run scored them (findings, else the text prototype), and with a name read in the
+            # knowledge base (only paraphrases that state no finding change; the rest are scored as recorded).
+            recorded = ears[f"paraphrases_{DEVELOPMENT_CLASS}"]
+            kb, scorable = load_knowledge_base(), (lambda f: tuple(f) in set(findings))
+            for i, entry in enumerate(paraphrases):
+                by_paraphrase["as recorded"][i].append(
+                    ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], recorded[:, i]))
+                kb_scores = recorded[:, i]
+                if not prompt_findings([entry["text"]]) and prompt_findings([entry["text"]], kb):
+                    kb_scores = prompt_set_scores(logits, findings, {0: [entry["text"]]}, info["rule"],
+                                                  info["region_findings"], scorable, kb)[..., 0].reshape(-1)
+                by_paraphrase["names read in the knowledge base"][i].append(
+                    ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], kb_scores))
             if args.build:
                 from bicpl_hf.data.splits import load_built_dataset, setting_view
                 from bicpl_hf.training.benchmark_runner import enrich_test_split
@@ -80,6 +103,17 @@ def main() -> None:
             r = result[key]
             cells.append(f"{r['auc']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    lines += ["", f"Paraphrases of code {DEVELOPMENT_CLASS} ({len(paraphrases)}), each scored alone, vs CSOM and vs all:",
+              "", "| paraphrases | vs CSOM mean ± sd (min) | vs all mean ± sd (min) | per paraphrase vs CSOM |",
+              "|---|---|---|---|"]
+    for name, per_paraphrase in by_paraphrase.items():
+        cells, per = [], []
+        for contrast in ("vs_1", "vs_all"):
+            aucs = np.array([contrast_aucs(scored, DEVELOPMENT_CLASS, n_boot=1)[contrast]["auc"]
+                             for scored in per_paraphrase])
+            cells.append(f"{aucs.mean():.3f} ± {aucs.std(ddof=1):.3f} ({aucs.min():.3f})")
+            per.append(aucs)
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | " + " ".join(f"{a:.2f}" for a in per[0]) + " |")
     if finding_rows:
         lines += ["", "Per-finding AUC of the region head (development cohort test ears, development class held out):",
                   "", "| cohort | finding | positive ears | AUC |", "|---|---|---|---|"]
