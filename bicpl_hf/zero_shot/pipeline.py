@@ -225,7 +225,8 @@ class ZeroShotEarDiagnosisPipeline(Pipeline):
 
     @cached_property
     def knowledge_base(self) -> KnowledgeBase:
-        """The knowledge base that resolves `candidate_labels`: the package's, or, for the remote-code copy of this
+        """The knowledge base that resolves `candidate_labels` (and the diseases a prompt names, for a model scoring
+        new classes from findings): the package's, or, for the remote-code copy of this
         pipeline (transformers copies only the `.py` files into its module cache), the one saved with the model."""
         path = DEFAULT_KNOWLEDGE_BASE
         if not path.is_file():
@@ -233,9 +234,11 @@ class ZeroShotEarDiagnosisPipeline(Pipeline):
                 path = cached_file(self.model.name_or_path, path.name)
             except (OSError, ValueError) as error:
                 raise FileNotFoundError(
-                    f"candidate_labels are resolved through the knowledge base {path.name}, saved with a Bi-CPL "
-                    f"model, but the model's folder or repository {self.model.name_or_path!r} has none: save the model "
-                    "again with bicpl_hf, or give class_prompts={code: [prompt, ...]} instead") from error
+                    f"candidate_labels, and the diseases named in the prompts of a model that scores new classes from "
+                    f"findings, are resolved through the knowledge base {path.name} saved with a Bi-CPL model, but the "
+                    f"model's folder or repository {self.model.name_or_path!r} has none: save the model again with "
+                    "bicpl_hf (or, for a model scoring new classes by prototypes, give class_prompts={code: "
+                    "[prompt, ...]} instead of candidate_labels)") from error
         return load_knowledge_base(path)
 
     def _forward(self, model_inputs, class_prompts=None, class_names=None, candidate_labels=None,
