@@ -164,6 +164,9 @@ class Disease:
         impression_names: what follows 检查结论 in the prompts (defaults to `name_zh` + `synonyms`).
         key_findings: phrases the taxonomy cannot express (e.g. 前庭窗前缘骨质密度减低), added to the prompts.
         parent_code: for a code-less disease, the export code it is labelled under (e.g. 6 "other").
+        lesion_sites: the sites of `profile.location` where the lesion itself may lie (its expansion, margins and bone
+            change are described there), one per prompt in turn; default: the first location. A cholesterol
+            granuloma is an expansile cyst of the petrous apex OR of the mastoid and middle ear.
     """
 
     name_zh: str
@@ -174,6 +177,12 @@ class Disease:
     impression_names: tuple[str, ...] = ()
     key_findings: tuple[str, ...] = ()
     parent_code: int | None = None
+    lesion_sites: tuple[str, ...] = ()
+
+    @property
+    def primary_sites(self) -> tuple[str, ...]:
+        """Where the lesion itself is described: `lesion_sites`, else the first location (none: a normal ear)."""
+        return self.lesion_sites or self.profile.location[:1]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -183,10 +192,12 @@ class Disease:
     def to_dict(self) -> dict:
         return {"code": self.code, "parent_code": self.parent_code, "name_zh": self.name_zh, "name_en": self.name_en,
                 "synonyms": list(self.synonyms), "impression_names": list(self.impression_names),
-                "key_findings": list(self.key_findings), "profile": self.profile.to_dict()}
+                "key_findings": list(self.key_findings), "profile": self.profile.to_dict(),
+                **({"lesion_sites": list(self.lesion_sites)} if self.lesion_sites else {})}
 
 
-_ENTRY_FIELDS = ("code", "parent_code", "name_zh", "name_en", "synonyms", "impression_names", "key_findings", "profile")
+_ENTRY_FIELDS = ("code", "parent_code", "name_zh", "name_en", "synonyms", "impression_names", "key_findings", "profile",
+                 "lesion_sites")
 _REQUIRED_FIELDS = ("code", "name_zh", "name_en", "profile")
 
 
@@ -229,15 +240,22 @@ def disease_from_mapping(data: object, where: str = "entry") -> Disease:
     code, parent_code = _code(data["code"], where, "code"), _code(data.get("parent_code"), where, "parent_code")
     if code is not None and parent_code is not None:
         raise KnowledgeBaseError(f"{where}: parent_code is only for an entry whose code is null (code is {code})")
+    profile = DiseaseProfile.from_mapping(data["profile"], where)
+    lesion_sites = _texts(data.get("lesion_sites"), where, "lesion_sites")
+    outside = [site for site in lesion_sites if site not in profile.location]
+    if outside or len(set(lesion_sites)) != len(lesion_sites):
+        raise KnowledgeBaseError(f"{where}: lesion_sites must be distinct sites of profile.location "
+                                 f"{list(profile.location)}, got {list(lesion_sites)}")
     return Disease(
         name_zh=name_zh,
         name_en=_text(data["name_en"], where, "name_en"),
         code=code,
-        profile=DiseaseProfile.from_mapping(data["profile"], where),
+        profile=profile,
         synonyms=synonyms,
         impression_names=impression_names,
         key_findings=_texts(data.get("key_findings"), where, "key_findings"),
         parent_code=parent_code,
+        lesion_sites=lesion_sites,
     )
 
 
@@ -413,11 +431,11 @@ _REGION_SITES = {"eac": ("eac",), "middle": ("epitympanum", "tympanic_cavity"), 
                  "inner": ("petrous_apex", "inner_ear", "facial_canal", "jugular_foramen")}
 
 
-def _lesion_clauses(disease: Disease, site: str, pick) -> list[str]:
-    """Density at `site`; at the primary site also expansion, margins, bone change and an air–fluid level."""
+def _lesion_clauses(disease: Disease, site: str, pick, primary: str) -> list[str]:
+    """Density at `site`; at the `primary` site also expansion, margins, bone change and an air–fluid level."""
     profile = disease.profile
     clauses = [pick(_DENSITY_TEMPLATES[profile.density]).format(s=pick(_SITE_WORDS[site]))]
-    if site != profile.location[0]:
+    if site != primary:
         return clauses
     if profile.expansion:
         clauses.append(pick(_EXPANSION.get(site, _EXPANSION_DEFAULT)))
@@ -433,6 +451,8 @@ def _prompt(disease: Disease, index: int) -> str:
     """Prompt `index`: a full report (even) or the lesion regions only (odd; a normal ear keeps its middle ear)."""
     profile, full = disease.profile, index % 2 == 0
     pattern = _WORDING_PATTERNS[(index // 2) % len(_WORDING_PATTERNS)]
+    primary = disease.primary_sites[(index // 2) % len(disease.primary_sites)] if disease.primary_sites else None
+    elsewhere = set(disease.lesion_sites) - {primary}  # the other sites the lesion may lie at: not this prompt's
     sentences: list[str] = []
     for region_index, region in enumerate(("eac", "middle", "ossicles", "mastoid", "inner")):
         pick = lambda options, bit=region_index: options[((pattern >> bit) & 1) % len(options)]  # noqa: E731
@@ -440,8 +460,8 @@ def _prompt(disease: Disease, index: int) -> str:
             if profile.ossicles in _OSSICLES and (full or profile.ossicles == "eroded" or not profile.location):
                 sentences.append(pick(_OSSICLES[profile.ossicles]))
             continue
-        sites = [s for s in profile.location if s in _REGION_SITES[region]]  # primary site first
-        clauses = [c for site in sites for c in _lesion_clauses(disease, site, pick)]
+        sites = [s for s in profile.location if s in _REGION_SITES[region] and s not in elsewhere]  # primary first
+        clauses = [c for site in sites for c in _lesion_clauses(disease, site, pick, primary)]
         if region == "mastoid" and profile.mastoid_pneumatisation in _PNEUMATISATION:
             if full or sites or profile.mastoid_pneumatisation != "pneumatized" or not profile.location:
                 clauses.insert(0, pick(_PNEUMATISATION[profile.mastoid_pneumatisation]))

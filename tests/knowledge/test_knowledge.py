@@ -31,6 +31,7 @@ from bicpl_hf.knowledge import (
     summarize_report,
     summarize_side,
 )
+from bicpl_hf.knowledge.knowledge_base import disease_from_mapping
 from bicpl_hf.modeling.configuration_bicpl import DEFAULT_CLASS_NAMES
 from bicpl_hf.processing import parse_report
 from bicpl_hf.synthetic.attributes import EarAttributes, sample_ear_attributes
@@ -110,6 +111,8 @@ def _write_kb_with(tmp_path, mutate):
          r"diseases\[8\] \('颈静脉球瘤'\): name\(s\) \['胆脂瘤'\] already belong to '中耳胆脂瘤'"),
         (lambda d: d["diseases"][5].update(name_zh=""), r"diseases\[5\]: name_zh must be a non-empty string"),
         (lambda d: d.update(version=2), r"version 2 is not supported"),
+        (lambda d: d["diseases"][3].update(lesion_sites=["petrous_apex", "facial_canal"]),
+         r"diseases\[3\] \('胆固醇肉芽肿'\): lesion_sites must be distinct sites of profile.location"),
     ],
 )
 def test_validation_errors_name_the_entry_and_the_field(tmp_path, mutate, expected):
@@ -160,6 +163,22 @@ def test_prompts_say_what_the_profile_says(kb, key, present, absent):
     for prompt in prompts_for(kb.get(key), n=4):
         keys = {ATTRIBUTE_VOCABULARY[i] for i in attribute_vector(parse_report(findings=prompt), "left").nonzero()[0]}
         assert present <= keys and not (absent & keys), (prompt, keys)
+
+
+def test_a_lesion_with_two_sites_is_described_at_each_in_turn(kb):
+    """Cholesterol granuloma: an expansile cyst of the petrous apex or of the mastoid; each prompt puts the lesion at
+    one site and does not also describe the other."""
+    granuloma = kb.get(4)
+    assert granuloma.lesion_sites == ("petrous_apex", "mastoid") == granuloma.primary_sites
+    assert kb.get(2).primary_sites == kb.get(2).profile.location[:1] and kb.get(5).primary_sites == ()
+    sites = []
+    for prompt in prompts_for(granuloma, n=4):
+        expansile = {t.entity_key for t in parse_report(findings=prompt).triples if t.attribute_key == "expansile"}
+        described = {t.entity_key for t in parse_report(findings=prompt).triples} & {"petrous_apex", "mastoid"}
+        assert len(expansile) == 1 and described == expansile, prompt
+        sites += sorted(expansile)
+    assert sites == ["petrous_apex", "petrous_apex", "mastoid", "mastoid"]
+    assert disease_from_mapping(granuloma.to_dict()) == granuloma  # the field round-trips
 
 
 def test_class_prompts_fit_the_model_config(kb, tiny_config):
