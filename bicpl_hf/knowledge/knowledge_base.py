@@ -269,8 +269,10 @@ def disease_from_profile(
     key_findings: Sequence[str] = (),
     impression_names: Sequence[str] | None = None,
     parent_code: int | None = None,
+    lesion_sites: Sequence[str] = (),
 ) -> Disease:
-    """Describe a (rare) disease by its attribute profile; validated like a knowledge-base entry.
+    """Describe a (rare) disease by its attribute profile; validated like a knowledge-base entry (`lesion_sites`: the
+    sites of `profile["location"]` the lesion may lie at, one per prompt in turn).
 
     Example:
         >>> d = disease_from_profile("岩尖胆脂瘤", {"location": ["petrous_apex"], "density": "soft_tissue",
@@ -280,7 +282,7 @@ def disease_from_profile(
         (None, 'erosion_destruction')
     """
     entry = {"code": code, "parent_code": parent_code, "name_zh": name_zh, "name_en": name_en or name_zh,
-             "synonyms": list(synonyms), "key_findings": list(key_findings),
+             "synonyms": list(synonyms), "key_findings": list(key_findings), "lesion_sites": list(lesion_sites),
              "profile": profile.to_dict() if isinstance(profile, DiseaseProfile) else profile}
     if impression_names is not None:
         entry["impression_names"] = list(impression_names)

@@ -179,6 +179,9 @@ def test_a_lesion_with_two_sites_is_described_at_each_in_turn(kb):
         sites += sorted(expansile)
     assert sites == ["petrous_apex", "petrous_apex", "mastoid", "mastoid"]
     assert disease_from_mapping(granuloma.to_dict()) == granuloma  # the field round-trips
+    assert disease_from_profile(granuloma.name_zh, granuloma.profile, 4, name_en=granuloma.name_en,
+                                synonyms=granuloma.synonyms, key_findings=granuloma.key_findings,
+                                lesion_sites=["petrous_apex", "mastoid"]) == granuloma
 
 
 def test_class_prompts_fit_the_model_config(kb, tiny_config):
