@@ -46,6 +46,7 @@ def main() -> None:
     runs = {rule: [] for rule in FINDING_SCORE_RULES}
     finding_rows = []
     paraphrases = load_prompt_paraphrases()[DEVELOPMENT_CLASS]
+    knowledge_base = load_knowledge_base()
     by_paraphrase = {"as recorded": [[] for _ in paraphrases], "names read in the knowledge base": [[] for _ in
                                                                                                    paraphrases]}
     for root in map(Path, args.runs):
@@ -63,9 +64,10 @@ def main() -> None:
                 raise SystemExit(f"error: {folder}: no column for the development class {DEVELOPMENT_CLASS}")
             # The development class scored as the model scores it (`finding_masks`: the evidence against it from the
             # training vocabulary), from the region head's recorded logits.
+            recorded_findings = set(findings)
+            scorable = lambda f: tuple(f) in recorded_findings  # noqa: E731 (a finding with a recorded logit)
             stated = info["class_findings"][str(DEVELOPMENT_CLASS)]
-            universe, present, absent = finding_masks([stated], info["region_findings"],
-                                                      lambda f: tuple(f) in set(findings))
+            universe, present, absent = finding_masks([stated], info["region_findings"], scorable)
             chosen = torch.from_numpy(logits[..., [findings.index(tuple(f)) for f in universe]]).double()
             for rule in FINDING_SCORE_RULES:
                 scores = finding_class_scores(chosen, present, rule, absent=absent)[..., 0].reshape(-1).numpy()
@@ -73,14 +75,13 @@ def main() -> None:
             # Paraphrases: as the run scored them (findings, else the text prototype), and with a name read in the
             # knowledge base (only paraphrases that state no finding change; the rest are scored as recorded).
             recorded = ears[f"paraphrases_{DEVELOPMENT_CLASS}"]
-            kb, scorable = load_knowledge_base(), (lambda f: tuple(f) in set(findings))
             for i, entry in enumerate(paraphrases):
                 by_paraphrase["as recorded"][i].append(
                     ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], recorded[:, i]))
                 kb_scores = recorded[:, i]
-                if not prompt_findings([entry["text"]]) and prompt_findings([entry["text"]], kb):
+                if not prompt_findings([entry["text"]]) and prompt_findings([entry["text"]], knowledge_base):
                     kb_scores = prompt_set_scores(logits, findings, {0: [entry["text"]]}, info["rule"],
-                                                  info["region_findings"], scorable, kb)[..., 0].reshape(-1)
+                                                  info["region_findings"], scorable, knowledge_base)[..., 0].reshape(-1)
                 by_paraphrase["names read in the knowledge base"][i].append(
                     ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], kb_scores))
             if args.build:

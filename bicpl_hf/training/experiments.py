@@ -366,7 +366,9 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
     from .region_findings import dataset_finding_logits, prompt_set_scores, scorable_findings
 
     entries = {int(code): (paraphrases or {}).get(int(code)) or [] for code in codes}
-    states = {e["text"]: untrained_findings(model, [e["text"]]) for items in entries.values() for e in items}
+    knowledge_base = load_knowledge_base()  # read once: every paraphrase that names a disease looks it up
+    states = {e["text"]: untrained_findings(model, [e["text"]], knowledge_base) for items in entries.values()
+              for e in items}
     stated = {f for found in states.values() for f in found}
     findings = sorted(set(scorable_findings(model)) | stated)  # every finding a class or a paraphrase is scored by
     logits = dataset_finding_logits(model, processor, test, findings, budget.batch_size)
@@ -381,18 +383,19 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
             sets = {i: [e["text"]] for i, e in enumerate(items)}
             by_findings = prompt_set_scores(logits, findings, sets, model.config.finding_score_rule,
                                             model.config.region_findings, model.region_finding_head.scorable,
-                                            load_knowledge_base())
+                                            knowledge_base)
             by_prototype = prompt_cosines(model, processor.tokenizer, predictions, sets)
             scores[code] = np.where(np.array([bool(states[e["text"]]) for e in items]), by_findings, by_prototype)
             kinds[code] = [e["kind"] for e in items]
     return scores, kinds
 
 
-def untrained_findings(model, prompts) -> list:
-    """The scorable findings `prompts` state for a new class of `model` (empty: it is scored by its prototype)."""
+def untrained_findings(model, prompts, knowledge_base) -> list:
+    """The scorable findings `prompts` state for a new class of `model` (a disease they name read in `knowledge_base`;
+    empty: it is scored by its prototype)."""
     from ..zero_shot.finding_scores import prompt_findings
 
-    return [f for f in prompt_findings(prompts, load_knowledge_base()) if model.region_finding_head.scorable(f)]
+    return [f for f in prompt_findings(prompts, knowledge_base) if model.region_finding_head.scorable(f)]
 
 
 def run_one(variant: Variant, setting: str, views: dict, processor, base_config: dict, budget: ExperimentBudget,
