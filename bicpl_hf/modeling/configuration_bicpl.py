@@ -53,6 +53,15 @@ FINDING_SCORE_RULES = ("present", "present_minus_absent", "dap")  # see modeling
 REGION_DETECTOR_CONTEXTS = ("embedding", "ear_regions")
 
 
+def _detector_context(context, field: str) -> list[str]:
+    """`context` as a list of distinct `REGION_DETECTOR_CONTEXTS` entries, or a ValueError naming `field`."""
+    entries = [str(c) for c in context] if isinstance(context, (list, tuple)) else None
+    if entries is None or set(entries) - set(REGION_DETECTOR_CONTEXTS) or len(set(entries)) != len(entries):
+        raise ValueError(f"BiCPLConfig.{field} takes a list of distinct entries of {REGION_DETECTOR_CONTEXTS}, got "
+                         f"{context!r}")
+    return entries
+
+
 @strict
 class BiCPLVisionConfig(PreTrainedConfig):
     r"""
@@ -278,6 +287,11 @@ class BiCPLConfig(PreTrainedConfig):
             What each attribute's detector reads besides the finding's own regions: `"embedding"` (the ear
             embedding) and/or `"ear_regions"` (the density of every region of the ear, and its difference from the
             partner ear's: fluid fills the tympanic cavity, the antrum and the mastoid together).
+        region_detector_context_by_attribute (`dict[str, list[str]]`, *optional*):
+            Per attribute key, what its detector reads instead of `region_detector_context` (same entries; `[]` =
+            its finding's own regions only), e.g. `{"effusion": ["ear_regions"]}` with the default `["embedding"]`:
+            fluid read from every region of the ear, structure (erosion, a mass) from the ear embedding. An attribute
+            without a detector (not in `region_findings`) reads nothing, whatever it is given here.
         zero_shot_scoring (`str`, *optional*, defaults to `"prototypes"`):
             How a class the model never trained on is scored: `"prototypes"` (cosine to its text prototype) or
             `"findings"` (its prompts' findings scored by the region head and combined, `bicpl_hf.zero_shot.
@@ -346,6 +360,7 @@ class BiCPLConfig(PreTrainedConfig):
     region_geometry: dict | None = None
     region_findings: list | None = None
     region_detector_context: list | None = None
+    region_detector_context_by_attribute: dict | None = None
     zero_shot_scoring: str = "prototypes"
     finding_score_rule: str = "present_minus_absent"
     class_findings: dict | None = None
@@ -402,11 +417,14 @@ class BiCPLConfig(PreTrainedConfig):
                              "ROI settings) and region_findings (the findings to detect)")
         if self.region_detector_context is None:
             self.region_detector_context = ["embedding"]
-        self.region_detector_context = [str(c) for c in self.region_detector_context]
-        unknown = sorted(set(self.region_detector_context) - set(REGION_DETECTOR_CONTEXTS))
-        if unknown or len(set(self.region_detector_context)) != len(self.region_detector_context):
-            raise ValueError(f"BiCPLConfig.region_detector_context takes distinct entries of {REGION_DETECTOR_CONTEXTS}, "
-                             f"got {self.region_detector_context!r}")
+        self.region_detector_context = _detector_context(self.region_detector_context, "region_detector_context")
+        if self.region_detector_context_by_attribute is not None:
+            if not isinstance(self.region_detector_context_by_attribute, dict):
+                raise ValueError("BiCPLConfig.region_detector_context_by_attribute maps attribute keys to lists of "
+                                 f"{REGION_DETECTOR_CONTEXTS}, got {self.region_detector_context_by_attribute!r}")
+            self.region_detector_context_by_attribute = {
+                str(attribute): _detector_context(context, f"region_detector_context_by_attribute[{attribute!r}]")
+                for attribute, context in self.region_detector_context_by_attribute.items()}
         if self.zero_shot_scoring not in ZERO_SHOT_SCORINGS:
             raise ValueError(f"BiCPLConfig.zero_shot_scoring must be one of {ZERO_SHOT_SCORINGS}, got "
                              f"{self.zero_shot_scoring!r}")

@@ -168,26 +168,32 @@ class BiCPLRegionFindingHead(nn.Module):
             `"embedding"`, the ear embedding; `"ear_regions"`, every region's density and difference from the partner
             (per attribute, shared by all its findings: an effusion fills the tympanic cavity, antrum and mastoid
             together, whichever of them a report names).
+        context_by_attribute (`Mapping[str, Sequence[str]]`, *optional*): per attribute, its own `context` instead.
     """
 
     def __init__(self, geometry: Mapping, attributes: Sequence[str], embed_dim: int, bilateral: bool = True,
-                 context: Sequence[str] = ("embedding",)):
+                 context: Sequence[str] = ("embedding",), context_by_attribute: Mapping | None = None):
         super().__init__()
-        unknown = sorted(set(context) - set(REGION_DETECTOR_CONTEXTS))
+        self.attributes = list(attributes)
+        contexts = [tuple((context_by_attribute or {}).get(a, context)) for a in self.attributes]
+        unknown = sorted({c for entries in [tuple(context), *contexts] for c in entries} - set(REGION_DETECTOR_CONTEXTS))
         if unknown:
             raise ValueError(f"unknown region detector context {unknown}; expected {REGION_DETECTOR_CONTEXTS}")
-        self.bilateral, self.use_embedding = bilateral, "embedding" in context
+        self.bilateral = bilateral
+        self.use_embedding = any("embedding" in c for c in contexts)
         regions = sorted({r for names in ENTITY_REGIONS.values() for r in names}, key=list(EAR_REGIONS).index)
         self.density = RegionDensityFeatures(geometry, regions)
         self.regions = list(self.density.in_view)
-        self.attributes = list(attributes)
         width = len(self.regions) * NUM_DENSITY_FEATURES
         # Standardised by the training ears' running statistics: "more soft tissue than this region usually has".
         self.normalize = nn.BatchNorm1d(max(width, 1), affine=False)
         self.detectors = nn.Linear(2 * NUM_DENSITY_FEATURES + (embed_dim if self.use_embedding else 0),
                                    max(len(self.attributes), 1))
         self.ear_context = (nn.Linear(2 * width, max(len(self.attributes), 1), bias=False)
-                            if "ear_regions" in context and width else None)
+                            if any("ear_regions" in c for c in contexts) and width else None)
+        # Which attributes read which context: masks, so a configuration's parameter shapes do not depend on them.
+        self.embedding_mask = [float("embedding" in c) for c in contexts] or [0.0]
+        self.ear_context_mask = [float("ear_regions" in c) for c in contexts] or [0.0]
 
     def scorable(self, finding: Sequence[str]) -> bool:
         """Whether `finding` = (entity, attribute) has a detector and at least one region in view."""
@@ -212,6 +218,11 @@ class BiCPLRegionFindingHead(nn.Module):
         z, diff = self.encode(pixel_values) if encoded is None else encoded
         batch = z.shape[0]
         ear = [ear_embeds.to(z.dtype)] if self.use_embedding else []
+        weight = self.detectors.weight.to(z.dtype)
+        if self.use_embedding:  # an attribute that does not read the embedding gets 0 from it
+            own = 2 * NUM_DENSITY_FEATURES
+            mask = weight.new_tensor(self.embedding_mask)[:, None]
+            weight = torch.cat([weight[:, :own], weight[:, own:] * mask], dim=1)
         context = None if self.ear_context is None else F.linear(torch.cat([z.flatten(2), diff.flatten(2)], -1),
                                                                  self.ear_context.weight.to(z.dtype))
         logits = []
@@ -222,8 +233,8 @@ class BiCPLRegionFindingHead(nn.Module):
                 continue
             inputs = torch.cat([z[:, :, index].mean(2), diff[:, :, index].mean(2), *ear], dim=-1)
             a = self.attributes.index(attribute)
-            logit = inputs @ self.detectors.weight[a].to(z.dtype) + self.detectors.bias[a].to(z.dtype)
-            logits.append(logit if context is None else logit + context[..., a])
+            logit = inputs @ weight[a] + self.detectors.bias[a].to(z.dtype)
+            logits.append(logit if context is None or not self.ear_context_mask[a] else logit + context[..., a])
         return torch.stack(logits, dim=-1)
 
     def class_scores(self, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,

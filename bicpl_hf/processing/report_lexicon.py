@@ -290,6 +290,10 @@ LESION_ATTRIBUTE_KEYS = frozenset(
         "increased_density", "opacified", "filling",
     }
 )
+# Attributes that say an ear's spaces hold fluid. Fluid is not a structure of one region: it fills the tympanic
+# cavity, the antrum and the mastoid together, whichever of them a report names, and it is told from soft tissue by
+# density alone.
+FLUID_ATTRIBUTE_KEYS = ("effusion", "air_fluid_level", "bubbles")
 
 # --------------------------------------------------------------------------------------------------
 # Disease names -> ear code (1 CSOM, 2 cholesteatoma, 3 SOM, 4 cholesterol granuloma, 5 normal,

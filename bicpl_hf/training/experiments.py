@@ -35,6 +35,7 @@ from ..data.splits import HELD_OUT_CODE
 from ..knowledge.knowledge_base import class_prompts, load_knowledge_base
 from ..modeling import BiCPLConfig, BiCPLModel
 from ..processing.ear_classes import CLASS_CODES, CLASS_NAMES_ZH, NORMAL_CODE
+from ..processing.report_lexicon import FLUID_ATTRIBUTE_KEYS
 from .calibration import calibrate_unseen_class_offset
 from .evaluation import (
     DatasetPredictions,
@@ -163,6 +164,7 @@ VARIANTS.update({v.name: v for v in _V2_VARIANTS})
 # with the embedding too and 0.517 with the embedding alone, the recipe first scored on the test classes).
 _V3_CONFIG = (*_V2_CONFIG, ("region_finding_loss_weight", 1.0), ("zero_shot_scoring", "findings"),
               ("region_detector_context", ["ear_regions"]))
+_FLUID_READS_THE_EAR = {attribute: ["ear_regions"] for attribute in FLUID_ATTRIBUTE_KEYS}
 _V3_VARIANTS = (
     Variant("bicpl_v3", "Bi-CPL v3: v2 + region-aware finding detection, zero-shot scored from findings", **_V2,
             config_overrides=_V3_CONFIG, region_findings=True),
@@ -174,6 +176,14 @@ _V3_VARIANTS = (
     Variant("bicpl_v3-ear_context", "Bi-CPL v3 as first scored: finding detectors reading their own regions and the "
             "ear embedding, not the ear's other regions", **_V2,
             config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding"])), region_findings=True),
+    Variant("bicpl_v3+structure_embedding", "Bi-CPL v3, fluid detectors reading every region of the ear, the others "
+            "their own regions and the ear embedding", **_V2,
+            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding"]),
+                              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR)), region_findings=True),
+    Variant("bicpl_v3+structure_embedding_regions", "Bi-CPL v3, fluid detectors reading every region of the ear, the "
+            "others every region and the ear embedding", **_V2,
+            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding", "ear_regions"]),
+                              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR)), region_findings=True),
 )
 VARIANTS.update({v.name: v for v in _V3_VARIANTS})
 BASELINE_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl", "bicpl_no_a3b_random_proto")

@@ -257,6 +257,54 @@ def test_ear_context_detectors_read_every_region_and_can_leave_the_embedding_out
         BiCPLConfig(**tiny_config_kwargs(region_detector_context=["whole_head"]))
 
 
+def test_each_attribute_reads_its_own_context(tmp_path):
+    """`region_detector_context_by_attribute`: fluid detectors read every region of the ear and not the embedding,
+    the other attributes the embedding and not the other regions; the masks survive a save and load."""
+    from bicpl_hf.processing.report_lexicon import ATTRIBUTE_KEYS, FLUID_ATTRIBUTE_KEYS
+
+    assert set(FLUID_ATTRIBUTE_KEYS) <= set(ATTRIBUTE_KEYS.values())
+    torch.manual_seed(0)
+    config = BiCPLConfig(**tiny_config_kwargs(
+        region_finding_loss_weight=1.0, region_geometry=GEOMETRY, region_findings=FINDINGS,
+        region_detector_context=["embedding"], region_detector_context_by_attribute={"effusion": ("ear_regions",)}))
+    assert config.region_detector_context_by_attribute == {"effusion": ["ear_regions"]}
+    model = BiCPLModel(config).eval()
+    head = model.region_finding_head
+    assert head.detectors.in_features == 2 * NUM_DENSITY_FEATURES + config.projection_dim
+    assert head.ear_context is not None
+    torch.nn.init.normal_(head.ear_context.weight)  # every attribute has context weights; only effusion's count
+    hu = np.full((16, 24, 20), -1000.0, dtype=np.float32)
+    filled = hu.copy()
+    filled[_region_box("mastoid_cells")] = 20.0  # fluid in the mastoid only
+    effusion, erosion = FINDINGS.index(["tympanic_cavity", "effusion"]), FINDINGS.index(["scutum", "bone_erosion"])
+    with torch.no_grad():
+        empty = model(pixel_values=_ears(hu, hu)).region_finding_logits
+        mastoid = model(pixel_values=_ears(filled, hu)).region_finding_logits
+        for parameter in model.vision_model.parameters():
+            parameter.add_(0.5)
+        moved_encoder = model(pixel_values=_ears(hu, hu)).region_finding_logits
+    assert not torch.allclose(mastoid[0, 0, effusion], empty[0, 0, effusion])  # the mastoid's fluid is read
+    torch.testing.assert_close(moved_encoder[..., effusion], empty[..., effusion])  # the embedding is not
+    assert not torch.allclose(moved_encoder[..., erosion], empty[..., erosion])  # erosion reads the embedding
+    # ... and not the ear context: with the embedding held, the mastoid does not move the scutum's erosion
+    z, diff = head.encode(_ears(filled, hu))
+    embeds = torch.zeros(1, 2, config.projection_dim)
+    with torch.no_grad():
+        plain = head(_ears(filled, hu), embeds, [FINDINGS[erosion]], (z, diff))
+        head.ear_context.weight.add_(1.0)
+        torch.testing.assert_close(head(_ears(filled, hu), embeds, [FINDINGS[erosion]], (z, diff)), plain)
+    model.save_pretrained(tmp_path)
+    reloaded = BiCPLModel.from_pretrained(tmp_path).eval()
+    assert reloaded.region_finding_head.embedding_mask == head.embedding_mask
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(pixel_values=_ears(filled, hu)).region_finding_logits,
+                                   model(pixel_values=_ears(filled, hu)).region_finding_logits)
+    with pytest.raises(ValueError, match=r"region_detector_context_by_attribute\['effusion'\]"):
+        BiCPLConfig(**tiny_config_kwargs(region_detector_context_by_attribute={"effusion": ["whole_head"]}))
+    with pytest.raises(ValueError, match="region_detector_context_by_attribute maps"):
+        BiCPLConfig(**tiny_config_kwargs(region_detector_context_by_attribute=["ear_regions"]))
+
+
 def test_a_prompt_naming_one_known_disease_reads_the_knowledge_bases_findings():
     """A name states no finding; with a knowledge base it is read as the knowledge base describes that disease (the
     prompts a candidate label gets), in any wording that names exactly one disease."""
