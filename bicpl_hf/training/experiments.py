@@ -1,15 +1,7 @@
 """The experiment runner: baselines, Bi-CPL and its ablation, in the proposal's Settings A and B, one split, one seed.
 
-Variants (all built from [`BiCPLModel`] so they share code, data, budget and evaluation):
-
-| name | what it is |
-|---|---|
-| `vision_cnn` | vision-only 3D CNN (one ear at a time), class-weighted cross-entropy on a cosine classifier |
-| `single_ear_clip` | single-ear 3D CLIP: no bilateral input, no A3B, no prototypes; classes = text embeddings of the prompts |
-| `bicpl` | full Bi-CPL: bilateral + A3B, text-initialised prototypes, contrastive then prototype stage |
-| `bicpl_no_a3b_random_proto` | Bi-CPL without A3B and with randomly initialised prototypes |
-| `bicpl_v2` | Bi-CPL v2 (issue 14): finding-level alignment, prototypes composed from findings, A3B cross-attention |
-| `bicpl_v2-<piece>` | v2 with one piece off: `text_side`, `findings`, `prototype_stage`, `a3b`, `bilateral` |
+Variants: `bicpl_hf.training.variants` (all built from [`BiCPLModel`], so they share code, data, budget and
+evaluation).
 
 Setting A: supervised on codes 1, 2, 3, 5. Setting B: every exam with an ear of the held-out class (code 2 unless
 `held_out` says otherwise) leaves training; that class must be recognised zero-shot. Code 4 is never trained on.
@@ -35,7 +27,6 @@ from ..data.splits import HELD_OUT_CODE
 from ..knowledge.knowledge_base import class_prompts, load_knowledge_base
 from ..modeling import BiCPLConfig, BiCPLModel
 from ..processing.ear_classes import CLASS_CODES, CLASS_NAMES_ZH, NORMAL_CODE
-from ..processing.report_lexicon import FLUID_ATTRIBUTE_KEYS
 from .calibration import calibrate_unseen_class_offset
 from .evaluation import (
     DatasetPredictions,
@@ -47,6 +38,7 @@ from .evaluation import (
 )
 from .recipe import TextAnchorRefreshCallback, build_trainer, codes_absent_from
 from .scored_ears import ScoredEarRecord
+from .variants import BASELINE_VARIANTS, KNOWLEDGE_VARIANTS, V2_ABLATION_VARIANTS, VARIANTS, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -57,139 +49,6 @@ SETTING_ZERO_SHOT = {"A": (4,), "B": (2, 4)}  # with the default held-out class;
 def zero_shot_codes(setting: str, held_out: int = HELD_OUT_CODE) -> tuple[int, ...]:
     """Codes scored as zero-shot in a setting: code 4 always, and in Setting B the held-out class."""
     return (4,) if setting == "A" or held_out == 4 else (int(held_out), 4)
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    description: str
-    bilateral: bool = True
-    a3b: bool = True
-    text_prototypes: bool = True  # initialise prototypes from the class prompts
-    contrastive_stage: bool = True  # stage 1: image-report alignment
-    prototype_stage: bool = True  # stage 2: prototype classification (labels)
-    use_text_in_prototype_stage: bool = True
-    classify_with_prompts: bool = False  # CLIP-style: classes = text embeddings of the prompts after training
-    class_weighted: bool = False
-    knowledge_prompts: bool = False  # class prompts generated from the otology knowledge base
-    knowledge_bank: bool = False  # cross-modal knowledge bank initialised from the knowledge base's attribute texts
-    config_overrides: tuple = ()  # extra BiCPLConfig fields, as (name, value) pairs
-    collator_options: tuple = ()  # extra BiCPLDataCollator fields, as (name, value) pairs
-    # Bi-CPL v2 pieces (issue 14); each is switched off alone by one ablation variant.
-    # Class prompts as written ("report"), rewritten as one findings text per prompt ("findings"), or one prompt per
-    # distinct finding ("composed": the prototype is the mean embedding of the class's findings).
-    prompt_style: str = "report"
-    refresh_anchors: bool = False  # re-encode the text anchors every step of the prototype stage
-    finding_alignment: bool = False  # finding-level alignment loss over the training split's finding vocabulary
-    pretrained_text: bool = False  # start the text tower from `ExperimentBudget.text_model_path` when one is given
-    vision_overrides: tuple = ()  # extra BiCPLVisionConfig fields, as (name, value) pairs
-    # "bicpl": a `BiCPLModel` trained by `train_variant`; "attribute_composition": finding classifiers combined by the
-    # knowledge base's findings (`bicpl_hf.training.attribute_composition`), no text tower.
-    family: str = "bicpl"
-    # Bi-CPL v3 (issue 22): the region head trained on the training vocabulary's findings, and the zero-shot classes
-    # scored from their prompts' findings by `finding_score_rule` (`bicpl_hf.zero_shot.finding_scores`).
-    region_findings: bool = False
-    finding_score_rule: str = "present_minus_absent"
-
-    @property
-    def zero_shot(self) -> bool:
-        """Whether the variant scores a class it never saw: from text prototypes, prompts or composed findings (a
-        supervised classifier's prototype for an unseen class is random: its zero-shot cells read "n/a")."""
-        return self.text_prototypes or self.classify_with_prompts or self.family == "attribute_composition"
-
-
-VARIANTS = {
-    v.name: v
-    for v in (
-        Variant("vision_cnn", "vision-only 3D CNN, class-weighted CE", bilateral=False, a3b=False,
-                text_prototypes=False, contrastive_stage=False, use_text_in_prototype_stage=False, class_weighted=True),
-        # The fair CLIP baseline (issue 21): every text-side advantage Bi-CPL v2 has that is not the method's own --
-        # the knowledge base's prompts composed into findings, the pretrained text tower, negation-aware finding side
-        # texts -- and none of its own pieces (bilateral input, A3B, prototype stage, finding-level alignment).
-        Variant("single_ear_clip", "single-ear 3D CLIP with Bi-CPL v2's prompts, prompt recipe and text tower",
-                bilateral=False, a3b=False, prototype_stage=False, classify_with_prompts=True, knowledge_prompts=True,
-                prompt_style="composed", pretrained_text=True, collator_options=(("text_mode", "findings"),)),
-        Variant("single_ear_clip_v1", "single-ear 3D CLIP with the default prompts as written, text tower from scratch",
-                bilateral=False, a3b=False, prototype_stage=False, classify_with_prompts=True),
-        Variant("attribute_composition", "per-finding image classifiers (one ear) combined by the knowledge base's "
-                "findings (direct attribute prediction, no text tower)", bilateral=False, a3b=False,
-                text_prototypes=False, contrastive_stage=False, use_text_in_prototype_stage=False,
-                knowledge_prompts=True, family="attribute_composition"),
-        Variant("bicpl", "Bi-CPL v1 (bilateral, A3B gate, text prototypes)", vision_overrides=(("a3b_mode", "gate"),)),
-        Variant("bicpl_no_a3b_random_proto", "Bi-CPL without A3B, random prototypes", a3b=False,
-                text_prototypes=False),
-        # Options from the related papers (issue 8), each added alone to full Bi-CPL.
-        Variant("bicpl+kb_prompts", "Bi-CPL, prototypes from knowledge-base prompt ensembles", knowledge_prompts=True),
-        Variant("bicpl+summaries", "Bi-CPL aligned with rule-based per-side summaries (BrgSA)",
-                collator_options=(("text_mode", "summary"),)),
-        Variant("bicpl+knowledge_bank", "Bi-CPL with the cross-modal knowledge bank (BrgSA CMKI)", knowledge_bank=True),
-        Variant("bicpl+hard_negatives", "Bi-CPL with abnormality-dictionary hard negatives (CT-GLIP)",
-                collator_options=(("hard_negatives", 3),)),
-        Variant("bicpl+soft_labels", "Bi-CPL with attribute-overlap soft targets (Ultrasound-CLIP)",
-                config_overrides=(("soft_label_alpha", 0.3),), collator_options=(("attribute_vectors", True),)),
-    )
-}
-# Bi-CPL v2 (issue 14): a text side that generalises (pretrained tower, negation-aware finding texts, prompts written as
-# findings), finding-level alignment, a prototype stage that keeps zero-shot (unseen classes out of the training
-# softmax, anchors refreshed every step, residual prototypes) and A3B as cross-attention starting as the single-ear
-# model. The symmetry prior is dropped (the issue's review: it fires on few exams and rewards antipodal embeddings;
-# not measured separately here).
-# Cross-attention on at most 512 tokens per ear (the finest stage pooled 4x): the same training time as the v1 gate
-# on CPU (2048 tokens cost 1.9x, benchmarks/README.md); the mirrored ears are already aligned to a few voxels.
-A3B_MAX_TOKENS = 512
-_V2 = {"prompt_style": "composed", "refresh_anchors": True, "finding_alignment": True, "pretrained_text": True,
-       "knowledge_prompts": True, "collator_options": (("text_mode", "findings"),),
-       "vision_overrides": (("a3b_mode", "cross_attention"), ("a3b_max_tokens", A3B_MAX_TOKENS))}
-_V2_CONFIG = (("exclude_frozen_classes_from_loss", True), ("symmetry_loss_weight", 0.0), ("finding_loss_weight", 1.0))
-_V2_VARIANTS = (
-    Variant("bicpl_v2", "Bi-CPL v2: all four pieces", **_V2, config_overrides=_V2_CONFIG),
-    Variant("bicpl_v2-text_side", "Bi-CPL v2 without the v2 text side (raw side texts, report prompts, tower from "
-            "scratch)", **{**_V2, "prompt_style": "report", "pretrained_text": False, "collator_options": ()},
-            config_overrides=_V2_CONFIG),
-    Variant("bicpl_v2-findings", "Bi-CPL v2 without finding-level alignment", **{**_V2, "finding_alignment": False},
-            config_overrides=(*_V2_CONFIG[:2], ("finding_loss_weight", 0.0))),
-    Variant("bicpl_v2-prototype_stage", "Bi-CPL v2 with the v1 prototype stage (every class in the softmax, stale "
-            "anchors)", **{**_V2, "refresh_anchors": False}, config_overrides=(("exclude_frozen_classes_from_loss", False),
-                                                                              *_V2_CONFIG[1:])),
-    Variant("bicpl_v2-a3b", "Bi-CPL v2 with the v1 A3B gate instead of cross-attention",
-            **{**_V2, "vision_overrides": (("a3b_mode", "gate"),)}, config_overrides=_V2_CONFIG),
-    Variant("bicpl_v2-bilateral", "Bi-CPL v2 on one ear at a time (no A3B, no bilateral fusion)",
-            **{**_V2, "bilateral": False, "a3b": False}, config_overrides=_V2_CONFIG),
-)
-VARIANTS.update({v.name: v for v in _V2_VARIANTS})
-# Bi-CPL v3 (issue 22): v2 plus region-aware finding detection (HU content per anatomical region, bilateral per region,
-# one detector per attribute shared by all regions, reading every region of the ear) and the zero-shot classes scored
-# from their findings. The detectors' context was chosen on the development class (benchmarks/results/
-# v3_dev_choices.md): every region of the ear, not the ear embedding (code 3's worst look-alike 0.572, against 0.539
-# with the embedding too and 0.517 with the embedding alone, the recipe first scored on the test classes).
-_V3_CONFIG = (*_V2_CONFIG, ("region_finding_loss_weight", 1.0), ("zero_shot_scoring", "findings"),
-              ("region_detector_context", ["ear_regions"]))
-_FLUID_READS_THE_EAR = {attribute: ["ear_regions"] for attribute in FLUID_ATTRIBUTE_KEYS}
-_V3_VARIANTS = (
-    Variant("bicpl_v3", "Bi-CPL v3: v2 + region-aware finding detection, zero-shot scored from findings", **_V2,
-            config_overrides=_V3_CONFIG, region_findings=True),
-    Variant("bicpl_v3-bilateral", "Bi-CPL v3 on one ear at a time (no A3B, no bilateral fusion or region comparison)",
-            **{**_V2, "bilateral": False, "a3b": False}, config_overrides=_V3_CONFIG, region_findings=True),
-    Variant("bicpl_v3+embedding", "Bi-CPL v3, finding detectors reading the ear embedding as well", **_V2,
-            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding", "ear_regions"])),
-            region_findings=True),
-    Variant("bicpl_v3-ear_context", "Bi-CPL v3 as first scored: finding detectors reading their own regions and the "
-            "ear embedding, not the ear's other regions", **_V2,
-            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding"])), region_findings=True),
-    Variant("bicpl_v3+structure_embedding", "Bi-CPL v3, fluid detectors reading every region of the ear, the others "
-            "their own regions and the ear embedding", **_V2,
-            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding"]),
-                              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR)), region_findings=True),
-    Variant("bicpl_v3+structure_embedding_regions", "Bi-CPL v3, fluid detectors reading every region of the ear, the "
-            "others every region and the ear embedding", **_V2,
-            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding", "ear_regions"]),
-                              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR)), region_findings=True),
-)
-VARIANTS.update({v.name: v for v in _V3_VARIANTS})
-BASELINE_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl", "bicpl_no_a3b_random_proto")
-V2_ABLATION_VARIANTS = tuple(v.name for v in _V2_VARIANTS)
-KNOWLEDGE_VARIANTS = ("bicpl", "bicpl+kb_prompts", "bicpl+summaries", "bicpl+knowledge_bank", "bicpl+hard_negatives",
-                      "bicpl+soft_labels")
 
 
 @dataclass
