@@ -28,7 +28,7 @@ def main() -> None:
     from bicpl_hf.metrics.lookalike_contrasts import ScoredEars, contrast_aucs
     from bicpl_hf.metrics.zero_shot_metrics import binary_auc
     from bicpl_hf.modeling.configuration_bicpl import FINDING_SCORE_RULES
-    from bicpl_hf.modeling.modeling_bicpl_regions import finding_class_scores, finding_masks
+    from bicpl_hf.modeling.modeling_bicpl_regions import finding_class_scores, finding_masks, universe_likelihood
     from bicpl_hf.training.zero_shot_protocol import DEVELOPMENT_CLASS, FIRST_TEST_DATA_SEED
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -64,13 +64,20 @@ def main() -> None:
                 raise SystemExit(f"error: {folder}: no column for the development class {DEVELOPMENT_CLASS}")
             # The development class scored as the model scores it (`finding_masks`: the evidence against it from the
             # training vocabulary), from the region head's recorded logits.
+            likelihood = info.get("finding_likelihood")
+            if likelihood is None and args.build:  # a run recorded before the rule existed: estimated as training does
+                likelihood = _estimated_likelihood(args.build, cohort, info)
             recorded_findings = set(findings)
             scorable = lambda f: tuple(f) in recorded_findings  # noqa: E731 (a finding with a recorded logit)
             stated = info["class_findings"][str(DEVELOPMENT_CLASS)]
             universe, present, absent = finding_masks([stated], info["region_findings"], scorable)
             chosen = torch.from_numpy(logits[..., [findings.index(tuple(f)) for f in universe]]).double()
+            rates = None if likelihood is None else universe_likelihood(universe, info["region_findings"], likelihood)
             for rule in FINDING_SCORE_RULES:
-                scores = finding_class_scores(chosen, present, rule, absent=absent)[..., 0].reshape(-1).numpy()
+                if rule == "likelihood_ratio" and rates is None:
+                    continue  # no rates recorded and no build to estimate them from
+                scores = finding_class_scores(chosen, present, rule, absent=absent,
+                                              likelihood=rates)[..., 0].reshape(-1).numpy()
                 runs[rule].append(ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], scores))
             # Paraphrases: as the run scored them (findings, else the text prototype), and with a name read in the
             # knowledge base (only paraphrases that state no finding change; the rest are scored as recorded).
@@ -81,7 +88,8 @@ def main() -> None:
                 kb_scores = recorded[:, i]
                 if not prompt_findings([entry["text"]]) and prompt_findings([entry["text"]], knowledge_base):
                     kb_scores = prompt_set_scores(logits, findings, {0: [entry["text"]]}, info["rule"],
-                                                  info["region_findings"], scorable, knowledge_base)[..., 0].reshape(-1)
+                                                  info["region_findings"], scorable, knowledge_base,
+                                                  likelihood)[..., 0].reshape(-1)
                 by_paraphrase["names read in the knowledge base"][i].append(
                     ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], kb_scores))
             if args.build:
@@ -98,6 +106,8 @@ def main() -> None:
     lines = [f"# Bi-CPL v3 finding score rule, development class {DEVELOPMENT_CLASS} (held out), development cohorts",
              "", "| rule | " + " | ".join(["vs CSOM", "vs normal", "vs diseased", "vs all"]) + " |", "|---|---|---|---|---|"]
     for rule, scored in runs.items():
+        if not scored:
+            continue
         result = contrast_aucs(scored, DEVELOPMENT_CLASS, n_boot=500)
         cells = []
         for key in list(result)[:4]:
@@ -123,6 +133,22 @@ def main() -> None:
     print(text)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
+
+
+def _estimated_likelihood(build: str, cohort: int, info: dict) -> dict:
+    """`BiCPLConfig.finding_likelihood` of a development run that did not record it: estimated from the cohort's
+    training split exactly as training estimates it (`estimate_finding_likelihood`)."""
+    from bicpl_hf.data.splits import load_built_dataset, setting_view
+    from bicpl_hf.processing.ear_classes import CLASS_CODES
+    from bicpl_hf.training.benchmark_runner import enrich_test_split
+    from bicpl_hf.training.region_findings import estimate_finding_likelihood
+    from bicpl_hf.training.zero_shot_protocol import DEVELOPMENT_CLASS
+
+    dataset = enrich_test_split(load_built_dataset(Path(build) / "built"), DEVELOPMENT_CLASS, seed=cohort)
+    train = setting_view(dataset, "B", held_out=DEVELOPMENT_CLASS)["train"]
+    trained = [c for c in CLASS_CODES if c not in set(info["frozen_prototype_codes"])]
+    return estimate_finding_likelihood(train.select_columns(["findings_triples", "left_code", "right_code"]),
+                                       info["region_findings"], info["class_findings"], trained)
 
 
 if __name__ == "__main__":

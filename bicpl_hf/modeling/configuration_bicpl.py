@@ -48,7 +48,9 @@ DEFAULT_CLASS_PROMPTS = {
 # lives in `bicpl_hf.zero_shot.prompt_recipe` (this folder is remote code and stores the style only).
 PROMPT_STYLES = ("report", "findings", "composed")
 ZERO_SHOT_SCORINGS = ("prototypes", "findings")
-FINDING_SCORE_RULES = ("present", "present_minus_absent", "dap")  # see modeling_bicpl_regions.finding_class_scores
+FINDING_SCORE_RULES = ("present", "present_minus_absent", "dap", "likelihood_ratio")  # see finding_class_scores
+# `BiCPLConfig.finding_likelihood`'s keys (what the "likelihood_ratio" rule reads; see `finding_class_scores`).
+FINDING_LIKELIHOOD_KEYS = ("prevalence", "unseen_prevalence", "stated_rate", "unstated_rate")
 # What a region head's detector reads besides the finding's own regions (see modeling_bicpl_regions).
 REGION_DETECTOR_CONTEXTS = ("embedding", "ear_regions")
 
@@ -60,6 +62,21 @@ def _detector_context(context, field: str) -> list[str]:
         raise ValueError(f"BiCPLConfig.{field} takes a list of distinct entries of {REGION_DETECTOR_CONTEXTS}, got "
                          f"{context!r}")
     return entries
+
+
+def _finding_likelihood(likelihood, region_findings) -> dict:
+    """`likelihood` checked (`FINDING_LIKELIHOOD_KEYS`, rates in (0, 1), one prevalence per region finding)."""
+    if not isinstance(likelihood, dict) or set(likelihood) != set(FINDING_LIKELIHOOD_KEYS):
+        raise ValueError(f"BiCPLConfig.finding_likelihood takes the keys {FINDING_LIKELIHOOD_KEYS}, got {likelihood!r}")
+    prevalence = [float(p) for p in likelihood["prevalence"]]
+    if region_findings is None or len(prevalence) != len(region_findings):
+        raise ValueError(f"BiCPLConfig.finding_likelihood['prevalence'] needs one rate per region finding "
+                         f"({len(region_findings or [])}), got {len(prevalence)}")
+    rates = {key: float(likelihood[key]) for key in FINDING_LIKELIHOOD_KEYS[1:]}
+    outside = [f"{key}={value}" for key, value in (*rates.items(), *enumerate(prevalence)) if not 0.0 < value < 1.0]
+    if outside:
+        raise ValueError(f"BiCPLConfig.finding_likelihood: rates lie strictly between 0 and 1, got {outside[:3]}")
+    return {"prevalence": prevalence, **rates}
 
 
 @strict
@@ -297,7 +314,15 @@ class BiCPLConfig(PreTrainedConfig):
             `"findings"` (its prompts' findings scored by the region head and combined, `bicpl_hf.zero_shot.
             finding_scores`; needs the region head).
         finding_score_rule (`str`, *optional*, defaults to `"present_minus_absent"`):
-            How a class's findings combine into its score (`modeling_bicpl_regions.FINDING_SCORE_RULES`).
+            How a class's findings combine into its score (`FINDING_SCORE_RULES`, see `modeling_bicpl_regions.
+            finding_class_scores`); `"likelihood_ratio"` weighs each finding by how specific it is and needs
+            `finding_likelihood`.
+        finding_likelihood (`dict`, *optional*):
+            What the `"likelihood_ratio"` rule reads, estimated on the training ears
+            (`bicpl_hf.training.region_findings.estimate_finding_likelihood`): `prevalence`, each finding of
+            `region_findings`'s rate among the training ears; `unseen_prevalence`, the rate given to a finding training
+            never saw; `stated_rate` / `unstated_rate`, how often a trained class's ears show a finding its prompts
+            state / do not state.
         class_findings (`dict[str, list[list[str]]]`, *optional*):
             Per class code, the (entity, attribute) findings its prompts state (read by the report parser when the
             prompts are set); with `zero_shot_scoring="findings"` the classes without a trained prototype
@@ -363,6 +388,7 @@ class BiCPLConfig(PreTrainedConfig):
     region_detector_context_by_attribute: dict | None = None
     zero_shot_scoring: str = "prototypes"
     finding_score_rule: str = "present_minus_absent"
+    finding_likelihood: dict | None = None
     class_findings: dict | None = None
     initializer_range: float = 0.02
 
@@ -428,6 +454,8 @@ class BiCPLConfig(PreTrainedConfig):
         if self.zero_shot_scoring not in ZERO_SHOT_SCORINGS:
             raise ValueError(f"BiCPLConfig.zero_shot_scoring must be one of {ZERO_SHOT_SCORINGS}, got "
                              f"{self.zero_shot_scoring!r}")
+        if self.finding_likelihood is not None:
+            self.finding_likelihood = _finding_likelihood(self.finding_likelihood, self.region_findings)
         if self.class_findings is not None:
             self.class_findings = {str(code): [[str(e), str(a)] for e, a in findings]
                                    for code, findings in self.class_findings.items()}

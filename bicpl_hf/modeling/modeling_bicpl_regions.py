@@ -239,14 +239,17 @@ class BiCPLRegionFindingHead(nn.Module):
 
     def class_scores(self, pixel_values: torch.Tensor, ear_embeds: torch.Tensor,
                      class_findings: Sequence[Sequence[Sequence[str]] | None], background: Sequence[Sequence[str]],
-                     rule: str, encoded: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                     rule: str, encoded: tuple[torch.Tensor, torch.Tensor] | None = None,
+                     likelihood: Mapping | None = None) -> torch.Tensor:
         """Scores `(batch, 2, K)` of K classes, each given by its findings (None = not scored from findings: NaN),
-        combined by `rule` (`finding_class_scores`); the evidence against a class is read from the scorable findings
-        of `background` (the training vocabulary) that it does not state, so a class's score does not depend on which
-        other classes are scored with it."""
+        combined by `rule` (`finding_class_scores`; `likelihood`: `BiCPLConfig.finding_likelihood`, for
+        `"likelihood_ratio"`); the evidence against a class is read from the scorable findings of `background` (the
+        training vocabulary) that it does not state, so a class's score does not depend on which other classes are
+        scored with it."""
         universe, present, absent = finding_masks(class_findings, background, self.scorable)
         logits = self(pixel_values, ear_embeds, universe, encoded)
-        scores = finding_class_scores(logits, present.to(logits), rule, absent=absent.to(logits))
+        rates = None if likelihood is None else universe_likelihood(universe, background, likelihood)
+        scores = finding_class_scores(logits, present.to(logits), rule, absent=absent.to(logits), likelihood=rates)
         unscored = torch.tensor([not row.any() for row in present], device=scores.device)
         return scores.masked_fill(unscored, float("nan"))
 
@@ -290,21 +293,48 @@ def scored_from_findings(head: BiCPLRegionFindingHead, config, pixel_values: tor
     if not any(class_findings):
         return logits
     scores = head.class_scores(pixel_values, ear_embeds, class_findings, config.region_findings or [],
-                               config.finding_score_rule, encoded)
+                               config.finding_score_rule, encoded, likelihood=config.finding_likelihood)
     scores = scores + scores.new_tensor(offsets)
     return torch.where(torch.isnan(scores), logits, scores.to(logits.dtype))
 
 
-def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str,
-                         absent: torch.Tensor | None = None) -> torch.Tensor:
+def universe_likelihood(universe: Sequence, region_findings: Sequence, likelihood: Mapping) -> dict:
+    """`likelihood` (`BiCPLConfig.finding_likelihood`) for the findings of `universe`: a `(V,)` prevalence tensor (a
+    finding outside `region_findings` gets `unseen_prevalence`) and the two class rates."""
+    known = {tuple(f): p for f, p in zip(region_findings, likelihood["prevalence"])}
+    prevalence = torch.tensor([known.get(tuple(f), likelihood["unseen_prevalence"]) for f in universe],
+                              dtype=torch.float64)
+    return {"prevalence": prevalence, "stated_rate": float(likelihood["stated_rate"]),
+            "unstated_rate": float(likelihood["unstated_rate"])}
+
+
+def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str, absent: torch.Tensor | None = None,
+                         likelihood: Mapping | None = None) -> torch.Tensor:
     """Class scores `(..., K)` from finding logits `(..., V)` and a `(K, V)` 0/1 class-finding matrix: `"present"` =
     the mean log-odds of the class's findings; `"present_minus_absent"` = that minus the mean log-odds of the findings
     in `absent` (default: every finding it does not state), the evidence against it; `"dap"` = direct attribute
-    prediction, sum log p over its findings + sum log(1 - p) over `absent`."""
+    prediction, sum log p over its findings + sum log(1 - p) over `absent`; `"likelihood_ratio"` = naive Bayes over
+    the class's findings and `absent`, each finding weighed by how specific it is: a balanced detector's logit is the
+    image's log-likelihood ratio for its finding, so the class against the training ears scores
+
+        sum_f log(q_f e^l_f + 1 - q_f) - log(p_f e^l_f + 1 - p_f),
+
+    with p_f the finding's prevalence and q_f the class's rate of it (`likelihood`: `universe_likelihood`; q_f is
+    `stated_rate` for a finding the class states, `unstated_rate` otherwise). A common finding weighs little, a rare
+    one the class states much; a common finding it lacks counts against it where the image shows it."""
     if rule not in FINDING_SCORE_RULES:
         raise ValueError(f"unknown finding score rule {rule!r}; expected one of {FINDING_SCORE_RULES}")
     matrix = matrix.to(logits.dtype)
     absent = (1.0 - matrix) if absent is None else absent.to(logits.dtype)
+    if rule == "likelihood_ratio":
+        if likelihood is None:
+            raise ValueError("the likelihood_ratio rule needs the findings' rates (BiCPLConfig.finding_likelihood, "
+                             "estimated on the training ears by training.region_findings.estimate_finding_likelihood)")
+        prevalence = likelihood["prevalence"].to(logits)
+        rate = matrix * likelihood["stated_rate"] + (1.0 - matrix) * likelihood["unstated_rate"]  # (K, V)
+        given_class = torch.logaddexp(logits[..., None, :] + rate.log(), torch.log1p(-rate))
+        given_training = torch.logaddexp(logits + prevalence.log(), torch.log1p(-prevalence))[..., None, :]
+        return ((given_class - given_training) * (matrix + absent).clamp(max=1.0)).sum(-1)
     present = matrix / matrix.sum(1, keepdim=True).clamp(min=1.0)
     if rule == "present":
         return logits @ present.t()
@@ -314,4 +344,4 @@ def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str,
 
 
 __all__ = ["EAR_REGIONS", "ENTITY_REGIONS", "BiCPLRegionFindingHead", "RegionDensityFeatures", "finding_class_scores",
-           "finding_masks", "finding_scored_classes", "scored_from_findings"]
+           "finding_masks", "finding_scored_classes", "scored_from_findings", "universe_likelihood"]

@@ -244,7 +244,8 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
     output_dir.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(output_dir / "finding_logits.npz", logits=logits, findings=np.asarray(findings, dtype=str))
     record = {"rule": model.config.finding_score_rule, "class_findings": model.config.class_findings,
-              "frozen_prototype_codes": model.config.frozen_prototype_codes, "region_findings": model.config.region_findings}
+              "frozen_prototype_codes": model.config.frozen_prototype_codes, "region_findings": model.config.region_findings,
+              "finding_likelihood": model.config.finding_likelihood}
     (output_dir / "finding_scores.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     scores, kinds = {}, {}
     for code, items in entries.items():
@@ -252,7 +253,7 @@ def _finding_record(variant: Variant, model, processor, predictions, test, codes
             sets = {i: [e["text"]] for i, e in enumerate(items)}
             by_findings = prompt_set_scores(logits, findings, sets, model.config.finding_score_rule,
                                             model.config.region_findings, model.region_finding_head.scorable,
-                                            knowledge_base)
+                                            knowledge_base, model.config.finding_likelihood)
             by_prototype = prompt_cosines(model, processor.tokenizer, predictions, sets)
             scores[code] = np.where(np.array([bool(states[e["text"]]) for e in items]), by_findings, by_prototype)
             kinds[code] = [e["kind"] for e in items]
@@ -322,6 +323,13 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
             base_config = {**base_config, "region_geometry": geometry}
         model = make_variant_model(variant, base_config, processor.tokenizer, seed,
                                    text_model_path=budget.text_model_path)
+        if variant.region_findings and model.config.finding_score_rule == "likelihood_ratio":
+            from .region_findings import estimate_finding_likelihood
+
+            trained = [c for c in model.config.class_codes if c not in set(model.config.frozen_prototype_codes)]
+            model.config.finding_likelihood = estimate_finding_likelihood(
+                view["train"].select_columns(["findings_triples", "left_code", "right_code"]),
+                model.config.region_findings, model.config.class_findings, trained)
         channels_last = budget.channels_last
         if channels_last is None:
             channels_last = budget.device == "cpu" or (budget.device is None and not torch.cuda.is_available())

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ..data.collator import BiCPLDataCollator
-from ..modeling.modeling_bicpl_regions import finding_class_scores, finding_masks
+from ..knowledge.finding_vocabulary import finding_labels
+from ..modeling.modeling_bicpl_regions import finding_class_scores, finding_masks, universe_likelihood
 from ..zero_shot.finding_scores import prompt_findings
 
 GEOMETRY_FIELDS = ("roi_shape", "roi_size_mm", "windows", "coarse_roi_size_mm", "coarse_roi_offset_mm")
@@ -57,13 +58,57 @@ def dataset_finding_logits(model, processor, dataset, findings: Sequence[tuple[s
     return np.concatenate(out)
 
 
+def estimate_finding_likelihood(train_split, region_findings: Sequence[Sequence[str]],
+                                class_findings: Mapping[str, Sequence[Sequence[str]]],
+                                trained_codes: Sequence[int]) -> dict:
+    """`BiCPLConfig.finding_likelihood` from the training ears (columns `findings_triples`, `left_code`,
+    `right_code`): each region finding's prevalence over every ear, and, over the trained classes that state findings
+    (`class_findings`), how often a class's ears show the findings it states and those it does not (each class
+    weighs the same). Rates are Jeffreys estimates, (k + 0.5) / (n + 1), so none is 0 or 1.
+
+    Example:
+        >>> from datasets import Dataset
+        >>> split = Dataset.from_dict({"findings_triples": [[{"entity_key": "tympanic_cavity", "attribute_key":
+        ...     "effusion", "side": "left", "negated": False}], []], "left_code": [3, 5], "right_code": [5, 5]})
+        >>> likelihood = estimate_finding_likelihood(split, [["tympanic_cavity", "effusion"], ["mastoid", "sclerotic"]],
+        ...                                          {"3": [["tympanic_cavity", "effusion"]]}, [3, 5])
+        >>> [round(p, 2) for p in likelihood["prevalence"]], likelihood["stated_rate"], likelihood["unstated_rate"]
+        ([0.3, 0.1], 0.75, 0.25)
+    """
+    vocabulary = [tuple(f) for f in region_findings]
+    if not vocabulary:
+        raise ValueError("estimate_finding_likelihood needs the region findings the head detects")
+    labels = np.stack([finding_labels(t, vocabulary) for t in train_split["findings_triples"]]).reshape(-1, len(vocabulary))
+    codes = np.stack([np.asarray(train_split["left_code"]), np.asarray(train_split["right_code"])], 1).reshape(-1)
+    count = len(codes)
+    stated_rates, unstated_rates = [], []
+    for code in trained_codes:
+        own = {tuple(f) for f in class_findings.get(str(code)) or []}
+        ears = labels[codes == int(code)]
+        if not own or not len(ears):
+            continue
+        rates = (ears.sum(0) + 0.5) / (len(ears) + 1.0)
+        stated = np.array([f in own for f in vocabulary])
+        if stated.any():
+            stated_rates.append(float(rates[stated].mean()))
+        if (~stated).any():
+            unstated_rates.append(float(rates[~stated].mean()))
+    if not stated_rates or not unstated_rates:
+        raise ValueError(f"no trained class of {sorted(int(c) for c in trained_codes)} has training ears and findings "
+                         "in the region vocabulary: the likelihood_ratio rule has no rates to estimate")
+    return {"prevalence": ((labels.sum(0) + 0.5) / (count + 1.0)).tolist(), "unseen_prevalence": 0.5 / (count + 1.0),
+            "stated_rate": float(np.mean(stated_rates)), "unstated_rate": float(np.mean(unstated_rates))}
+
+
 def prompt_set_scores(logits: np.ndarray, findings: Sequence[tuple[str, str]], prompt_sets: Mapping[int, Sequence[str]],
-                      rule: str, vocabulary: Sequence[Sequence[str]], scorable, knowledge_base=None) -> np.ndarray:
+                      rule: str, vocabulary: Sequence[Sequence[str]], scorable, knowledge_base=None,
+                      likelihood: Mapping | None = None) -> np.ndarray:
     """`(N, 2, P)` scores of P prompt sets (e.g. one paraphrase each) from finding logits `(N, 2, V)` of `findings`,
     each set scored as the model scores a class given by findings (`modeling_bicpl_regions.finding_masks`, the
     evidence against it from `vocabulary`; a prompt naming a disease of `knowledge_base` reads its findings there,
     see `finding_scores.prompt_findings`). A set that states no scorable finding (English prose, or a name without a
-    knowledge base) scores 0 on every ear: a constant says so (AUC 0.5)."""
+    knowledge base) scores 0 on every ear: a constant says so (AUC 0.5). `likelihood`: `BiCPLConfig.
+    finding_likelihood`, for the `"likelihood_ratio"` rule."""
     stated = [sorted(prompt_findings(prompts, knowledge_base)) for prompts in prompt_sets.values()]
     universe, present, absent = finding_masks(stated, vocabulary, scorable)
     column = {tuple(f): i for i, f in enumerate(findings)}
@@ -71,9 +116,11 @@ def prompt_set_scores(logits: np.ndarray, findings: Sequence[tuple[str, str]], p
     if missing:
         raise ValueError(f"the recorded finding logits lack {missing[:3]}: record every scorable finding")
     chosen = torch.from_numpy(logits[..., [column[f] for f in universe]]).double()
-    scores = finding_class_scores(chosen, present, rule, absent=absent).numpy()
+    rates = None if likelihood is None else universe_likelihood(universe, vocabulary, likelihood)
+    scores = finding_class_scores(chosen, present, rule, absent=absent, likelihood=rates).numpy()
     scores[..., ~present.numpy().any(1)] = 0.0
     return scores
 
 
-__all__ = ["dataset_finding_logits", "prompt_set_scores", "region_geometry_of", "scorable_findings"]
+__all__ = ["dataset_finding_logits", "estimate_finding_likelihood", "prompt_set_scores", "region_geometry_of",
+           "scorable_findings"]

@@ -119,32 +119,37 @@ _V2_VARIANTS = (
 )
 VARIANTS.update({v.name: v for v in _V2_VARIANTS})
 # Bi-CPL v3 (issue 22): v2 plus region-aware finding detection (HU content per anatomical region, bilateral per region,
-# one detector per attribute shared by all regions, reading every region of the ear) and the zero-shot classes scored
-# from their findings. The detectors' context was chosen on the development class (benchmarks/results/
-# v3_dev_choices.md): every region of the ear, not the ear embedding (code 3's worst look-alike 0.572, against 0.539
-# with the embedding too and 0.517 with the embedding alone, the recipe first scored on the test classes).
-_V3_CONFIG = (*_V2_CONFIG, ("region_finding_loss_weight", 1.0), ("zero_shot_scoring", "findings"),
-              ("region_detector_context", ["ear_regions"]))
+# one detector per attribute shared by all regions) and the zero-shot classes scored from their findings. Chosen on the
+# development class (benchmarks/results/v3_dev_choices.md, rounds 2-4): fluid detectors read every region of the ear
+# and not the embedding (an effusion fills the cavity, antrum and mastoid together), the others every region and the
+# embedding; a class's findings weighed by how specific each is (`likelihood_ratio`; code 3's worst look-alike 0.610,
+# against 0.573 for the recipe scored in lines 6-7).
+_V3_BASE = (*_V2_CONFIG, ("region_finding_loss_weight", 1.0), ("zero_shot_scoring", "findings"))
 _FLUID_READS_THE_EAR = {attribute: ["ear_regions"] for attribute in FLUID_ATTRIBUTE_KEYS}
+_V3_CONFIG = (*_V3_BASE, ("region_detector_context", ["embedding", "ear_regions"]),
+              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR))
+_V3 = {**_V2, "region_findings": True}
 _V3_VARIANTS = (
-    Variant("bicpl_v3", "Bi-CPL v3: v2 + region-aware finding detection, zero-shot scored from findings", **_V2,
-            config_overrides=_V3_CONFIG, region_findings=True),
+    Variant("bicpl_v3", "Bi-CPL v3: v2 + region-aware finding detection, zero-shot scored from findings weighed by "
+            "how specific each is", **_V3, config_overrides=_V3_CONFIG, finding_score_rule="likelihood_ratio"),
     Variant("bicpl_v3-bilateral", "Bi-CPL v3 on one ear at a time (no A3B, no bilateral fusion or region comparison)",
-            **{**_V2, "bilateral": False, "a3b": False}, config_overrides=_V3_CONFIG, region_findings=True),
-    Variant("bicpl_v3+embedding", "Bi-CPL v3, finding detectors reading the ear embedding as well", **_V2,
-            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding", "ear_regions"])),
-            region_findings=True),
+            **{**_V3, "bilateral": False, "a3b": False}, config_overrides=_V3_CONFIG,
+            finding_score_rule="likelihood_ratio"),
+    Variant("bicpl_v3-likelihood_ratio", "Bi-CPL v3 with every finding weighed alike (present_minus_absent)", **_V3,
+            config_overrides=_V3_CONFIG),
+    Variant("bicpl_v3-round2", "Bi-CPL v3 as scored in lines 6-7: every detector reads every region of the ear, not "
+            "the embedding; findings weighed alike", **_V3,
+            config_overrides=(*_V3_BASE, ("region_detector_context", ["ear_regions"]))),
+    Variant("bicpl_v3+embedding", "Bi-CPL v3 round 2's candidate: every detector reads every region and the ear "
+            "embedding; findings weighed alike", **_V3,
+            config_overrides=(*_V3_BASE, ("region_detector_context", ["embedding", "ear_regions"]))),
     Variant("bicpl_v3-ear_context", "Bi-CPL v3 as first scored: finding detectors reading their own regions and the "
-            "ear embedding, not the ear's other regions", **_V2,
-            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding"])), region_findings=True),
-    Variant("bicpl_v3+structure_embedding", "Bi-CPL v3, fluid detectors reading every region of the ear, the others "
-            "their own regions and the ear embedding", **_V2,
-            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding"]),
-                              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR)), region_findings=True),
-    Variant("bicpl_v3+structure_embedding_regions", "Bi-CPL v3, fluid detectors reading every region of the ear, the "
-            "others every region and the ear embedding", **_V2,
-            config_overrides=(*_V3_CONFIG, ("region_detector_context", ["embedding", "ear_regions"]),
-                              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR)), region_findings=True),
+            "ear embedding, not the ear's other regions; findings weighed alike", **_V3,
+            config_overrides=(*_V3_BASE, ("region_detector_context", ["embedding"]))),
+    Variant("bicpl_v3+structure_embedding", "Bi-CPL v3 round 3's candidate: fluid detectors reading every region of "
+            "the ear, the others their own regions and the ear embedding; findings weighed alike", **_V3,
+            config_overrides=(*_V3_BASE, ("region_detector_context", ["embedding"]),
+                              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR))),
 )
 VARIANTS.update({v.name: v for v in _V3_VARIANTS})
 BASELINE_VARIANTS = ("vision_cnn", "single_ear_clip", "bicpl", "bicpl_no_a3b_random_proto")

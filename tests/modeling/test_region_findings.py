@@ -174,10 +174,14 @@ def test_class_findings_come_from_the_prompts_and_a_name_alone_states_none():
     assert table == {"2": [["epitympanum", "soft_tissue"], ["scutum", "bone_erosion"]]}  # 4 keeps its prototype
 
 
-def test_a_users_prompt_is_scored_from_findings_exactly_as_the_models_own_class(tokenizer):
+@pytest.mark.parametrize("rule", ["present_minus_absent", "likelihood_ratio"])
+def test_a_users_prompt_is_scored_from_findings_exactly_as_the_models_own_class(tokenizer, rule):
     from bicpl_hf.zero_shot.pipeline import diagnose_pixel_values, resolve_classes
 
     model = _model()
+    model.config.finding_score_rule = rule
+    model.config.finding_likelihood = {"prevalence": [0.2, 0.3, 0.05, 0.4], "unseen_prevalence": 0.01,
+                                       "stated_rate": 0.5, "unstated_rate": 0.05}
     prompt = "盾板骨质破坏，鼓室积液"
     model.config.class_findings = class_findings_of({4: [prompt]})
     model.set_frozen_prototype_codes([4])
@@ -324,3 +328,80 @@ def test_a_prompt_naming_one_known_disease_reads_the_knowledge_bases_findings():
     assert prompt_findings(["上鼓室软组织影。检查结论：中耳胆脂瘤"], kb) == {("epitympanum", "soft_tissue")}
     assert class_findings_of({4: ["胆固醇肉芽肿"], 9: ["a new disease"]}, kb) == {
         "4": [list(f) for f in sorted(prompt_findings(class_prompts(kb, [4])["4"]))]}
+
+
+def test_likelihood_ratio_rule_weighs_findings_by_how_specific_they_are():
+    """`likelihood_ratio` against a hand computation; a rare stated finding moves a class more than a common one, a
+    finding the class lacks counts against it only where it is common, and the rule refuses to run without rates."""
+    from bicpl_hf.modeling.modeling_bicpl_regions import universe_likelihood
+
+    vocabulary = [["tympanic_cavity", "soft_tissue"], ["scutum", "bone_erosion"], ["mastoid", "sclerotic"]]
+    likelihood = {"prevalence": [0.4, 0.05, 0.3], "unseen_prevalence": 0.01, "stated_rate": 0.6, "unstated_rate": 0.04}
+    universe = [tuple(f) for f in vocabulary] + [("petrous_apex", "expansile")]
+    rates = universe_likelihood(universe, vocabulary, likelihood)
+    np.testing.assert_allclose(rates["prevalence"].numpy(), [0.4, 0.05, 0.3, 0.01])
+    present = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
+    absent = torch.tensor([[0.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    logits = torch.from_numpy(np.random.default_rng(1).normal(size=(5, 2, 4)))
+    scores = finding_class_scores(logits, present, "likelihood_ratio", absent=absent, likelihood=rates)
+    p = np.array([0.4, 0.05, 0.3, 0.01])
+    expected = np.zeros((5, 2, 2))
+    for k in range(2):
+        q = np.where(present[k].numpy() > 0, 0.6, 0.04)
+        e = np.exp(logits.numpy())
+        terms = np.log(q * e + 1 - q) - np.log(p * e + 1 - p)
+        expected[..., k] = (terms * (present[k] + absent[k]).numpy()).sum(-1)
+    np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-10)
+    # specificity: the same evidence (+3 log-odds) for the rare erosion moves class 0 more than for the common tissue
+    base = torch.zeros(1, 4, dtype=torch.float64)
+    rare, common = base.clone(), base.clone()
+    rare[0, 1], common[0, 0] = 3.0, 3.0
+    score = lambda x: finding_class_scores(x, present, "likelihood_ratio", absent=absent, likelihood=rates)[0, 0]  # noqa: E731
+    assert score(rare) - score(base) > score(common) - score(base) > 0
+    # a finding the class does not state and the image shows: against it, more when it is common (sclerosis 0.3)
+    shown = base.clone()
+    shown[0, 2] = 3.0
+    assert score(shown) < score(base)
+    with pytest.raises(ValueError, match="finding_likelihood"):
+        finding_class_scores(logits, present, "likelihood_ratio", absent=absent)
+
+
+def test_finding_likelihood_is_estimated_on_the_training_ears_and_checked_by_the_config(tmp_path):
+    from datasets import Dataset
+
+    from bicpl_hf.training.region_findings import estimate_finding_likelihood
+
+    def triple(entity, attribute, side):
+        return {"entity_key": entity, "attribute_key": attribute, "side": side, "negated": False}
+
+    # 4 exams, 8 ears: CSOM (code 1) states tympanic soft tissue, cholesteatoma (2) scutum erosion; code 5 is normal.
+    split = Dataset.from_dict({
+        "findings_triples": [[triple("tympanic_cavity", "soft_tissue", "left")],
+                             [triple("tympanic_cavity", "soft_tissue", "left"), triple("scutum", "bone_erosion", "left"),
+                              triple("mastoid", "sclerotic", "right")],
+                             [], [triple("mastoid", "sclerotic", "left")]],
+        "left_code": [1, 2, 5, 1], "right_code": [5, 1, 5, 5]})
+    vocabulary = [["tympanic_cavity", "soft_tissue"], ["scutum", "bone_erosion"], ["mastoid", "sclerotic"]]
+    class_findings = {"1": [["tympanic_cavity", "soft_tissue"]], "2": [["scutum", "bone_erosion"]],
+                      "4": [["petrous_apex", "expansile"]]}
+    likelihood = estimate_finding_likelihood(split, vocabulary, class_findings, [1, 2, 5])
+    np.testing.assert_allclose(likelihood["prevalence"], [2.5 / 9, 1.5 / 9, 2.5 / 9])
+    assert likelihood["unseen_prevalence"] == pytest.approx(0.5 / 9)
+    # code 1's ears: exam 0 left (tissue), exam 1 right (sclerosis), exam 3 left (sclerosis); code 2: exam 1 left
+    stated = np.mean([(1 + 0.5) / 4, (1 + 0.5) / 2])
+    unstated = np.mean([np.mean([(0 + 0.5) / 4, (2 + 0.5) / 4]), np.mean([(1 + 0.5) / 2, (0 + 0.5) / 2])])
+    assert likelihood["stated_rate"] == pytest.approx(stated) and likelihood["unstated_rate"] == pytest.approx(unstated)
+    with pytest.raises(ValueError, match="no trained class"):
+        estimate_finding_likelihood(split, vocabulary, class_findings, [4, 5])
+    # the config keeps it through a save and load, and checks it
+    config = BiCPLConfig(**tiny_config_kwargs(region_finding_loss_weight=1.0, region_geometry=GEOMETRY,
+                                              region_findings=vocabulary, finding_score_rule="likelihood_ratio",
+                                              finding_likelihood=likelihood))
+    config.save_pretrained(tmp_path)
+    assert BiCPLConfig.from_pretrained(tmp_path).finding_likelihood == config.finding_likelihood
+    with pytest.raises(ValueError, match="one rate per region finding"):
+        BiCPLConfig(**tiny_config_kwargs(region_findings=vocabulary[:2], finding_likelihood=likelihood))
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        BiCPLConfig(**tiny_config_kwargs(region_findings=vocabulary, finding_likelihood={**likelihood, "stated_rate": 1.0}))
+    with pytest.raises(ValueError, match="takes the keys"):
+        BiCPLConfig(**tiny_config_kwargs(region_findings=vocabulary, finding_likelihood={"prevalence": [0.1] * 3}))
