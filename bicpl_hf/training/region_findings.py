@@ -100,6 +100,34 @@ def estimate_finding_likelihood(train_split, region_findings: Sequence[Sequence[
             "stated_rate": float(np.mean(stated_rates)), "unstated_rate": float(np.mean(unstated_rates))}
 
 
+def perfect_detector_likelihood_predictions(test, train, vocabulary: Sequence[Sequence[str]], class_codes: Sequence[int],
+                                            class_findings: Mapping[str, Sequence[Sequence[str]]],
+                                            trained_codes: Sequence[int]):
+    """The ceiling of Bi-CPL v3's rule: `likelihood_ratio` scores of the `test` split from a PERFECT finding detector
+    (each ear's findings as its own report states them: a logit of +/-`PERFECT_LOGIT`), the rates estimated on `train`
+    as training estimates them (`estimate_finding_likelihood`). A class stating no finding of `vocabulary` scores 0 (no
+    evidence; the protocol reads the zero-shot classes only). An oracle, never a method: it reads the test reports."""
+    from .attribute_composition import ear_finding_labels
+    from .evaluation import DatasetPredictions
+
+    vocabulary = [tuple(f) for f in vocabulary]
+    likelihood = estimate_finding_likelihood(train, vocabulary, class_findings, trained_codes)
+    stated = [class_findings.get(str(code)) for code in class_codes]
+    universe, present, absent = finding_masks(stated, vocabulary, lambda f: tuple(f) in set(vocabulary))
+    labels = ear_finding_labels(test, vocabulary)[..., [vocabulary.index(tuple(f)) for f in universe]]
+    logits = torch.from_numpy(np.where(labels > 0.5, PERFECT_LOGIT, -PERFECT_LOGIT)).double()
+    scores = finding_class_scores(logits, present, "likelihood_ratio", absent=absent,
+                                  likelihood=universe_likelihood(universe, vocabulary, likelihood)).numpy()
+    scores[..., ~present.numpy().any(1)] = 0.0
+    codes = np.stack([np.asarray(test["left_code"]), np.asarray(test["right_code"])], axis=1).astype(np.int64)
+    return DatasetPredictions(logits=scores, labels=codes, image_embeds=(labels > 0.5).astype(np.float32),
+                              side_text_embeds=None, class_codes=[int(c) for c in class_codes], cosine=scores)
+
+
+# A perfect detector's logit: far enough out that log(q e^l + 1 - q) is l + log q to double precision.
+PERFECT_LOGIT = 1e3
+
+
 def prompt_set_scores(logits: np.ndarray, findings: Sequence[tuple[str, str]], prompt_sets: Mapping[int, Sequence[str]],
                       rule: str, vocabulary: Sequence[Sequence[str]], scorable, knowledge_base=None,
                       likelihood: Mapping | None = None) -> np.ndarray:
@@ -122,5 +150,5 @@ def prompt_set_scores(logits: np.ndarray, findings: Sequence[tuple[str, str]], p
     return scores
 
 
-__all__ = ["dataset_finding_logits", "estimate_finding_likelihood", "prompt_set_scores", "region_geometry_of",
-           "scorable_findings"]
+__all__ = ["dataset_finding_logits", "estimate_finding_likelihood", "perfect_detector_likelihood_predictions",
+           "prompt_set_scores", "region_geometry_of", "scorable_findings"]
