@@ -309,6 +309,9 @@ class BiCPLConfig(PreTrainedConfig):
             its finding's own regions only), e.g. `{"effusion": ["ear_regions"]}` with the default `["embedding"]`:
             fluid read from every region of the ear, structure (erosion, a mass) from the ear embedding. An attribute
             without a detector (not in `region_findings`) reads nothing, whatever it is given here.
+        region_unpaired_attributes (`list[str]`, *optional*):
+            Attribute keys whose detectors do not compare the ear's regions with the partner ear's (a finding that is
+            often bilateral, like an effusion, leaves no difference between the ears); the others do when `bilateral`.
         zero_shot_scoring (`str`, *optional*, defaults to `"prototypes"`):
             How a class the model never trained on is scored: `"prototypes"` (cosine to its text prototype) or
             `"findings"` (its prompts' findings scored by the region head and combined, `bicpl_hf.zero_shot.
@@ -386,6 +389,7 @@ class BiCPLConfig(PreTrainedConfig):
     region_findings: list | None = None
     region_detector_context: list | None = None
     region_detector_context_by_attribute: dict | None = None
+    region_unpaired_attributes: list | None = None
     zero_shot_scoring: str = "prototypes"
     finding_score_rule: str = "present_minus_absent"
     finding_likelihood: dict | None = None
@@ -454,6 +458,11 @@ class BiCPLConfig(PreTrainedConfig):
         if self.zero_shot_scoring not in ZERO_SHOT_SCORINGS:
             raise ValueError(f"BiCPLConfig.zero_shot_scoring must be one of {ZERO_SHOT_SCORINGS}, got "
                              f"{self.zero_shot_scoring!r}")
+        if self.region_unpaired_attributes is not None:
+            if not isinstance(self.region_unpaired_attributes, (list, tuple)):
+                raise ValueError("BiCPLConfig.region_unpaired_attributes is a list of attribute keys, got "
+                                 f"{self.region_unpaired_attributes!r}")
+            self.region_unpaired_attributes = [str(a) for a in self.region_unpaired_attributes]
         if self.finding_likelihood is not None:
             self.finding_likelihood = _finding_likelihood(self.finding_likelihood, self.region_findings)
         if self.class_findings is not None:

@@ -181,7 +181,8 @@ class BiCPLModel(BiCPLPreTrainedModel):
             self.region_finding_head = BiCPLRegionFindingHead(config.region_geometry, attributes, config.projection_dim,
                                                               bilateral=config.bilateral,
                                                               context=config.region_detector_context,
-                                                              context_by_attribute=config.region_detector_context_by_attribute)
+                                                              context_by_attribute=config.region_detector_context_by_attribute,
+                                                              unpaired_attributes=config.region_unpaired_attributes or ())
         self.post_init()
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, is_main_process: bool = True, **kwargs):

@@ -169,12 +169,16 @@ class BiCPLRegionFindingHead(nn.Module):
             (per attribute, shared by all its findings: an effusion fills the tympanic cavity, antrum and mastoid
             together, whichever of them a report names).
         context_by_attribute (`Mapping[str, Sequence[str]]`, *optional*): per attribute, its own `context` instead.
+        unpaired_attributes (`Sequence[str]`, *optional*): attributes whose detectors do not read the partner ear's
+            regions (a finding that is often bilateral, like an effusion, leaves no difference between the ears).
     """
 
     def __init__(self, geometry: Mapping, attributes: Sequence[str], embed_dim: int, bilateral: bool = True,
-                 context: Sequence[str] = ("embedding",), context_by_attribute: Mapping | None = None):
+                 context: Sequence[str] = ("embedding",), context_by_attribute: Mapping | None = None,
+                 unpaired_attributes: Sequence[str] = ()):
         super().__init__()
         self.attributes = list(attributes)
+        self.paired_mask = [0.0 if a in set(unpaired_attributes) else 1.0 for a in self.attributes] or [1.0]
         contexts = [tuple((context_by_attribute or {}).get(a, context)) for a in self.attributes]
         unknown = sorted({c for entries in [tuple(context), *contexts] for c in entries} - set(REGION_DETECTOR_CONTEXTS))
         if unknown:
@@ -219,12 +223,17 @@ class BiCPLRegionFindingHead(nn.Module):
         batch = z.shape[0]
         ear = [ear_embeds.to(z.dtype)] if self.use_embedding else []
         weight = self.detectors.weight.to(z.dtype)
-        if self.use_embedding:  # an attribute that does not read the embedding gets 0 from it
-            own = 2 * NUM_DENSITY_FEATURES
-            mask = weight.new_tensor(self.embedding_mask)[:, None]
-            weight = torch.cat([weight[:, :own], weight[:, own:] * mask], dim=1)
-        context = None if self.ear_context is None else F.linear(torch.cat([z.flatten(2), diff.flatten(2)], -1),
-                                                                 self.ear_context.weight.to(z.dtype))
+        # An attribute that does not read the embedding (or the partner) gets 0 from it.
+        paired = weight.new_tensor(self.paired_mask)[:, None]
+        embedding = weight.new_tensor(self.embedding_mask)[:, None]
+        f = NUM_DENSITY_FEATURES
+        weight = torch.cat([weight[:, :f], weight[:, f:2 * f] * paired, weight[:, 2 * f:] * embedding], dim=1)
+        context = None
+        if self.ear_context is not None:  # [z, diff] columns; the partner's half masked per attribute
+            half = z.flatten(2).shape[-1]
+            context_weight = self.ear_context.weight.to(z.dtype)
+            context_weight = torch.cat([context_weight[:, :half], context_weight[:, half:] * paired], dim=1)
+            context = F.linear(torch.cat([z.flatten(2), diff.flatten(2)], -1), context_weight)
         logits = []
         for entity, attribute in findings:
             index = [self.regions.index(r) for r in ENTITY_REGIONS.get(entity, ()) if r in self.regions]

@@ -135,6 +135,10 @@ _V3_VARIANTS = (
     Variant("bicpl_v3-bilateral", "Bi-CPL v3 on one ear at a time (no A3B, no bilateral fusion or region comparison)",
             **{**_V3, "bilateral": False, "a3b": False}, config_overrides=_V3_CONFIG,
             finding_score_rule="likelihood_ratio"),
+    Variant("bicpl_v3+unpaired_fluid", "Bi-CPL v3, fluid detectors reading their own ear only (an effusion is often "
+            "bilateral: no difference from the partner)", **_V3,
+            config_overrides=(*_V3_CONFIG, ("region_unpaired_attributes", list(FLUID_ATTRIBUTE_KEYS))),
+            finding_score_rule="likelihood_ratio"),
     Variant("bicpl_v3-likelihood_ratio", "Bi-CPL v3 with every finding weighed alike (present_minus_absent)", **_V3,
             config_overrides=_V3_CONFIG),
     Variant("bicpl_v3-round2", "Bi-CPL v3 as scored in lines 6-7: every detector reads every region of the ear, not "

@@ -405,3 +405,28 @@ def test_finding_likelihood_is_estimated_on_the_training_ears_and_checked_by_the
         BiCPLConfig(**tiny_config_kwargs(region_findings=vocabulary, finding_likelihood={**likelihood, "stated_rate": 1.0}))
     with pytest.raises(ValueError, match="takes the keys"):
         BiCPLConfig(**tiny_config_kwargs(region_findings=vocabulary, finding_likelihood={"prevalence": [0.1] * 3}))
+
+
+def test_an_unpaired_attribute_never_reads_the_partner_ear():
+    """`region_unpaired_attributes`: an effusion detector (often bilateral disease) reads its own ear only, through
+    its regions and the ear context alike; a paired attribute still compares with the partner."""
+    torch.manual_seed(0)
+    config = BiCPLConfig(**tiny_config_kwargs(
+        region_finding_loss_weight=1.0, region_geometry=GEOMETRY, region_findings=FINDINGS,
+        region_detector_context=["ear_regions"], region_unpaired_attributes=("effusion",)))
+    assert config.region_unpaired_attributes == ["effusion"]
+    model = BiCPLModel(config).eval()
+    torch.nn.init.normal_(model.region_finding_head.ear_context.weight)
+    torch.nn.init.normal_(model.region_finding_head.detectors.weight)
+    hu = np.full((16, 24, 20), -1000.0, dtype=np.float32)
+    partner = hu.copy()
+    partner[_region_box("tympanic_cavity")] = 20.0  # fluid in the RIGHT ear only
+    partner[_region_box("attic_scutum")] = 40.0
+    with torch.no_grad():
+        alone = model(pixel_values=_ears(hu, hu)).region_finding_logits
+        beside = model(pixel_values=_ears(hu, partner)).region_finding_logits
+    effusion, erosion = FINDINGS.index(["tympanic_cavity", "effusion"]), FINDINGS.index(["scutum", "bone_erosion"])
+    torch.testing.assert_close(beside[0, 0, effusion], alone[0, 0, effusion])  # the left ear's effusion: its own
+    assert not torch.allclose(beside[0, 0, erosion], alone[0, 0, erosion])  # erosion compares with the partner
+    with pytest.raises(ValueError, match="region_unpaired_attributes"):
+        BiCPLConfig(**tiny_config_kwargs(region_unpaired_attributes="effusion"))
