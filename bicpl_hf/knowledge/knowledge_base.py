@@ -161,6 +161,7 @@ class Disease:
         code: ear label code of the hospital export, or None for a disease without its own code.
         profile: the `DiseaseProfile`.
         synonyms: other Chinese names.
+        synonyms_en: other English names (read in a user's English prompt; never written into the Chinese prompts).
         impression_names: what follows 检查结论 in the prompts (defaults to `name_zh` + `synonyms`).
         key_findings: phrases the taxonomy cannot express (e.g. 前庭窗前缘骨质密度减低), added to the prompts.
         parent_code: for a code-less disease, the export code it is labelled under (e.g. 6 "other").
@@ -178,6 +179,7 @@ class Disease:
     key_findings: tuple[str, ...] = ()
     parent_code: int | None = None
     lesion_sites: tuple[str, ...] = ()
+    synonyms_en: tuple[str, ...] = ()
 
     @property
     def primary_sites(self) -> tuple[str, ...]:
@@ -189,15 +191,21 @@ class Disease:
         """`name_zh` and the synonyms (what `KnowledgeBase.get` matches)."""
         return (self.name_zh, *self.synonyms)
 
+    @property
+    def names_en(self) -> tuple[str, ...]:
+        """`name_en` and the English synonyms, lower case (`KnowledgeBase.get` matches them in any case)."""
+        return tuple(name.lower() for name in (self.name_en, *self.synonyms_en))
+
     def to_dict(self) -> dict:
         return {"code": self.code, "parent_code": self.parent_code, "name_zh": self.name_zh, "name_en": self.name_en,
                 "synonyms": list(self.synonyms), "impression_names": list(self.impression_names),
                 "key_findings": list(self.key_findings), "profile": self.profile.to_dict(),
-                **({"lesion_sites": list(self.lesion_sites)} if self.lesion_sites else {})}
+                **({"lesion_sites": list(self.lesion_sites)} if self.lesion_sites else {}),
+                **({"synonyms_en": list(self.synonyms_en)} if self.synonyms_en else {})}
 
 
-_ENTRY_FIELDS = ("code", "parent_code", "name_zh", "name_en", "synonyms", "impression_names", "key_findings", "profile",
-                 "lesion_sites")
+_ENTRY_FIELDS = ("code", "parent_code", "name_zh", "name_en", "synonyms", "synonyms_en", "impression_names",
+                 "key_findings", "profile", "lesion_sites")
 _REQUIRED_FIELDS = ("code", "name_zh", "name_en", "profile")
 
 
@@ -256,6 +264,7 @@ def disease_from_mapping(data: object, where: str = "entry") -> Disease:
         key_findings=_texts(data.get("key_findings"), where, "key_findings"),
         parent_code=parent_code,
         lesion_sites=lesion_sites,
+        synonyms_en=_texts(data.get("synonyms_en"), where, "synonyms_en"),
     )
 
 
@@ -266,6 +275,7 @@ def disease_from_profile(
     *,
     name_en: str | None = None,
     synonyms: Sequence[str] = (),
+    synonyms_en: Sequence[str] = (),
     key_findings: Sequence[str] = (),
     impression_names: Sequence[str] | None = None,
     parent_code: int | None = None,
@@ -282,7 +292,8 @@ def disease_from_profile(
         (None, 'erosion_destruction')
     """
     entry = {"code": code, "parent_code": parent_code, "name_zh": name_zh, "name_en": name_en or name_zh,
-             "synonyms": list(synonyms), "key_findings": list(key_findings), "lesion_sites": list(lesion_sites),
+             "synonyms": list(synonyms), "synonyms_en": list(synonyms_en), "key_findings": list(key_findings),
+             "lesion_sites": list(lesion_sites),
              "profile": profile.to_dict() if isinstance(profile, DiseaseProfile) else profile}
     if impression_names is not None:
         entry["impression_names"] = list(impression_names)
@@ -334,7 +345,7 @@ class KnowledgeBase:
             if isinstance(key, int) and not isinstance(key, bool):
                 if disease.code == key:
                     return disease
-            elif isinstance(key, str) and (key in disease.names or key.lower() == disease.name_en.lower()):
+            elif isinstance(key, str) and (key in disease.names or key.lower() in disease.names_en):
                 return disease
         known = ", ".join(f"{d.code}:{d.name_zh}" if d.code is not None else d.name_zh for d in self._diseases)
         raise KeyError(f"{self.source} has no disease {key!r}; known: {known}")
@@ -351,9 +362,9 @@ class KnowledgeBase:
         for other in self._diseases:
             if disease.code is not None and disease.code == other.code:
                 raise KnowledgeBaseError(f"{where}: code {disease.code} is already used by {other.name_zh!r}")
-            shared = sorted(set(disease.names) & set(other.names))
-            if shared or disease.name_en.lower() == other.name_en.lower():
-                clash = shared or [disease.name_en]
+            shared = sorted(set(disease.names) & set(other.names)) or sorted(set(disease.names_en) & set(other.names_en))
+            if shared:
+                clash = shared
                 raise KnowledgeBaseError(f"{where}: name(s) {clash} already belong to {other.name_zh!r} "
                                          f"(names and synonyms must be unique)")
         self._diseases.append(disease)

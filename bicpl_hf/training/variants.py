@@ -122,12 +122,14 @@ VARIANTS.update({v.name: v for v in _V2_VARIANTS})
 # one detector per attribute shared by all regions) and the zero-shot classes scored from their findings. Chosen on the
 # development class (benchmarks/results/v3_dev_choices.md, rounds 2-4): fluid detectors read every region of the ear
 # and not the embedding (an effusion fills the cavity, antrum and mastoid together), the others every region and the
-# embedding; a class's findings weighed by how specific each is (`likelihood_ratio`; code 3's worst look-alike 0.610,
-# against 0.573 for the recipe scored in lines 6-7).
+# embedding, and read their own ear only (an effusion is often bilateral); a class's findings weighed by how specific
+# each is (`likelihood_ratio`). Code 3's worst look-alike: 0.573 (lines 6-7) -> 0.628 (the rule and context, line 8)
+# -> 0.685 (fluid unpaired).
 _V3_BASE = (*_V2_CONFIG, ("region_finding_loss_weight", 1.0), ("zero_shot_scoring", "findings"))
 _FLUID_READS_THE_EAR = {attribute: ["ear_regions"] for attribute in FLUID_ATTRIBUTE_KEYS}
-_V3_CONFIG = (*_V3_BASE, ("region_detector_context", ["embedding", "ear_regions"]),
-              ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR))
+_V3_CONTEXT = (*_V3_BASE, ("region_detector_context", ["embedding", "ear_regions"]),
+               ("region_detector_context_by_attribute", _FLUID_READS_THE_EAR))
+_V3_CONFIG = (*_V3_CONTEXT, ("region_unpaired_attributes", list(FLUID_ATTRIBUTE_KEYS)))
 _V3 = {**_V2, "region_findings": True}
 _V3_VARIANTS = (
     Variant("bicpl_v3", "Bi-CPL v3: v2 + region-aware finding detection, zero-shot scored from findings weighed by "
@@ -135,10 +137,8 @@ _V3_VARIANTS = (
     Variant("bicpl_v3-bilateral", "Bi-CPL v3 on one ear at a time (no A3B, no bilateral fusion or region comparison)",
             **{**_V3, "bilateral": False, "a3b": False}, config_overrides=_V3_CONFIG,
             finding_score_rule="likelihood_ratio"),
-    Variant("bicpl_v3+unpaired_fluid", "Bi-CPL v3, fluid detectors reading their own ear only (an effusion is often "
-            "bilateral: no difference from the partner)", **_V3,
-            config_overrides=(*_V3_CONFIG, ("region_unpaired_attributes", list(FLUID_ATTRIBUTE_KEYS))),
-            finding_score_rule="likelihood_ratio"),
+    Variant("bicpl_v3-unpaired_fluid", "Bi-CPL v3 with fluid detectors comparing the ear with its partner too (as "
+            "scored in line 8)", **_V3, config_overrides=_V3_CONTEXT, finding_score_rule="likelihood_ratio"),
     Variant("bicpl_v3-likelihood_ratio", "Bi-CPL v3 with every finding weighed alike (present_minus_absent)", **_V3,
             config_overrides=_V3_CONFIG),
     Variant("bicpl_v3-round2", "Bi-CPL v3 as scored in lines 6-7: every detector reads every region of the ear, not "

@@ -3,11 +3,13 @@ report parser, so that a model with `config.zero_shot_scoring="findings"` scores
 findings its region head detects (`modeling_bicpl_regions.scored_from_findings`), whoever wrote the prompt: the
 knowledge base, the benchmark's paraphrases or a user.
 
-A prompt that states no finding but names one disease of the knowledge base (a coded disease term the parser reads,
-not negated, e.g. "胆脂瘤", "考虑胆脂瘤可能", or the disease's English name) is read as the knowledge base's description of
-that disease, the prompts a candidate label gets: a name is scored as the knowledge base describes it, whichever
-words name it. A prompt that states no finding and names no such disease (English prose) keeps its text prototype,
-and `class_findings_of` reports it rather than guessing.
+An English prompt is read by `english_prompts.english_findings` into the same findings ("fluid in the middle ear with
+an air-fluid level"), the knowledge base's English names masked first. A prompt that states no finding but names one
+disease of the knowledge base (a coded disease term the parser reads, not negated, e.g. "胆脂瘤", "考虑胆脂瘤可能", or one
+of the disease's English names, "otitis media with effusion") is read as the knowledge base's description of that
+disease, the prompts a candidate label gets: a name is scored as the knowledge base describes it, whichever words
+name it. A prompt that states no finding and names no such disease keeps its text prototype, and `class_findings_of`
+reports it rather than guessing.
 
 Example:
     >>> sorted(prompt_findings(["上鼓室软组织影，盾板骨质破坏"]))
@@ -22,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from ..knowledge.finding_vocabulary import ear_findings
 from ..knowledge.knowledge_base import KnowledgeBase, class_prompts, load_knowledge_base
 from ..processing.report_parser import ParsedReport, parse_report
+from .english_prompts import english_disease_names, english_findings, is_english
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +32,16 @@ _CONCLUSION = "检查结论："
 
 
 def prompt_findings(prompts: Sequence[str], knowledge_base: KnowledgeBase | None = None) -> set[tuple[str, str]]:
-    """The non-negated findings the prompts state (a sentence naming no side is about the ear being scored); with a
-    `knowledge_base`, a prompt that states none but names one of its diseases gives that disease's findings
-    ([`named_disease_findings`])."""
+    """The non-negated findings the prompts state (a sentence naming no side is about the ear being scored; an English
+    prompt read by [`english_findings`], with `knowledge_base`'s English names masked); with a `knowledge_base`, a
+    prompt that states none but names one of its diseases gives that disease's findings ([`named_disease_findings`])."""
     found: set[tuple[str, str]] = set()
     for index, prompt in enumerate(prompts):
         findings, _, impression = str(prompt).partition(_CONCLUSION)
         parsed = parse_report(findings=findings, impression=impression, source=f"prompt {index}")
         stated = ear_findings(parsed.triples, "left")[0]
+        if not stated and is_english(str(prompt)):
+            stated = english_findings(str(prompt), _english_names(knowledge_base))
         if not stated and knowledge_base is not None:
             stated = named_disease_findings(str(prompt), parsed, knowledge_base)
         found |= stated
@@ -50,6 +55,9 @@ def named_disease_findings(prompt: str, parsed: ParsedReport, knowledge_base: Kn
     name = prompt.strip().rstrip("。.；;，, ")
     if name in knowledge_base:
         keys = [name]
+    elif is_english(prompt):
+        keys = sorted({_english_owner(knowledge_base)[n] for n, negated in
+                       english_disease_names(prompt, _english_names(knowledge_base)) if not negated})
     else:
         keys = sorted({m.code for m in parsed.disease_mentions if not m.negated and m.code is not None})
     if len(keys) != 1 or keys[0] not in knowledge_base:
@@ -57,6 +65,19 @@ def named_disease_findings(prompt: str, parsed: ParsedReport, knowledge_base: Kn
     disease = knowledge_base.get(keys[0])
     key = disease.code if disease.code is not None else disease.name_zh
     return prompt_findings(class_prompts(knowledge_base, [key])[str(key)])
+
+
+def _english_owner(knowledge_base: KnowledgeBase) -> dict[str, str]:
+    """English name (lower case) -> the `name_zh` of its disease, for the diseases with a lesion of their own: not a
+    normal ear (no findings) nor a catch-all class other entries are filed under ("normal" and "other" are everyday
+    English words)."""
+    catch_all = {disease.parent_code for disease in knowledge_base if disease.parent_code is not None}
+    return {name: disease.name_zh for disease in knowledge_base
+            if disease.profile.location and disease.code not in catch_all for name in disease.names_en}
+
+
+def _english_names(knowledge_base: KnowledgeBase | None) -> list[str]:
+    return list(_english_owner(knowledge_base)) if knowledge_base is not None else []
 
 
 def class_findings_of(prompts_by_class: Mapping, knowledge_base: KnowledgeBase | None = None

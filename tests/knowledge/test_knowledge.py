@@ -113,6 +113,8 @@ def _write_kb_with(tmp_path, mutate):
         (lambda d: d.update(version=2), r"version 2 is not supported"),
         (lambda d: d["diseases"][3].update(lesion_sites=["petrous_apex", "facial_canal"]),
          r"diseases\[3\] \('胆固醇肉芽肿'\): lesion_sites must be distinct sites of profile.location"),
+        (lambda d: d["diseases"][8].update(synonyms_en=["Glue ear"]),
+         r"diseases\[8\] \('颈静脉球瘤'\): name\(s\) \['glue ear'\] already belong to '分泌性中耳炎'"),
     ],
 )
 def test_validation_errors_name_the_entry_and_the_field(tmp_path, mutate, expected):
@@ -181,7 +183,7 @@ def test_a_lesion_with_two_sites_is_described_at_each_in_turn(kb):
     assert disease_from_mapping(granuloma.to_dict()) == granuloma  # the field round-trips
     assert disease_from_profile(granuloma.name_zh, granuloma.profile, 4, name_en=granuloma.name_en,
                                 synonyms=granuloma.synonyms, key_findings=granuloma.key_findings,
-                                lesion_sites=["petrous_apex", "mastoid"]) == granuloma
+                                lesion_sites=["petrous_apex", "mastoid"], synonyms_en=granuloma.synonyms_en) == granuloma
 
 
 def test_class_prompts_fit_the_model_config(kb, tiny_config):

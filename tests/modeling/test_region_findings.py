@@ -322,8 +322,10 @@ def test_a_prompt_naming_one_known_disease_reads_the_knowledge_bases_findings():
     schwannoma = prompt_findings(class_prompts(kb, ["面神经鞘瘤"])["面神经鞘瘤"])
     assert prompt_findings(["面神经鞘瘤"], kb) == schwannoma != prompt_findings(["肿瘤性病变"], kb)  # the entry named
     assert prompt_findings(["胆脂瘤"]) == set()  # no knowledge base: a name states nothing
-    for prompt in ("未见胆脂瘤", "胆脂瘤或胆固醇肉芽肿", "middle ear cholesteatoma with scutum erosion"):
-        assert prompt_findings([prompt], kb) == set(), prompt  # negated, a differential, English prose
+    for prompt in ("未见胆脂瘤", "胆脂瘤或胆固醇肉芽肿", "no cholesteatoma"):
+        assert prompt_findings([prompt], kb) == set(), prompt  # negated, a differential
+    # English prose states its findings (`english_prompts`), the name masked
+    assert prompt_findings(["middle ear cholesteatoma with scutum erosion"], kb) == {("scutum", "bone_erosion")}
     # A prompt that states findings keeps its own, whatever disease it names.
     assert prompt_findings(["上鼓室软组织影。检查结论：中耳胆脂瘤"], kb) == {("epitympanum", "soft_tissue")}
     assert class_findings_of({4: ["胆固醇肉芽肿"], 9: ["a new disease"]}, kb) == {
