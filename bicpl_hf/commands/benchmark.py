@@ -107,13 +107,14 @@ def write_ceiling_record(dataset, held_out: int, target: Path, cohort: str, para
     test = setting_view(dataset, "B", held_out=held_out)["test"]
     vocabulary = finding_vocabulary([t for split in dataset.values() for t in split["findings_triples"]])
     codes = list(CLASS_CODES)
-    predictions = perfect_detector_predictions(test, vocabulary, codes, class_prompts(load_knowledge_base(), codes))
+    knowledge_base = load_knowledge_base()
+    predictions = perfect_detector_predictions(test, vocabulary, codes, class_prompts(knowledge_base, codes))
     cosine, kinds = {}, {}
     for code in scored_codes(held_out):
         entries = paraphrases.get(code) or []
         if entries:
             cosine[code] = prompt_scores(predictions.image_embeds, vocabulary,
-                                         {i: [e["text"]] for i, e in enumerate(entries)})
+                                         {i: [e["text"]] for i, e in enumerate(entries)}, knowledge_base)
             kinds[code] = [e["kind"] for e in entries]
     record = scored_ears(predictions, list(test["patient_key"]), cohort=cohort, variant=CEILING_VARIANT, seed=0,
                          zero_shot=True, paraphrase_cosine=cosine, paraphrase_kinds=kinds)

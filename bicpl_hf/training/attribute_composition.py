@@ -182,13 +182,22 @@ def dap_class_scores(probabilities: np.ndarray, matrix: np.ndarray) -> np.ndarra
     return (np.log(p) @ matrix.T + np.log1p(-p) @ (1.0 - matrix).T).astype(np.float32)
 
 
-def prompt_scores(probabilities: np.ndarray, vocabulary: Sequence[Finding], prompts: Mapping[int, list[str]]
-                  ) -> np.ndarray:
+def prompt_scores(probabilities: np.ndarray, vocabulary: Sequence[Finding], prompts: Mapping[int, list[str]],
+                  knowledge_base=None) -> np.ndarray:
     """`(..., P)` DAP scores of P prompt sets (e.g. paraphrases of one class, `{i: [text]}`) from finding
-    probabilities `(..., V)`: each set is read into findings exactly as the knowledge base's prompts are. A prompt the
-    parser reads no finding from (a disease name alone, English) scores as "no finding": attributes cannot read
-    names."""
-    matrix, _, _ = class_attribute_matrix(list(prompts), prompts, vocabulary)
+    probabilities `(..., V)`: each set is read into findings by the reader Bi-CPL v3 uses for a user's prompt
+    (`zero_shot.finding_scores.prompt_findings`: Chinese or English, and with `knowledge_base` a disease name read as
+    it describes the disease), so the baseline is given the same prompts' findings. A set with no finding of
+    `vocabulary` scores as "no finding"."""
+    from ..zero_shot.finding_scores import prompt_findings
+
+    column = {tuple(f): i for i, f in enumerate(vocabulary)}
+    matrix = np.zeros((len(prompts), len(vocabulary)), dtype=np.float32)
+    for row, texts in enumerate(prompts.values()):
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        for finding in prompt_findings(texts, knowledge_base):
+            if finding in column:
+                matrix[row, column[finding]] = 1.0
     return dap_class_scores(probabilities, matrix)
 
 

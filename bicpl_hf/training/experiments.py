@@ -297,16 +297,18 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
             view, processor, base_config, budget, seed, output_dir / f"{variant.name}_{setting}",
             class_codes=class_codes, class_prompts=_class_prompts_of(variant, base_config))
         class_names, normal_code = [CLASS_NAMES_ZH.get(c, str(c)) for c in class_codes], NORMAL_CODE
-        if paraphrases:  # each paraphrase read into findings, as the knowledge base's prompts are
+        if paraphrases:  # each paraphrase read into findings, as Bi-CPL v3 reads a user's prompt
             from ..knowledge.finding_vocabulary import finding_vocabulary
             from .attribute_composition import prompt_scores
 
             vocabulary = finding_vocabulary(view["train"]["findings_triples"])
+            knowledge_base = load_knowledge_base()
             for code in scored_codes:
                 entries = paraphrases.get(int(code)) or []
                 if entries:
                     paraphrase_cosine[int(code)] = prompt_scores(
-                        predictions.image_embeds, vocabulary, {i: [e["text"]] for i, e in enumerate(entries)})
+                        predictions.image_embeds, vocabulary, {i: [e["text"]] for i, e in enumerate(entries)},
+                        knowledge_base)
                     paraphrase_kinds[int(code)] = [e["kind"] for e in entries]
     else:
         from .region_findings import region_geometry_of
