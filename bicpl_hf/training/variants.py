@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..knowledge.soft_labels import ATTRIBUTE_VOCABULARY
 from ..processing.report_lexicon import FLUID_ATTRIBUTE_KEYS
 
 
@@ -139,6 +140,10 @@ _V3_VARIANTS = (
             finding_score_rule="likelihood_ratio"),
     Variant("bicpl_v3-unpaired_fluid", "Bi-CPL v3 with fluid detectors comparing the ear with its partner too (as "
             "scored in line 8)", **_V3, config_overrides=_V3_CONTEXT, finding_score_rule="likelihood_ratio"),
+    Variant("bicpl_v3-region_pairing", "Bi-CPL v3 with no detector comparing a region with the partner's (the ears "
+            "still meet in the encoder's A3B)", **_V3,
+            config_overrides=(*_V3_CONTEXT, ("region_unpaired_attributes", list(ATTRIBUTE_VOCABULARY))),
+            finding_score_rule="likelihood_ratio"),
     Variant("bicpl_v3-likelihood_ratio", "Bi-CPL v3 with every finding weighed alike (present_minus_absent)", **_V3,
             config_overrides=_V3_CONFIG),
     Variant("bicpl_v3-round2", "Bi-CPL v3 as scored in lines 6-7: every detector reads every region of the ear, not "
