@@ -64,9 +64,11 @@ def main() -> None:
                 raise SystemExit(f"error: {folder}: no column for the development class {DEVELOPMENT_CLASS}")
             # The development class scored as the model scores it (`finding_masks`: the evidence against it from the
             # training vocabulary), from the region head's recorded logits.
+            # The cohort's development view (code 3 held out), read once: rates and the per-finding AUC use it.
+            view = _development_view(args.build, cohort) if args.build else None
             likelihood = info.get("finding_likelihood")
-            if likelihood is None and args.build:  # a run recorded before the rule existed: estimated as training does
-                likelihood = _estimated_likelihood(args.build, cohort, info)
+            if likelihood is None and view is not None:  # a run recorded before the rule existed: estimated as training
+                likelihood = _estimated_likelihood(view["train"], info)
             recorded_findings = set(findings)
             scorable = lambda f: tuple(f) in recorded_findings  # noqa: E731 (a finding with a recorded logit)
             stated = info["class_findings"][str(DEVELOPMENT_CLASS)]
@@ -92,14 +94,8 @@ def main() -> None:
                                                   likelihood)[..., 0].reshape(-1)
                 by_paraphrase["names read in the knowledge base"][i].append(
                     ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], kb_scores))
-            if args.build:
-                from bicpl_hf.data.splits import load_built_dataset, setting_view
-                from bicpl_hf.training.benchmark_runner import enrich_test_split
-
-                dataset = enrich_test_split(load_built_dataset(Path(args.build) / "built"), DEVELOPMENT_CLASS,
-                                            seed=cohort)
-                test = setting_view(dataset, "B", held_out=DEVELOPMENT_CLASS)["test"]
-                labels = np.stack([finding_labels(t, findings) for t in test["findings_triples"]])
+            if view is not None:
+                labels = np.stack([finding_labels(t, findings) for t in view["test"]["findings_triples"]])
                 for j, finding in enumerate(findings):
                     y, p = labels[..., j].reshape(-1), logits[..., j].reshape(-1)
                     finding_rows.append((cohort, finding_phrase(finding), int(y.sum()), binary_auc(y > 0.5, p)))
@@ -135,20 +131,24 @@ def main() -> None:
         Path(args.out).write_text(text, encoding="utf-8")
 
 
-def _estimated_likelihood(build: str, cohort: int, info: dict) -> dict:
-    """`BiCPLConfig.finding_likelihood` of a development run that did not record it: estimated from the cohort's
-    training split exactly as training estimates it (`estimate_finding_likelihood`)."""
+def _development_view(build: str, cohort: int):
+    """The Setting B view of `cohort`'s build with the development class held out, split as the benchmark splits it."""
     from bicpl_hf.data.splits import load_built_dataset, setting_view
-    from bicpl_hf.processing.ear_classes import CLASS_CODES
     from bicpl_hf.training.benchmark_runner import enrich_test_split
-    from bicpl_hf.training.region_findings import estimate_finding_likelihood
     from bicpl_hf.training.zero_shot_protocol import DEVELOPMENT_CLASS
 
     dataset = enrich_test_split(load_built_dataset(Path(build) / "built"), DEVELOPMENT_CLASS, seed=cohort)
-    train = setting_view(dataset, "B", held_out=DEVELOPMENT_CLASS)["train"]
+    return setting_view(dataset, "B", held_out=DEVELOPMENT_CLASS)
+
+
+def _estimated_likelihood(train, info: dict) -> dict:
+    """`BiCPLConfig.finding_likelihood` of a development run that did not record it: estimated from the cohort's
+    training split exactly as training estimates it (`estimate_finding_likelihood`)."""
+    from bicpl_hf.processing.ear_classes import CLASS_CODES
+    from bicpl_hf.training.region_findings import estimate_finding_likelihood
+
     trained = [c for c in CLASS_CODES if c not in set(info["frozen_prototype_codes"])]
-    return estimate_finding_likelihood(train.select_columns(["findings_triples", "left_code", "right_code"]),
-                                       info["region_findings"], info["class_findings"], trained)
+    return estimate_finding_likelihood(train, info["region_findings"], info["class_findings"], trained)
 
 
 if __name__ == "__main__":

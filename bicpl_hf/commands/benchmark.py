@@ -96,7 +96,7 @@ def write_ceiling_record(dataset, held_out: int, target: Path, cohort: str, para
     """The perfect-finding-detector ceiling of the knowledge base's composition on the cohort's test split (each test
     ear's findings as its report states them, over every finding in >= 3 ears of the cohort, scored by the knowledge
     base's prompts and by each paraphrase exactly as the attribute-composition baseline scores them), written as a
-    per-ear record beside the runs'."""
+    per-ear record beside the runs'; beside it the same oracle under Bi-CPL v3's rule (`CEILING_LR_VARIANT`)."""
     from ..data.splits import setting_view
     from ..knowledge import class_prompts, load_knowledge_base
     from ..knowledge.finding_vocabulary import finding_vocabulary
@@ -104,7 +104,8 @@ def write_ceiling_record(dataset, held_out: int, target: Path, cohort: str, para
     from ..training.scored_ears import scored_ears
     from ..training.zero_shot_protocol import scored_codes
 
-    test = setting_view(dataset, "B", held_out=held_out)["test"]
+    view = setting_view(dataset, "B", held_out=held_out)
+    test = view["test"]
     vocabulary = finding_vocabulary([t for split in dataset.values() for t in split["findings_triples"]])
     codes = list(CLASS_CODES)
     knowledge_base = load_knowledge_base()
@@ -119,34 +120,27 @@ def write_ceiling_record(dataset, held_out: int, target: Path, cohort: str, para
     record = scored_ears(predictions, list(test["patient_key"]), cohort=cohort, variant=CEILING_VARIANT, seed=0,
                          zero_shot=True, paraphrase_cosine=cosine, paraphrase_kinds=kinds)
     path = record.save(target / "ceiling" / "ears_perfect_finding_detector_B.npz")
-    write_likelihood_ceiling_record(dataset, held_out, target, cohort)
+    _likelihood_ceiling_record(view, vocabulary, knowledge_base, cohort).save(
+        target / "ceiling" / "ears_perfect_finding_detector_likelihood_ratio_B.npz")
     return path
 
 
-def write_likelihood_ceiling_record(dataset, held_out: int, target: Path, cohort: str) -> Path:
-    """The perfect-finding-detector ceiling of Bi-CPL v3's rule (`perfect_detector_likelihood_predictions`) on the
-    cohort's test split, over every finding in >= 3 ears of the cohort, the knowledge base's prompts' findings and the
-    training split's rates; written beside the DAP ceiling."""
-    from ..data.splits import setting_view
-    from ..knowledge import class_prompts, load_knowledge_base
-    from ..knowledge.finding_vocabulary import finding_vocabulary
+def _likelihood_ceiling_record(view, vocabulary, knowledge_base, cohort: str):
+    """The same oracle scored by Bi-CPL v3's rule (`perfect_detector_likelihood_predictions`): the knowledge base's
+    prompts' findings, the rates of the training split's classes."""
+    from ..knowledge import class_prompts
+    from ..training.attribute_composition import ear_codes
     from ..training.region_findings import perfect_detector_likelihood_predictions
     from ..training.scored_ears import scored_ears
     from ..zero_shot.finding_scores import class_findings_of
 
-    view = setting_view(dataset, "B", held_out=held_out)
-    vocabulary = finding_vocabulary([t for split in dataset.values() for t in split["findings_triples"]])
-    knowledge_base = load_knowledge_base()
     codes = list(CLASS_CODES)
     findings = class_findings_of(class_prompts(knowledge_base, codes), knowledge_base)
-    columns = ["findings_triples", "left_code", "right_code"]
-    train = view["train"].select_columns(columns)
-    trained = sorted({int(c) for c in (*train["left_code"], *train["right_code"])} & set(codes))
-    predictions = perfect_detector_likelihood_predictions(view["test"].select_columns(columns), train, vocabulary,
-                                                          codes, findings, trained)
-    record = scored_ears(predictions, list(view["test"]["patient_key"]), cohort=cohort, variant=CEILING_LR_VARIANT,
-                         seed=0, zero_shot=True)
-    return record.save(target / "ceiling" / "ears_perfect_finding_detector_likelihood_ratio_B.npz")
+    trained = sorted(set(ear_codes(view["train"]).reshape(-1).tolist()) & set(codes))
+    predictions = perfect_detector_likelihood_predictions(view["test"], view["train"], vocabulary, codes, findings,
+                                                          trained)
+    return scored_ears(predictions, list(view["test"]["patient_key"]), cohort=cohort, variant=CEILING_LR_VARIANT,
+                       seed=0, zero_shot=True)
 
 
 def run_cohort(args, data_seed: int, out: Path, paraphrases: dict) -> dict:

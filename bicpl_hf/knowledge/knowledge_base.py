@@ -364,8 +364,7 @@ class KnowledgeBase:
                 raise KnowledgeBaseError(f"{where}: code {disease.code} is already used by {other.name_zh!r}")
             shared = sorted(set(disease.names) & set(other.names)) or sorted(set(disease.names_en) & set(other.names_en))
             if shared:
-                clash = shared
-                raise KnowledgeBaseError(f"{where}: name(s) {clash} already belong to {other.name_zh!r} "
+                raise KnowledgeBaseError(f"{where}: name(s) {shared} already belong to {other.name_zh!r} "
                                          f"(names and synonyms must be unique)")
         self._diseases.append(disease)
         return disease

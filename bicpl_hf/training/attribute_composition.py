@@ -77,12 +77,16 @@ class _Batches:
         return torch.from_numpy(pixels), torch.from_numpy(self.labels[indices])
 
 
+def ear_codes(dataset) -> np.ndarray:
+    """`(N, 2)` int64 ear label codes of a split (left, right)."""
+    return np.stack([np.asarray(dataset["left_code"]), np.asarray(dataset["right_code"])], axis=1).astype(np.int64)
+
+
 def ear_finding_labels(dataset, vocabulary: Sequence[Finding]) -> np.ndarray:
     """`(N, 2, V)` labels of every ear (1 present, 0 negated or unmentioned); an ear of unknown code is all
     `IGNORE_INDEX` (its report side is not trusted as a description of that ear)."""
     labels = np.stack([finding_labels(t, vocabulary) for t in dataset["findings_triples"]])
-    codes = np.stack([np.asarray(dataset["left_code"]), np.asarray(dataset["right_code"])], axis=1)
-    labels[codes == IGNORE_INDEX] = IGNORE_INDEX
+    labels[ear_codes(dataset) == IGNORE_INDEX] = IGNORE_INDEX
     return labels
 
 
@@ -210,8 +214,7 @@ def perfect_detector_predictions(dataset, vocabulary: Sequence[Finding], class_c
     labels = ear_finding_labels(dataset, vocabulary)
     matrix, _, _ = class_attribute_matrix(class_codes, class_prompts, vocabulary)
     scores = dap_class_scores((labels > 0.5).astype(np.float64), matrix)
-    codes = np.stack([np.asarray(dataset["left_code"]), np.asarray(dataset["right_code"])], axis=1).astype(np.int64)
-    return DatasetPredictions(logits=scores, labels=codes, image_embeds=(labels > 0.5).astype(np.float32),
+    return DatasetPredictions(logits=scores, labels=ear_codes(dataset), image_embeds=(labels > 0.5).astype(np.float32),
                               side_text_embeds=None, class_codes=[int(c) for c in class_codes], cosine=scores)
 
 
@@ -265,8 +268,7 @@ def run_attribute_composition(view, processor, base_config: dict, budget, seed: 
     test = view["test"]
     probabilities = predict_finding_probabilities(model, test, budget.batch_size)
     scores = dap_class_scores(probabilities, matrix)
-    labels = np.stack([np.asarray(test["left_code"]), np.asarray(test["right_code"])], axis=1).astype(np.int64)
-    predictions = DatasetPredictions(logits=scores, labels=labels, image_embeds=probabilities.astype(np.float32),
+    predictions = DatasetPredictions(logits=scores, labels=ear_codes(test), image_embeds=probabilities.astype(np.float32),
                                      side_text_embeds=None, class_codes=[int(c) for c in class_codes], cosine=scores)
     info = {
         "scoring": "dap_log_likelihood",
@@ -295,6 +297,7 @@ __all__ = [
     "AttributeClassifier",
     "class_attribute_matrix",
     "dap_class_scores",
+    "ear_codes",
     "ear_finding_labels",
     "finding_aucs",
     "perfect_detector_predictions",

@@ -330,8 +330,7 @@ def run_one(variant: Variant, setting: str, views: dict, processor, base_config:
 
             trained = [c for c in model.config.class_codes if c not in set(model.config.frozen_prototype_codes)]
             model.config.finding_likelihood = estimate_finding_likelihood(
-                view["train"].select_columns(["findings_triples", "left_code", "right_code"]),
-                model.config.region_findings, model.config.class_findings, trained)
+                view["train"], model.config.region_findings, model.config.class_findings, trained)
         channels_last = budget.channels_last
         if channels_last is None:
             channels_last = budget.device == "cpu" or (budget.device is None and not torch.cuda.is_available())

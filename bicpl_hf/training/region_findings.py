@@ -19,6 +19,7 @@ from ..data.collator import BiCPLDataCollator
 from ..knowledge.finding_vocabulary import finding_labels
 from ..modeling.modeling_bicpl_regions import finding_class_scores, finding_masks, universe_likelihood
 from ..zero_shot.finding_scores import prompt_findings
+from .attribute_composition import ear_codes, ear_finding_labels
 
 GEOMETRY_FIELDS = ("roi_shape", "roi_size_mm", "windows", "coarse_roi_size_mm", "coarse_roi_offset_mm")
 
@@ -79,7 +80,7 @@ def estimate_finding_likelihood(train_split, region_findings: Sequence[Sequence[
     if not vocabulary:
         raise ValueError("estimate_finding_likelihood needs the region findings the head detects")
     labels = np.stack([finding_labels(t, vocabulary) for t in train_split["findings_triples"]]).reshape(-1, len(vocabulary))
-    codes = np.stack([np.asarray(train_split["left_code"]), np.asarray(train_split["right_code"])], 1).reshape(-1)
+    codes = ear_codes(train_split).reshape(-1)
     count = len(codes)
     stated_rates, unstated_rates = [], []
     for code in trained_codes:
@@ -100,6 +101,10 @@ def estimate_finding_likelihood(train_split, region_findings: Sequence[Sequence[
             "stated_rate": float(np.mean(stated_rates)), "unstated_rate": float(np.mean(unstated_rates))}
 
 
+# A perfect detector's logit: far enough out that log(q e^l + 1 - q) is l + log q to double precision.
+PERFECT_LOGIT = 1e3
+
+
 def perfect_detector_likelihood_predictions(test, train, vocabulary: Sequence[Sequence[str]], class_codes: Sequence[int],
                                             class_findings: Mapping[str, Sequence[Sequence[str]]],
                                             trained_codes: Sequence[int]):
@@ -107,25 +112,20 @@ def perfect_detector_likelihood_predictions(test, train, vocabulary: Sequence[Se
     (each ear's findings as its own report states them: a logit of +/-`PERFECT_LOGIT`), the rates estimated on `train`
     as training estimates them (`estimate_finding_likelihood`). A class stating no finding of `vocabulary` scores 0 (no
     evidence; the protocol reads the zero-shot classes only). An oracle, never a method: it reads the test reports."""
-    from .attribute_composition import ear_finding_labels
     from .evaluation import DatasetPredictions
 
     vocabulary = [tuple(f) for f in vocabulary]
+    known = set(vocabulary)
     likelihood = estimate_finding_likelihood(train, vocabulary, class_findings, trained_codes)
     stated = [class_findings.get(str(code)) for code in class_codes]
-    universe, present, absent = finding_masks(stated, vocabulary, lambda f: tuple(f) in set(vocabulary))
+    universe, present, absent = finding_masks(stated, vocabulary, lambda f: tuple(f) in known)
     labels = ear_finding_labels(test, vocabulary)[..., [vocabulary.index(tuple(f)) for f in universe]]
     logits = torch.from_numpy(np.where(labels > 0.5, PERFECT_LOGIT, -PERFECT_LOGIT)).double()
     scores = finding_class_scores(logits, present, "likelihood_ratio", absent=absent,
                                   likelihood=universe_likelihood(universe, vocabulary, likelihood)).numpy()
     scores[..., ~present.numpy().any(1)] = 0.0
-    codes = np.stack([np.asarray(test["left_code"]), np.asarray(test["right_code"])], axis=1).astype(np.int64)
-    return DatasetPredictions(logits=scores, labels=codes, image_embeds=(labels > 0.5).astype(np.float32),
+    return DatasetPredictions(logits=scores, labels=ear_codes(test), image_embeds=(labels > 0.5).astype(np.float32),
                               side_text_embeds=None, class_codes=[int(c) for c in class_codes], cosine=scores)
-
-
-# A perfect detector's logit: far enough out that log(q e^l + 1 - q) is l + log q to double precision.
-PERFECT_LOGIT = 1e3
 
 
 def prompt_set_scores(logits: np.ndarray, findings: Sequence[tuple[str, str]], prompt_sets: Mapping[int, Sequence[str]],

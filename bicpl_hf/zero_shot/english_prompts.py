@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 # English phrase -> the report parser's entity key (`processing.report_lexicon.ENTITY_KEYS` values).
 ENTITY_PHRASES: dict[str, str] = {
@@ -67,12 +68,18 @@ NEGATION_WORDS = ("no", "not", "without", "free of", "absent", "absence of", "ne
 DEFAULT_ENTITY = "middle_ear"  # a prompt about an ear's disease that names no structure speaks of its middle ear
 _CLAUSE_BREAK = re.compile(r"[,.;:()\n]|\b(?:with|but|while|whereas)\b|(?=\bwithout\b)")
 _LATIN = re.compile(r"[A-Za-z]")
+_CHINESE = re.compile("[\u4e00-\u9fff]")
 
 
 def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
-    """Whole-word, longest-first, case-insensitive alternation of `phrases`."""
-    ordered = sorted(set(phrases), key=len, reverse=True)
-    return re.compile(r"(?<![a-z])(?:" + "|".join(re.escape(p.lower()) for p in ordered) + r")(?![a-z])")
+    """Whole-word, longest-first alternation of `phrases` (lower case), compiled once per set of phrases (the knowledge
+    base's names are the same for every prompt)."""
+    return _compiled_phrases(tuple(sorted({p.lower() for p in phrases if p}, key=lambda p: (-len(p), p))))
+
+
+@lru_cache(maxsize=32)
+def _compiled_phrases(ordered: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"(?<![a-z])(?:" + "|".join(re.escape(p) for p in ordered) + r")(?![a-z])")
 
 
 _ENTITIES = _phrase_pattern(ENTITY_PHRASES)
@@ -82,7 +89,7 @@ _NEGATION = _phrase_pattern(NEGATION_WORDS)
 
 def is_english(prompt: str) -> bool:
     """Whether `prompt` is written in Latin letters (no Chinese character)."""
-    return bool(_LATIN.search(prompt)) and not re.search("[\u4e00-\u9fff]", prompt)
+    return bool(_LATIN.search(prompt)) and not _CHINESE.search(prompt)
 
 
 def english_disease_names(prompt: str, names: Iterable[str]) -> list[tuple[str, bool]]:

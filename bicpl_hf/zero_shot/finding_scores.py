@@ -36,12 +36,13 @@ def prompt_findings(prompts: Sequence[str], knowledge_base: KnowledgeBase | None
     prompt read by [`english_findings`], with `knowledge_base`'s English names masked); with a `knowledge_base`, a
     prompt that states none but names one of its diseases gives that disease's findings ([`named_disease_findings`])."""
     found: set[tuple[str, str]] = set()
+    english_names = list(_english_owner(knowledge_base)) if knowledge_base is not None else []
     for index, prompt in enumerate(prompts):
         findings, _, impression = str(prompt).partition(_CONCLUSION)
         parsed = parse_report(findings=findings, impression=impression, source=f"prompt {index}")
         stated = ear_findings(parsed.triples, "left")[0]
         if not stated and is_english(str(prompt)):
-            stated = english_findings(str(prompt), _english_names(knowledge_base))
+            stated = english_findings(str(prompt), english_names)
         if not stated and knowledge_base is not None:
             stated = named_disease_findings(str(prompt), parsed, knowledge_base)
         found |= stated
@@ -56,8 +57,8 @@ def named_disease_findings(prompt: str, parsed: ParsedReport, knowledge_base: Kn
     if name in knowledge_base:
         keys = [name]
     elif is_english(prompt):
-        keys = sorted({_english_owner(knowledge_base)[n] for n, negated in
-                       english_disease_names(prompt, _english_names(knowledge_base)) if not negated})
+        owner = _english_owner(knowledge_base)
+        keys = sorted({owner[n] for n, negated in english_disease_names(prompt, owner) if not negated})
     else:
         keys = sorted({m.code for m in parsed.disease_mentions if not m.negated and m.code is not None})
     if len(keys) != 1 or keys[0] not in knowledge_base:
@@ -74,10 +75,6 @@ def _english_owner(knowledge_base: KnowledgeBase) -> dict[str, str]:
     catch_all = {disease.parent_code for disease in knowledge_base if disease.parent_code is not None}
     return {name: disease.name_zh for disease in knowledge_base
             if disease.profile.location and disease.code not in catch_all for name in disease.names_en}
-
-
-def _english_names(knowledge_base: KnowledgeBase | None) -> list[str]:
-    return list(_english_owner(knowledge_base)) if knowledge_base is not None else []
 
 
 def class_findings_of(prompts_by_class: Mapping, knowledge_base: KnowledgeBase | None = None
