@@ -113,13 +113,27 @@ def data_cache_key(data: BenchmarkData) -> str:
 def cached_build(data: BenchmarkData, cache_dir: str | Path, progress=print) -> tuple[Path, bool]:
     """The folder of the generated export and built dataset for `data`, made on first use; `(folder, reused)`.
 
-    The folder holds `export/`, `built/` and `complete.json` (written last, so an interrupted run is redone)."""
+    The folder holds `export/`, `built/` and `complete.json` (written last, so an interrupted run is redone). A complete
+    folder whose export is gone (a shared one deleted with its owner) gets it back; its build is kept."""
     from ..data.builder import build_dataset
     from ..processing import BiCPLVolumeProcessor
 
     folder = Path(cache_dir) / f"data-{data_cache_key(data)}"
     marker = folder / "complete.json"
     if marker.is_file():
+        if not (folder / "export" / "ground_truth.json").is_file():
+            # The export this build shared was deleted with its folder (a cleaned cache). The build stays valid (the
+            # key holds the generator), so only the export is made again, or shared from another complete folder.
+            progress(f"the cached build in {folder} has lost its export ({folder / 'export'} is "
+                     f"{'a dangling link' if (folder / 'export').is_symlink() else 'missing'}): making it again")
+            if (folder / "export").is_symlink():
+                (folder / "export").unlink()
+            elif (folder / "export").exists():
+                import shutil
+
+                shutil.rmtree(folder / "export")
+            _cached_export(data, folder, cache_dir, progress)
+            return folder, True
         progress(f"reusing the cached export and build in {folder}")
         return folder, True
     if folder.exists():
@@ -153,6 +167,8 @@ def _cached_export(data: BenchmarkData, folder: Path, cache_dir: str | Path, pro
     for candidate in sorted(Path(cache_dir).glob("data-*/complete.json")):
         if candidate.parent == folder or (candidate.parent / "export").is_symlink():
             continue
+        if not (candidate.parent / "export" / "ground_truth.json").is_file():
+            continue  # a complete folder whose own export is gone: nothing to share
         try:
             stored = json.loads(candidate.read_text(encoding="utf-8"))["data"]
         except (ValueError, KeyError):

@@ -192,6 +192,31 @@ def test_an_export_is_shared_across_rois_and_checked_against_the_generator(tmp_p
     assert "report of exam" in export_mismatch(first / "export", n_exams=6, size="tiny", seed=0, min_ears_per_code={})
 
 
+def test_a_build_whose_shared_export_was_deleted_gets_it_back(tmp_path):
+    import shutil
+
+    fine = BenchmarkData(n_exams=6, size="tiny", min_ears_per_code={}, roi_shape=(16, 16, 16),
+                         roi_size_mm=(36.0, 36.0, 36.0), num_proc=1)
+    whole_bone = BenchmarkData(n_exams=6, size="tiny", min_ears_per_code={}, roi_shape=(16, 16, 16),
+                               roi_size_mm=(36.0, 36.0, 36.0), num_proc=1, coarse_roi_size_mm=(72.0, 72.0, 72.0),
+                               coarse_roi_offset_mm=(-6.0, 4.0, -6.0))
+    first, _ = cached_build(fine, tmp_path, progress=lambda _: None)
+    second, _ = cached_build(whole_bone, tmp_path, progress=lambda _: None)
+    truth = (first / "export" / "ground_truth.json").read_bytes()
+    built = sorted(p.name for p in (second / "built").rglob("*"))
+    shutil.rmtree(first)  # the folder that owned the export: `second / "export"` now dangles
+    assert (second / "export").is_symlink() and not (second / "export").exists()
+
+    said = []
+    again, reused = cached_build(whole_bone, tmp_path, progress=said.append)
+    assert reused and again == second
+    assert any("lost its export" in line and "dangling link" in line for line in said)
+    # The generator makes the same export again, and the build is kept as it was.
+    assert (second / "export" / "ground_truth.json").read_bytes() == truth
+    assert not (second / "export").is_symlink()
+    assert sorted(p.name for p in (second / "built").rglob("*")) == built
+
+
 def test_side_by_side_shows_single_ear_clip_and_bicpl():
     from bicpl_hf.training.benchmark_runner import side_by_side
     from bicpl_hf.training.experiments import RunResult
