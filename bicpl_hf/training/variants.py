@@ -144,6 +144,12 @@ _V3_VARIANTS = (
             "still meet in the encoder's A3B)", **_V3,
             config_overrides=(*_V3_CONTEXT, ("region_unpaired_attributes", list(ATTRIBUTE_VOCABULARY))),
             finding_score_rule="likelihood_ratio"),
+    Variant("bicpl_v3-detector_partner", "Bi-CPL v3 with no detector reading the partner ear: neither a region's "
+            "difference from the partner's nor the ear embedding (which A3B has mixed with the partner); every "
+            "detector reads every region of its own ear", **_V3,
+            config_overrides=(*_V3_BASE, ("region_detector_context", ["ear_regions"]),
+                              ("region_unpaired_attributes", list(ATTRIBUTE_VOCABULARY))),
+            finding_score_rule="likelihood_ratio"),
     Variant("bicpl_v3-likelihood_ratio", "Bi-CPL v3 with every finding weighed alike (present_minus_absent)", **_V3,
             config_overrides=_V3_CONFIG),
     Variant("bicpl_v3-round2", "Bi-CPL v3 as scored in lines 6-7: every detector reads every region of the ear, not "
