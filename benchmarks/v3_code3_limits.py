@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONTRASTS = (("vs CSOM", (1,)), ("vs normal", (5,)))
+CONTRASTS = (("vs CSOM", "vs_1"), ("vs normal", "vs_5"))
 DENSITY_REGIONS = ("tympanic_cavity", "hypotympanum", "attic_scutum", "aditus_antrum", "mastoid_cells")
 VALIDATION_EARS, DRAWS = 92, 20  # the development cohort's validation split: 46 exams
 
@@ -50,12 +50,13 @@ def main() -> None:
     stored = np.load(folder / "finding_logits.npz")
     findings = [tuple(f) for f in stored["findings"].tolist()]
     logits = stored["logits"].reshape(-1, len(findings))
-    labels = np.load(folder.parent / f"ears_{args.variant}_B.npz")["labels"]
+    ears = np.load(folder.parent / f"ears_{args.variant}_B.npz")
+    labels = ears["labels"]
     view = _development_view(args.build, cohort)
     lines = [f"# What limits Bi-CPL v3 on code {DEVELOPMENT_CLASS} (development cohort {cohort}, {folder.parent.name}, "
              f"`{args.variant}`)", ""]
-    lines += _evidence_split(logits, findings, labels, info, DEVELOPMENT_CLASS)
-    lines += _calibration(logits, findings, labels, info, view["test"], DEVELOPMENT_CLASS)
+    lines += _evidence_split(logits, findings, ears, info, DEVELOPMENT_CLASS)
+    lines += _calibration(logits, findings, ears, info, view["test"], DEVELOPMENT_CLASS)
     lines += _density(view["test"], labels, Path(args.build), DEVELOPMENT_CLASS)
     text = "\n".join(lines) + "\n"
     print(text)
@@ -63,38 +64,37 @@ def main() -> None:
         Path(args.out).write_text(text, encoding="utf-8")
 
 
-def _contrast_aucs(scores: np.ndarray, labels: np.ndarray, code: int) -> list[float]:
-    from bicpl_hf.metrics.zero_shot_metrics import binary_auc
+def _contrast_aucs(scores: np.ndarray, ears, code: int) -> list[float]:
+    """AUC of `code` against each of `CONTRASTS`, as the protocol computes it (`contrast_aucs`, no bootstrap)."""
+    from bicpl_hf.metrics.lookalike_contrasts import ScoredEars, contrast_aucs
 
-    positive = labels == code
-    return [binary_auc(positive[positive | np.isin(labels, negatives)], scores[positive | np.isin(labels, negatives)])
-            for _, negatives in CONTRASTS]
+    result = contrast_aucs([ScoredEars("dev", 0, ears["labels"], ears["patients"], scores)], code, n_boot=1)
+    return [result[key]["auc"] for _, key in CONTRASTS]
 
 
 def _class_terms(logits, findings, info, code):
     """Per ear and finding, the class's `likelihood_ratio` term, and the masks of the findings it states / lacks."""
-    from bicpl_hf.modeling.modeling_bicpl_regions import finding_masks, universe_likelihood
+    import torch
+
+    from bicpl_hf.modeling.modeling_bicpl_regions import finding_masks, likelihood_ratio_terms, universe_likelihood
 
     recorded = set(findings)
     universe, present, absent = finding_masks([info["class_findings"][str(code)]], info["region_findings"],
                                               lambda f: tuple(f) in recorded)
     rates = universe_likelihood(universe, info["region_findings"], info["finding_likelihood"])
-    stated, lacking = present.numpy()[0] > 0, absent.numpy()[0] > 0
-    p = rates["prevalence"].numpy()
-    q = np.where(stated, rates["stated_rate"], rates["unstated_rate"])
-    chosen = logits[:, [findings.index(tuple(f)) for f in universe]].astype(np.float64)
-    # log(q e^l + 1 - q) - log(p e^l + 1 - p), written with logaddexp so a large logit does not overflow.
-    terms = (np.logaddexp(np.log(q) + chosen, np.log1p(-q)) - np.logaddexp(np.log(p) + chosen, np.log1p(-p)))
-    return universe, terms, stated, lacking
+    chosen = torch.from_numpy(logits[:, [findings.index(tuple(f)) for f in universe]]).double()
+    terms = likelihood_ratio_terms(chosen, present, rates)[:, 0].numpy()
+    return universe, terms, present.numpy()[0] > 0, absent.numpy()[0] > 0
 
 
-def _evidence_split(logits, findings, labels, info, code) -> list[str]:
+def _evidence_split(logits, findings, ears, info, code) -> list[str]:
+    labels = ears["labels"]
     universe, terms, stated, lacking = _class_terms(logits, findings, info, code)
     rows = [("both (the recipe)", terms[:, stated | lacking].sum(1)), ("stated findings only", terms[:, stated].sum(1)),
             ("lacking findings only", terms[:, lacking].sum(1))]
     lines = ["## 1. Evidence split", "", "| code 3 scored from | " + " | ".join(c for c, _ in CONTRASTS) + " |",
              "|---|---|---|"]
-    lines += [f"| {name} | " + " | ".join(f"{a:.3f}" for a in _contrast_aucs(s, labels, code)) + " |" for name, s in rows]
+    lines += [f"| {name} | " + " | ".join(f"{a:.3f}" for a in _contrast_aucs(s, ears, code)) + " |" for name, s in rows]
     gap = terms[labels == code].mean(0) - terms[labels == 5].mean(0)
     worst = [i for i in np.argsort(gap) if stated[i] or lacking[i]][:6]
     lines += ["", "Findings whose term most favours normal ears over code-3 ears (mean term, code 3 minus normal):", "",
@@ -103,12 +103,13 @@ def _evidence_split(logits, findings, labels, info, code) -> list[str]:
     return lines + [""]
 
 
-def _calibration(logits, findings, labels, info, test, code) -> list[str]:
+def _calibration(logits, findings, ears, info, test, code) -> list[str]:
     from sklearn.linear_model import LogisticRegression
 
-    from bicpl_hf.knowledge.finding_vocabulary import finding_labels
+    from bicpl_hf.training.attribute_composition import ear_finding_labels
 
-    truth = np.stack([finding_labels(t, findings) for t in test["findings_triples"]]).reshape(-1, len(findings)) > 0.5
+    labels = ears["labels"]
+    truth = ear_finding_labels(test, findings).reshape(-1, len(findings)) > 0.5
     seen = np.flatnonzero(np.isin(labels, [c for c in (1, 2, 5) if c != code]))
 
     def calibrated(ears):
@@ -122,7 +123,7 @@ def _calibration(logits, findings, labels, info, test, code) -> list[str]:
 
     def scored(matrix):
         _, terms, stated, lacking = _class_terms(matrix, findings, info, code)
-        return _contrast_aucs(terms[:, stated | lacking].sum(1), labels, code)
+        return _contrast_aucs(terms[:, stated | lacking].sum(1), ears, code)
 
     rng = np.random.default_rng(0)
     draws = np.array([scored(calibrated(rng.choice(seen, VALIDATION_EARS, replace=False))) for _ in range(DRAWS)])
@@ -145,13 +146,9 @@ def _density(test, labels, build: Path, code) -> list[str]:
     from bicpl_hf.metrics.zero_shot_metrics import binary_auc
     from bicpl_hf.modeling.modeling_bicpl_regions import SOFT_CONTENT_HU, RegionDensityFeatures, _window_to_hu
     from bicpl_hf.processing.image_processing_bicpl import BiCPLVolumeProcessor
-    from bicpl_hf.training.benchmark_runner import BenchmarkData
     from bicpl_hf.training.region_findings import region_geometry_of
 
-    recorded = json.loads((build / "complete.json").read_text(encoding="utf-8"))["data"]
-    data = BenchmarkData(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items()
-                            if k in BenchmarkData.__dataclass_fields__})
-    geometry = region_geometry_of(BiCPLVolumeProcessor(**data.processor_kwargs()))
+    geometry = region_geometry_of(BiCPLVolumeProcessor.from_pretrained(build / "built"))  # the build's own processor
     pixels = torch.from_numpy(np.stack([np.asarray(r, dtype=np.float32) for r in test["pixel_values"]]))
     regions = RegionDensityFeatures(geometry, DENSITY_REGIONS)
     hu = _window_to_hu(pixels[:, :, 0], geometry["windows"][0])

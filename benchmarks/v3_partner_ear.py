@@ -32,8 +32,9 @@ def main() -> None:
 
     from v3_rule_choice import _development_view
 
-    from bicpl_hf.knowledge.finding_vocabulary import finding_labels, finding_phrase
+    from bicpl_hf.knowledge.finding_vocabulary import finding_phrase
     from bicpl_hf.metrics.zero_shot_metrics import binary_auc
+    from bicpl_hf.training.attribute_composition import ear_finding_labels
     from bicpl_hf.training.zero_shot_protocol import FIRST_TEST_DATA_SEED
 
     runs = []
@@ -51,7 +52,7 @@ def main() -> None:
     if [tuple(f) for f in stored[1]["findings"].tolist()] != findings:
         raise SystemExit("error: the two runs recorded different findings")
     test = _development_view(args.build, cohort)["test"]
-    truth = np.stack([finding_labels(t, findings) for t in test["findings_triples"]]) > 0.5  # (N, 2, V)
+    truth = ear_finding_labels(test, findings) > 0.5  # (N, 2, V)
     partner = truth[:, ::-1]
     strata = {"every positive ear": truth, "partner lacks it (unilateral)": truth & ~partner,
               "partner has it too (bilateral)": truth & partner}

@@ -24,7 +24,7 @@ import numpy as np
 def main() -> None:
     import torch
 
-    from bicpl_hf.knowledge.finding_vocabulary import finding_labels, finding_phrase
+    from bicpl_hf.knowledge.finding_vocabulary import finding_phrase
     from bicpl_hf.metrics.lookalike_contrasts import ScoredEars, contrast_aucs
     from bicpl_hf.metrics.zero_shot_metrics import binary_auc
     from bicpl_hf.modeling.configuration_bicpl import FINDING_SCORE_RULES
@@ -40,6 +40,7 @@ def main() -> None:
 
     from bicpl_hf.knowledge import load_knowledge_base
     from bicpl_hf.knowledge.paraphrases import load_prompt_paraphrases
+    from bicpl_hf.training.attribute_composition import ear_finding_labels
     from bicpl_hf.training.region_findings import prompt_set_scores
     from bicpl_hf.zero_shot.finding_scores import prompt_findings
 
@@ -95,7 +96,7 @@ def main() -> None:
                 by_paraphrase["names read in the knowledge base"][i].append(
                     ScoredEars(str(cohort), seed, ears["labels"], ears["patients"], kb_scores))
             if view is not None:
-                labels = np.stack([finding_labels(t, findings) for t in view["test"]["findings_triples"]])
+                labels = ear_finding_labels(view["test"], findings)
                 for j, finding in enumerate(findings):
                     y, p = labels[..., j].reshape(-1), logits[..., j].reshape(-1)
                     finding_rows.append((cohort, finding_phrase(finding), int(y.sum()), binary_auc(y > 0.5, p)))

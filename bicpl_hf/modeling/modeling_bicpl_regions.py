@@ -317,6 +317,17 @@ def universe_likelihood(universe: Sequence, region_findings: Sequence, likelihoo
             "unstated_rate": float(likelihood["unstated_rate"])}
 
 
+def likelihood_ratio_terms(logits: torch.Tensor, matrix: torch.Tensor, likelihood: Mapping) -> torch.Tensor:
+    """`(..., K, V)`: each finding's term of the `"likelihood_ratio"` rule (`finding_class_scores`) for each class,
+    log(q e^l + 1 - q) - log(p e^l + 1 - p), before the class's stated and absent findings are summed."""
+    matrix = matrix.to(logits.dtype)
+    prevalence = likelihood["prevalence"].to(logits)
+    rate = matrix * likelihood["stated_rate"] + (1.0 - matrix) * likelihood["unstated_rate"]  # (K, V)
+    given_class = torch.logaddexp(logits[..., None, :] + rate.log(), torch.log1p(-rate))
+    given_training = torch.logaddexp(logits + prevalence.log(), torch.log1p(-prevalence))[..., None, :]
+    return given_class - given_training
+
+
 def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str, absent: torch.Tensor | None = None,
                          likelihood: Mapping | None = None) -> torch.Tensor:
     """Class scores `(..., K)` from finding logits `(..., V)` and a `(K, V)` 0/1 class-finding matrix: `"present"` =
@@ -339,11 +350,7 @@ def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str, 
         if likelihood is None:
             raise ValueError("the likelihood_ratio rule needs the findings' rates (BiCPLConfig.finding_likelihood, "
                              "estimated on the training ears by training.region_findings.estimate_finding_likelihood)")
-        prevalence = likelihood["prevalence"].to(logits)
-        rate = matrix * likelihood["stated_rate"] + (1.0 - matrix) * likelihood["unstated_rate"]  # (K, V)
-        given_class = torch.logaddexp(logits[..., None, :] + rate.log(), torch.log1p(-rate))
-        given_training = torch.logaddexp(logits + prevalence.log(), torch.log1p(-prevalence))[..., None, :]
-        return ((given_class - given_training) * (matrix + absent).clamp(max=1.0)).sum(-1)
+        return (likelihood_ratio_terms(logits, matrix, likelihood) * (matrix + absent).clamp(max=1.0)).sum(-1)
     present = matrix / matrix.sum(1, keepdim=True).clamp(min=1.0)
     if rule == "present":
         return logits @ present.t()
@@ -353,4 +360,5 @@ def finding_class_scores(logits: torch.Tensor, matrix: torch.Tensor, rule: str, 
 
 
 __all__ = ["EAR_REGIONS", "ENTITY_REGIONS", "BiCPLRegionFindingHead", "RegionDensityFeatures", "finding_class_scores",
-           "finding_masks", "finding_scored_classes", "scored_from_findings", "universe_likelihood"]
+           "finding_masks", "finding_scored_classes", "likelihood_ratio_terms", "scored_from_findings",
+           "universe_likelihood"]
